@@ -1,0 +1,143 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { resolveKeys, type ResolvedKeys } from './auth/resolve-keys.js';
+import { createSubscriptionSigner } from './auth/subscription-signer.js';
+import { createTokenVerifier, type VerifyToken } from './auth/verify-token.js';
+import { createMemoryBus, type Bus } from './bus/bus.js';
+import { createFanout, type Fanout } from './bus/fanout.js';
+import { publicBaseUrl, type Config } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { createMessageIdGenerator } from './publish/message-id.js';
+import { createPublishService } from './publish/publish-service.js';
+import type { Services } from './schema/context.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
+import { attachGraphqlWs } from './transport/graphql-ws.js';
+import { limitRequestBody } from './transport/body-limit.js';
+import { createHeraldYoga, GRAPHQL_PATH } from './transport/yoga.js';
+
+/** Close code sent to WebSocket clients when the server shuts down (RFC 6455 "going away"). */
+export const SHUTDOWN_CLOSE_CODE = 1001;
+
+export interface AppOptions {
+  /** Defaults to resolveKeys(config): configured keys, or the development pair. */
+  readonly keys?: ResolvedKeys;
+  readonly logger?: Logger;
+  /** GraphiQL's opening query and headers. */
+  readonly graphiql?: { readonly defaultQuery?: string; readonly headers?: string };
+}
+
+export interface App {
+  /** Listens on HOST:PORT; resolves with the base URL (http://host:port). */
+  start(): Promise<string>;
+  /** Stops accepting, closes sockets with 1001, finishes in-flight requests, closes the store. Idempotent. */
+  stop(): Promise<void>;
+  readonly services: Services;
+  readonly fanout: Fanout;
+  readonly keys: ResolvedKeys;
+  readonly verifyToken: VerifyToken;
+  readonly logger: Logger;
+}
+
+/** Builds the whole gateway from a validated Config. Used by main.ts and by every test. */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const keys = options.keys ?? resolveKeys(config);
+  const verifyToken = await createTokenVerifier(keys.verification, config.auth);
+  const store: Store = await openStore(config.databaseUrl);
+  const bus: Bus = createMemoryBus();
+  const fanout = createFanout();
+  const unsubscribeBus = bus.onMessage((message) => fanout.dispatch(message));
+
+  let listeningPort = config.port;
+  const services: Services = {
+    store,
+    fanout,
+    publisher: createPublishService({
+      bus,
+      store,
+      nextId: createMessageIdGenerator(),
+      maxPayloadBytes: config.limits.maxPayloadBytes,
+      requireDeclaredTopics: config.requireDeclaredTopics,
+    }),
+    signer: createSubscriptionSigner(keys.verification.signingSecret, () => publicBaseUrl(config, listeningPort)),
+    requireDeclaredTopics: config.requireDeclaredTopics,
+  };
+
+  const yoga = createHeraldYoga({ services, verifyToken, limits: config.limits, logger, graphiql: options.graphiql ?? {} });
+  const handleHttp = limitRequestBody(config.limits.maxBodyBytes, (req: IncomingMessage, res: ServerResponse) => {
+    void yoga(req, res);
+  });
+  const server = createServer(handleHttp);
+  // Bounds a client's incoming frames like the HTTP body limit bounds requests.
+  const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
+  attachGraphqlWs(graphqlSockets, {
+    yoga: yoga as never,
+    verifyToken,
+    maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+    logger,
+  });
+
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (path !== GRAPHQL_PATH) return rejectUpgrade(socket, 404, 'Not Found');
+    if (graphqlSockets.clients.size >= config.limits.maxConnections) {
+      logger.warn({ limit: config.limits.maxConnections }, 'WebSocket refused: MAX_CONNECTIONS reached');
+      return rejectUpgrade(socket, 503, 'Service Unavailable');
+    }
+    graphqlSockets.handleUpgrade(request, socket, head, (ws) => graphqlSockets.emit('connection', ws, request));
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info('shutting down');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const ws of graphqlSockets.clients) ws.close(SHUTDOWN_CLOSE_CODE, 'server shutting down');
+      // Ends SSE streams, so their responses finish like any other in-flight request.
+      fanout.closeAll();
+      server.closeIdleConnections();
+      const timeout = setTimeout(() => {
+        logger.warn('shutdown timeout: cutting remaining connections');
+        server.closeAllConnections();
+        for (const ws of graphqlSockets.clients) ws.terminate();
+      }, config.limits.shutdownTimeoutMs);
+      timeout.unref();
+      if (server.listening) await closed;
+      clearTimeout(timeout);
+      graphqlSockets.close();
+      unsubscribeBus();
+      await bus.close();
+      await yoga.dispose();
+      await store.close();
+      logger.info('stopped');
+    })());
+
+  return {
+    async start() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      listeningPort = (server.address() as AddressInfo).port;
+      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${listeningPort}`;
+      logger.info({ url: `${url}${GRAPHQL_PATH}` }, 'listening');
+      return url;
+    },
+    stop,
+    services,
+    fanout,
+    keys,
+    verifyToken,
+    logger,
+  };
+}
+
+function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

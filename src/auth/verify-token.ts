@@ -1,0 +1,139 @@
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  importSPKI,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import type { AuthConfig } from '../config.js';
+import { HeraldError } from '../errors.js';
+import { algorithmForPublicKey } from './key-algorithm.js';
+import { viewerFromClaims, type Viewer } from './viewer.js';
+
+/** The issuer of signSubscription tokens; they verify only under SIGNING_SECRET. */
+export const SIGNED_SUBSCRIPTION_ISSUER = 'herald:signed-subscription';
+
+/** Why a credential was refused: compat surfaces answer 401 for `missing`, 403 for the rest. */
+export type AuthFailure = 'missing' | 'invalid' | 'expired';
+
+export class AuthError extends HeraldError {
+  constructor(
+    readonly failure: AuthFailure,
+    message: string,
+  ) {
+    super('UNAUTHENTICATED', message);
+  }
+}
+
+/** Turns a bearer token into a Viewer, or throws AuthError. The one place tokens are checked. */
+export type VerifyToken = (token: string | undefined) => Promise<Viewer>;
+
+/** Key material after startup resolution (configured keys, or the development key pair). */
+export interface VerificationKeys {
+  readonly jwtSecret?: string | undefined;
+  readonly publicKeyPem?: string | undefined;
+  readonly jwksUrl?: URL | undefined;
+  /** Always present: configured SIGNING_SECRET, or one generated for this process in development. */
+  readonly signingSecret: string;
+}
+
+// JWKS may hold any asymmetric key; HMAC algorithms are never accepted from it (HS/RS confusion).
+const ASYMMETRIC_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
+
+interface Candidate {
+  readonly key: Uint8Array | CryptoKey | JWTVerifyGetKey;
+  readonly algorithms: string[];
+  readonly issuer: string | undefined;
+  readonly signed: boolean;
+}
+
+/**
+ * Builds the verifier once at startup. A token is accepted when it verifies under one of the
+ * configured keys with that key's pinned algorithm; bad key configuration throws TypeError here.
+ */
+export async function createTokenVerifier(keys: VerificationKeys, config: AuthConfig): Promise<VerifyToken> {
+  const candidates: Candidate[] = [
+    // Tried first so that a signed subscription token is always treated as subscribe-only.
+    {
+      key: new TextEncoder().encode(keys.signingSecret),
+      algorithms: ['HS256'],
+      issuer: SIGNED_SUBSCRIPTION_ISSUER,
+      signed: true,
+    },
+  ];
+  if (keys.jwtSecret !== undefined) {
+    candidates.push({ key: new TextEncoder().encode(keys.jwtSecret), algorithms: ['HS256'], issuer: config.issuer, signed: false });
+  }
+  if (keys.publicKeyPem !== undefined) {
+    const algorithm = algorithmForPublicKey(keys.publicKeyPem);
+    candidates.push({ key: await importSPKI(keys.publicKeyPem, algorithm), algorithms: [algorithm], issuer: config.issuer, signed: false });
+  }
+  if (keys.jwksUrl !== undefined) {
+    // jose caches the set and refetches it when a token names a kid it has not seen.
+    candidates.push({ key: createRemoteJWKSet(keys.jwksUrl), algorithms: ASYMMETRIC_ALGORITHMS, issuer: config.issuer, signed: false });
+  }
+
+  return async (token) => {
+    if (token === undefined || token === '') throw new AuthError('missing', 'a bearer token is required');
+    let algorithm: unknown;
+    try {
+      algorithm = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new AuthError('invalid', 'token is not a JWT');
+    }
+    const matching = candidates.filter((candidate) => candidate.algorithms.includes(String(algorithm)));
+    if (matching.length === 0) throw new AuthError('invalid', `token algorithm ${String(algorithm)} is not accepted`);
+    let failure: AuthError | undefined;
+    for (const candidate of matching) {
+      let claims: JWTPayload;
+      try {
+        const options = {
+          algorithms: candidate.algorithms,
+          requiredClaims: ['exp'],
+          clockTolerance: config.clockToleranceSeconds,
+          ...(candidate.issuer !== undefined && { issuer: candidate.issuer }),
+        };
+        // Two calls only because jwtVerify's overloads take a key or a key getter, not their union.
+        claims =
+          typeof candidate.key === 'function'
+            ? (await jwtVerify(token, candidate.key, options)).payload
+            : (await jwtVerify(token, candidate.key, options)).payload;
+      } catch (error) {
+        const refusal = describeRefusal(error);
+        // A signature failure under one key says nothing; a claim failure under a verified signature says everything.
+        if (refusal.failure === 'invalid' && refusal.signatureFailed) {
+          failure ??= refusal.error;
+          continue;
+        }
+        throw refusal.error;
+      }
+      return viewerFromClaims(claims, config, candidate.signed);
+    }
+    throw failure ?? new AuthError('invalid', 'token signature is invalid');
+  };
+}
+
+function describeRefusal(error: unknown): { failure: AuthFailure; signatureFailed: boolean; error: AuthError } {
+  if (error instanceof HeraldError) {
+    return { failure: 'invalid', signatureFailed: false, error: error instanceof AuthError ? error : new AuthError('invalid', error.message) };
+  }
+  const code = (error as { code?: string } | null)?.code;
+  switch (code) {
+    case joseErrors.JWTExpired.code:
+      return { failure: 'expired', signatureFailed: false, error: new AuthError('expired', 'token expired') };
+    case joseErrors.JWTClaimValidationFailed.code: {
+      const claim = (error as InstanceType<typeof joseErrors.JWTClaimValidationFailed>).claim;
+      return { failure: 'invalid', signatureFailed: false, error: new AuthError('invalid', `token ${claim} claim check failed`) };
+    }
+    case joseErrors.JWSSignatureVerificationFailed.code:
+    case joseErrors.JWKSNoMatchingKey.code:
+      return { failure: 'invalid', signatureFailed: true, error: new AuthError('invalid', 'token signature is invalid') };
+    case joseErrors.JWKSTimeout.code:
+    case joseErrors.JOSEError.code:
+      return { failure: 'invalid', signatureFailed: true, error: new AuthError('invalid', 'token could not be verified') };
+    default:
+      return { failure: 'invalid', signatureFailed: true, error: new AuthError('invalid', 'token is invalid') };
+  }
+}

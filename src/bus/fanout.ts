@@ -1,0 +1,179 @@
+import { EventEmitter } from 'node:events';
+import type { Message } from '../publish/message.js';
+import { compilePattern } from '../topics/topic-pattern.js';
+
+/** What a subscription listens to inside its audience. */
+export type Target = { readonly kind: 'topic'; readonly name: string } | { readonly kind: 'broadcasts' };
+
+export interface Subscriber {
+  /** Called synchronously for each matching message; must not throw or block. */
+  deliver(message: Message): void;
+  /** Extra per-subscriber rule (a token's topics limit); messages it refuses are skipped. */
+  readonly accepts?: (topic: string) => boolean;
+  /** Called by closeAll (shutdown): end the subscription. */
+  close?(): void;
+}
+
+/**
+ * The local registry of open subscriptions, keyed audience → topic or pattern → subscribers.
+ * Every surface registers here; the bus listener calls dispatch once per message.
+ *
+ * Exact names are a map lookup. Patterns are bucketed by their first `/` segment when that
+ * segment is literal, so a message only tests the patterns that could match it (its own
+ * first segment's bucket plus the patterns that start with a wildcard), and each distinct
+ * pattern is tested once however many subscribe to it.
+ */
+export interface Fanout {
+  add(audience: string, target: Target, subscriber: Subscriber): () => void;
+  dispatch(message: Message): void;
+  /** Open subscriptions in this instance whose topic or pattern matches `topic`. */
+  subscriberCount(audience: string, topic: string): number;
+  /** Open subscriptions in this instance, all audiences. */
+  readonly size: number;
+  /** Fires after every add and remove (metrics, tests that wait for a subscriber). */
+  onChange(listener: () => void): () => void;
+  /** Ends every open subscription (graceful shutdown). */
+  closeAll(): void;
+}
+
+interface PatternEntry {
+  readonly regex: RegExp;
+  readonly subscribers: Set<Subscriber>;
+}
+
+interface AudienceIndex {
+  readonly exact: Map<string, Set<Subscriber>>;
+  /** first literal segment ('' for patterns whose first segment has a wildcard) → pattern → entry */
+  readonly patterns: Map<string, Map<string, PatternEntry>>;
+  readonly broadcasts: Set<Subscriber>;
+  size: number;
+}
+
+const WILDCARD_BUCKET = '\u0000*';
+
+function bucketOf(pattern: string): string {
+  const first = pattern.split('/', 1)[0]!;
+  // `**` may span the separator, so a pattern whose first segment has a wildcard can match any topic.
+  return first.includes('*') ? WILDCARD_BUCKET : first;
+}
+
+const firstSegment = (topic: string): string => topic.split('/', 1)[0]!;
+
+export function createFanout(): Fanout {
+  const audiences = new Map<string, AudienceIndex>();
+  const events = new EventEmitter().setMaxListeners(0);
+  let size = 0;
+
+  const indexOf = (audience: string): AudienceIndex => {
+    let index = audiences.get(audience);
+    if (index === undefined) {
+      index = { exact: new Map(), patterns: new Map(), broadcasts: new Set(), size: 0 };
+      audiences.set(audience, index);
+    }
+    return index;
+  };
+
+  const deliver = (subscribers: Iterable<Subscriber>, message: Message, topic: string): void => {
+    for (const subscriber of subscribers) {
+      if (subscriber.accepts === undefined || subscriber.accepts(topic)) subscriber.deliver(message);
+    }
+  };
+
+  const changed = (): void => void events.emit('change');
+
+  return {
+    add(audience, target, subscriber) {
+      const index = indexOf(audience);
+      let remove: () => void;
+      if (target.kind === 'broadcasts') {
+        index.broadcasts.add(subscriber);
+        remove = () => index.broadcasts.delete(subscriber);
+      } else if (!target.name.includes('*')) {
+        let set = index.exact.get(target.name);
+        if (set === undefined) index.exact.set(target.name, (set = new Set()));
+        set.add(subscriber);
+        remove = () => {
+          set.delete(subscriber);
+          if (set.size === 0 && index.exact.get(target.name) === set) index.exact.delete(target.name);
+        };
+      } else {
+        const bucketKey = bucketOf(target.name);
+        let bucket = index.patterns.get(bucketKey);
+        if (bucket === undefined) index.patterns.set(bucketKey, (bucket = new Map()));
+        let entry = bucket.get(target.name);
+        if (entry === undefined) bucket.set(target.name, (entry = { regex: compilePattern(target.name), subscribers: new Set() }));
+        entry.subscribers.add(subscriber);
+        const owner = bucket;
+        const own = entry;
+        remove = () => {
+          own.subscribers.delete(subscriber);
+          if (own.subscribers.size === 0 && owner.get(target.name) === own) owner.delete(target.name);
+          if (owner.size === 0 && index.patterns.get(bucketKey) === owner) index.patterns.delete(bucketKey);
+        };
+      }
+      index.size++;
+      size++;
+      changed();
+      let removed = false;
+      return () => {
+        if (removed) return;
+        removed = true;
+        remove();
+        index.size--;
+        size--;
+        if (index.size === 0 && audiences.get(audience) === index) audiences.delete(audience);
+        changed();
+      };
+    },
+
+    dispatch(message) {
+      const index = audiences.get(message.audience);
+      if (index === undefined) return;
+      if (message.topic === null) {
+        for (const subscriber of index.broadcasts) subscriber.deliver(message);
+        return;
+      }
+      const topic = message.topic;
+      const exact = index.exact.get(topic);
+      if (exact !== undefined) deliver(exact, message, topic);
+      for (const bucketKey of [firstSegment(topic), WILDCARD_BUCKET]) {
+        const bucket = index.patterns.get(bucketKey);
+        if (bucket === undefined) continue;
+        for (const entry of bucket.values()) {
+          if (entry.regex.test(topic)) deliver(entry.subscribers, message, topic);
+        }
+      }
+    },
+
+    subscriberCount(audience, topic) {
+      const index = audiences.get(audience);
+      if (index === undefined) return 0;
+      let count = index.exact.get(topic)?.size ?? 0;
+      for (const bucketKey of [firstSegment(topic), WILDCARD_BUCKET]) {
+        for (const entry of index.patterns.get(bucketKey)?.values() ?? []) {
+          if (entry.regex.test(topic)) count += entry.subscribers.size;
+        }
+      }
+      return count;
+    },
+
+    get size() {
+      return size;
+    },
+
+    closeAll() {
+      const all: Subscriber[] = [];
+      for (const index of audiences.values()) {
+        for (const set of index.exact.values()) all.push(...set);
+        for (const bucket of index.patterns.values()) for (const entry of bucket.values()) all.push(...entry.subscribers);
+        all.push(...index.broadcasts);
+      }
+      for (const subscriber of all) subscriber.close?.();
+    },
+
+    onChange(listener) {
+      events.on('change', listener);
+      return () => events.off('change', listener);
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import { Repeater } from 'graphql-yoga';
+import type { Viewer } from '../auth/viewer.js';
+import type { Message } from '../publish/message.js';
+import { closeAtExpiry } from '../auth/token-expiry.js';
+import type { Fanout, Target } from './fanout.js';
+
+/**
+ * A GraphQL subscription's source: messages for `target` in the viewer's audience, filtered by its
+ * topics limit, ending when the token expires (SSE streams end at exp; WebSockets are closed then too).
+ */
+export function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target): AsyncIterable<Message> {
+  return new Repeater<Message>(async (push, stop) => {
+    const remove = fanout.add(viewer.audience, target, {
+      deliver(message) {
+        try {
+          void push(message);
+        } catch (error) {
+          // A consumer 1024 messages behind overflows the repeater; end its stream rather than grow without bound.
+          stop(error);
+        }
+      },
+      ...(viewer.topics !== undefined && { accepts: viewer.allowsTopic }),
+      close: () => stop(),
+    });
+    const cancelExpiry = closeAtExpiry(viewer, () => stop());
+    await stop;
+    cancelExpiry();
+    remove();
+  });
+}

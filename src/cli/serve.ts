@@ -1,0 +1,100 @@
+import { createApp } from '../app.js';
+import { mintToken } from '../auth/mint-token.js';
+import { resolveKeys, type ResolvedKeys } from '../auth/resolve-keys.js';
+import type { Config } from '../config.js';
+import { describeDatabaseUrl } from '../store/open-store.js';
+import { GRAPHQL_PATH } from '../transport/yoga.js';
+
+const DEMO_AUDIENCE = 'demo';
+const DEMO_TOPIC = 'demo/hello';
+const DEMO_TOKEN_TTL_SECONDS = 24 * 3600;
+
+const EXAMPLE_SUBSCRIPTION = `# A live subscription: run it, then publish from a terminal (see the server's output).
+subscription {
+  topic(name: "${DEMO_TOPIC}") {
+    id
+    topic
+    payload
+    publishedAt
+    publisher
+  }
+}
+`;
+
+/** `herald serve`: runs the gateway until SIGTERM/SIGINT, then stops gracefully and exits 0. */
+export async function serve(config: Config): Promise<void> {
+  const keys = resolveKeys(config);
+  const demo = config.production || keys.minting === undefined ? undefined : await mintDemoTokens(keys);
+  const app = await createApp(config, {
+    keys,
+    graphiql: {
+      defaultQuery: EXAMPLE_SUBSCRIPTION,
+      ...(demo !== undefined && { headers: JSON.stringify({ Authorization: `Bearer ${demo.admin}` }, null, 2) }),
+    },
+  });
+  const url = await app.start();
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) process.exit(1); // a second Ctrl-C means "now"
+    app.logger.info({ signal }, 'signal received');
+    app.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  printBanner(config, keys, `${url}${GRAPHQL_PATH}`, demo);
+}
+
+interface DemoTokens {
+  readonly admin: string;
+  readonly subscriber: string;
+}
+
+async function mintDemoTokens(keys: ResolvedKeys): Promise<DemoTokens> {
+  const key = keys.minting!;
+  const common = { audience: DEMO_AUDIENCE, ttlSeconds: DEMO_TOKEN_TTL_SECONDS };
+  const admin = await mintToken(key, { ...common, subject: 'demo-admin', scopes: ['subscribe', 'publish', 'manage'] });
+  const subscriber = await mintToken(key, { ...common, subject: 'demo-browser', scopes: ['subscribe'] });
+  return { admin: admin.token, subscriber: subscriber.token };
+}
+
+function printBanner(config: Config, keys: ResolvedKeys, endpoint: string, demo: DemoTokens | undefined): void {
+  const database = describeDatabaseUrl(config.databaseUrl);
+  const lines = [
+    '',
+    `Herald is listening on ${endpoint}  (open it in a browser for GraphiQL)`,
+    `  store: ${database.kind === 'sqlite' ? `SQLite ${database.path}` : 'PostgreSQL'} · bus: in-process`,
+  ];
+  if (keys.development !== undefined) {
+    lines.push(
+      `  keys: development ES256 pair in ${keys.development.dir}/ (${keys.development.created ? 'created now' : 'reused'}); ` +
+        'set JWT_SECRET, JWT_PUBLIC_KEY(_B64) or JWKS_URL for real deployments',
+    );
+  }
+  if (demo !== undefined) {
+    const graphqlUrl = endpoint;
+    lines.push(
+      '',
+      `Tokens for the "${DEMO_AUDIENCE}" audience, valid 24 h (mint more with: npm run token -- --help):`,
+      `  manage + publish + subscribe:  ${demo.admin}`,
+      `  subscribe only:                ${demo.subscriber}`,
+      '',
+      'GraphiQL already sends the first one and opens with this subscription; run it:',
+      `  subscription { topic(name: "${DEMO_TOPIC}") { id payload publishedAt } }`,
+      '',
+      'Then publish from a terminal:',
+      `  curl -s ${graphqlUrl} -H 'content-type: application/json' \\`,
+      `    -H 'authorization: Bearer ${demo.admin}' \\`,
+      `    -d '{"query":"mutation { publish(topic: \\"${DEMO_TOPIC}\\", payload: {hello: \\"world\\"}) { id publishedAt } }"}'`,
+      '',
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,55 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MIN_SECRET_BYTES } from '../config.js';
+import { PRIVATE_KEY_FILE } from '../auth/key-pair.js';
+import { mintToken, type SigningKey } from '../auth/mint-token.js';
+import { DEV_KEY_DIR } from '../auth/resolve-keys.js';
+
+export interface TokenOptions {
+  readonly aud?: string;
+  readonly scope?: string;
+  readonly topics?: string;
+  readonly ttl: string;
+  readonly sub?: string;
+  readonly iss?: string;
+  readonly key?: string;
+  readonly json: boolean;
+}
+
+/** `herald token`: mints a token with a private key file, JWT_SECRET, or the development key. */
+export async function token(options: TokenOptions, env: NodeJS.ProcessEnv): Promise<void> {
+  const key = signingKey(options.key, env);
+  const minted = await mintToken(key, {
+    audience: options.aud,
+    scopes: options.scope?.split(/[\s,]+/).filter(Boolean),
+    topics: options.topics?.split(',').map((topic) => topic.trim()).filter(Boolean),
+    subject: options.sub,
+    issuer: options.iss,
+    ttlSeconds: parseDuration(options.ttl),
+  });
+  process.stdout.write(
+    options.json ? `${JSON.stringify({ token: minted.token, expiresAt: minted.expiresAt.toISOString() })}\n` : `${minted.token}\n`,
+  );
+}
+
+function signingKey(keyPath: string | undefined, env: NodeJS.ProcessEnv): SigningKey {
+  if (keyPath !== undefined) return { privateKeyPem: readFileSync(keyPath, 'utf8') };
+  const secret = env.JWT_SECRET;
+  if (secret !== undefined && secret !== '') {
+    if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) throw new Error(`JWT_SECRET must be at least ${MIN_SECRET_BYTES} bytes`);
+    return { secret };
+  }
+  const devKey = join(DEV_KEY_DIR, PRIVATE_KEY_FILE);
+  if (existsSync(devKey)) return { privateKeyPem: readFileSync(devKey, 'utf8') };
+  throw new Error(`no signing key: pass --key <private.pem>, set JWT_SECRET, or run "npm start" once to make ${devKey}`);
+}
+
+/** Seconds, or a number with s, m, h or d. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
+  if (match === null) throw new Error(`--ttl must be seconds or a number with s, m, h or d; got "${value}"`);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+  const seconds = Number(match[1]) * unit;
+  if (seconds < 1) throw new Error('--ttl must be at least 1 second');
+  return seconds;
+}

@@ -1,0 +1,30 @@
+import { GraphQLError } from 'graphql';
+
+/**
+ * The stable error codes clients branch on (`extensions.code`), with the HTTP status each maps to.
+ * Compat surfaces translate these to their own shapes; nothing branches on message text.
+ */
+export const ERROR_STATUS = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  BAD_USER_INPUT: 400,
+  NOT_FOUND: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  INTERNAL_SERVER_ERROR: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** A client-facing failure. Instances of GraphQLError, so Yoga's masking lets them through as they are. */
+export class HeraldError extends GraphQLError {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message, { extensions: { code, http: { status: ERROR_STATUS[code] } } });
+    this.name = 'HeraldError';
+  }
+}
+
+export const isHeraldError = (error: unknown): error is HeraldError => error instanceof HeraldError;

@@ -1,0 +1,68 @@
+import { authorizeBroadcast, authorizePublish } from '../auth/access.js';
+import type { Viewer } from '../auth/viewer.js';
+import type { Bus } from '../bus/bus.js';
+import { HeraldError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { assertTopicName } from '../topics/topic-name.js';
+import type { Message } from './message.js';
+
+export interface PublishService {
+  /** Authorises, validates, stamps and hands one message for `topic` to the bus. */
+  publish(viewer: Viewer, topic: string, payload: unknown): Promise<Message>;
+  /** The same for an audience-wide broadcast. */
+  broadcast(viewer: Viewer, payload: unknown): Promise<Message>;
+}
+
+export interface PublishServiceOptions {
+  readonly bus: Bus;
+  readonly store: Store;
+  readonly nextId: () => string;
+  /** Largest payload, as its JSON text in bytes. */
+  readonly maxPayloadBytes: number;
+  /** Refuse topics nobody declared. */
+  readonly requireDeclaredTopics: boolean;
+}
+
+/** The one publish path: the GraphQL mutations and every compat route call it. */
+export function createPublishService(options: PublishServiceOptions): PublishService {
+  const { bus, store, nextId, maxPayloadBytes, requireDeclaredTopics } = options;
+
+  const send = async (viewer: Viewer, topic: string | null, payload: unknown): Promise<Message> => {
+    const text = JSON.stringify(payload);
+    if (text === undefined) throw new HeraldError('BAD_USER_INPUT', 'payload must be a JSON value');
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > maxPayloadBytes) {
+      throw new HeraldError('PAYLOAD_TOO_LARGE', `payload is ${bytes} bytes of JSON; the limit is ${maxPayloadBytes}`);
+    }
+    const message: Message = {
+      id: nextId(),
+      audience: viewer.audience,
+      topic,
+      payload,
+      publishedAt: new Date().toISOString(),
+      publisher: viewer.subject ?? null,
+    };
+    await bus.publish(message);
+    return message;
+  };
+
+  return {
+    async publish(viewer, topic, payload) {
+      assertTopicName(topic);
+      authorizePublish(viewer, topic);
+      if (requireDeclaredTopics) await assertDeclared(store, viewer.audience, topic);
+      return send(viewer, topic, payload);
+    },
+    async broadcast(viewer, payload) {
+      authorizeBroadcast(viewer);
+      return send(viewer, null, payload);
+    },
+  };
+}
+
+/** REQUIRE_DECLARED_TOPICS: the topic must have been declared with createTopic in this audience. */
+export async function assertDeclared(store: Store, audience: string, topic: string): Promise<void> {
+  if ((await store.findTopic(audience, topic)) === undefined) {
+    throw new HeraldError('NOT_FOUND', `topic "${topic}" is not declared in this audience`);
+  }
+}

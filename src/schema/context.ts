@@ -1,0 +1,20 @@
+import type { Viewer } from '../auth/viewer.js';
+import type { Fanout } from '../bus/fanout.js';
+import type { PublishService } from '../publish/publish-service.js';
+import type { SubscriptionSigner } from '../auth/subscription-signer.js';
+import type { Store } from '../store/store.js';
+
+/** What every resolver may use; built per operation from the verified Viewer and the app's services. */
+export interface HeraldContext {
+  readonly viewer: Viewer;
+  readonly services: Services;
+}
+
+/** The app's long-lived parts, made once by createApp and shared by every surface. */
+export interface Services {
+  readonly store: Store;
+  readonly publisher: PublishService;
+  readonly fanout: Fanout;
+  readonly signer: SubscriptionSigner;
+  readonly requireDeclaredTopics: boolean;
+}

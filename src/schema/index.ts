@@ -1,0 +1,18 @@
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { builder } from './builder.js';
+import './scalars.js';
+import './viewer.js';
+import './audience.js';
+import './topic.js';
+import './message.js';
+import './signed-subscription.js';
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});
+
+/** The whole GraphQL schema; built once at import. */
+export const schema: GraphQLSchema = builder.toSchema();
+
+/** The SDL committed as schema/schema.graphql: sorted, so the file only changes when the schema does. */
+export const printedSchema = (): string => `${printSchema(lexicographicSortSchema(schema))}\n`;

@@ -1,0 +1,60 @@
+import { authorizeSubscribe } from '../auth/access.js';
+import { openMessageStream } from '../bus/message-stream.js';
+import type { Message } from '../publish/message.js';
+import { assertDeclared } from '../publish/publish-service.js';
+import { assertTopicPattern, isPattern } from '../topics/topic-name.js';
+import { builder } from './builder.js';
+
+export const MessageRef = builder.objectRef<Message>('Message').implement({
+  description: 'One delivered event.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Unique id; within one topic, ids sort in publish order and serve as replay cursors.' }),
+    topic: t.exposeString('topic', { nullable: true, description: 'The topic it was published to; null for an audience-wide broadcast.' }),
+    audience: t.exposeString('audience'),
+    payload: t.field({ type: 'JSON', resolve: (message) => message.payload }),
+    publishedAt: t.field({ type: 'DateTime', resolve: (message) => message.publishedAt }),
+    publisher: t.exposeString('publisher', { nullable: true, description: "The sub claim of the publisher's token, if any." }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  publish: t.field({
+    type: MessageRef,
+    description: "Delivers payload to every subscription of the topic in the caller's audience. Needs PUBLISH.",
+    args: { topic: t.arg.string({ required: true }), payload: t.arg({ type: 'JSON', required: true }) },
+    authScopes: { publish: true },
+    resolve: (_root, { topic, payload }, { viewer, services }) => services.publisher.publish(viewer, topic, payload),
+  }),
+  broadcast: t.field({
+    type: MessageRef,
+    description: "Delivers payload to every broadcasts subscription of the caller's audience. Needs PUBLISH and no topics limit.",
+    args: { payload: t.arg({ type: 'JSON', required: true }) },
+    authScopes: { publish: true },
+    resolve: (_root, { payload }, { viewer, services }) => services.publisher.broadcast(viewer, payload),
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  topic: t.field({
+    type: MessageRef,
+    description:
+      "Messages published to one topic, or to every topic a pattern matches ('*' matches within one '/'-separated segment, '**' matches across segments).",
+    args: { name: t.arg.string({ required: true }) },
+    authScopes: { subscribe: true },
+    subscribe: async (_root, { name }, { viewer, services }) => {
+      assertTopicPattern(name);
+      authorizeSubscribe(viewer, name);
+      // Patterns may name topics declared later, so only exact names are checked against declarations.
+      if (services.requireDeclaredTopics && !isPattern(name)) await assertDeclared(services.store, viewer.audience, name);
+      return openMessageStream(services.fanout, viewer, { kind: 'topic', name });
+    },
+    resolve: (message) => message,
+  }),
+  broadcasts: t.field({
+    type: MessageRef,
+    description: 'Audience-wide broadcasts.',
+    authScopes: { subscribe: true },
+    subscribe: (_root, _args, { viewer, services }) => openMessageStream(services.fanout, viewer, { kind: 'broadcasts' }),
+    resolve: (message) => message,
+  }),
+}));

@@ -1,0 +1,82 @@
+import { requireScope } from '../auth/access.js';
+import type { Viewer } from '../auth/viewer.js';
+import { HeraldError } from '../errors.js';
+import type { TopicRecord } from '../store/store.js';
+import { assertTopicName } from '../topics/topic-name.js';
+import { AudienceRef } from './audience.js';
+import { builder } from './builder.js';
+
+export const TopicRef = builder.objectRef<TopicRecord>('Topic');
+
+/** A token limited to some topics sees only those among the declared ones. */
+export const visibleTo = (viewer: Viewer, topics: TopicRecord[]): TopicRecord[] =>
+  viewer.topics === undefined ? topics : topics.filter((topic) => viewer.allowsTopic(topic.name));
+
+TopicRef.implement({
+  description: 'A declared topic of an audience.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    audience: t.field({
+      type: AudienceRef,
+      resolve: async (topic, _args, { services }) => {
+        const audience = await services.store.findAudienceById(topic.audienceId);
+        if (audience === undefined) throw new Error(`topic ${topic.id} has no audience row`);
+        return audience;
+      },
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    subscriberCount: t.int({
+      description:
+        'Subscriptions open on this topic right now, across every gateway instance (with the in-process bus there is one instance).',
+      resolve: (topic, _args, { viewer, services }) => services.fanout.subscriberCount(viewer.audience, topic.name),
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  topics: t.field({
+    type: [TopicRef],
+    description: "The caller's declared topics, by name.",
+    resolve: async (_root, _args, { viewer, services }) => visibleTo(viewer, await services.store.listTopics(viewer.audience)),
+  }),
+  topic: t.field({
+    type: TopicRef,
+    nullable: true,
+    args: { name: t.arg.string({ required: true }) },
+    resolve: async (_root, { name }, { viewer, services }) => {
+      if (!viewer.allowsTopic(name)) return null;
+      return (await services.store.findTopic(viewer.audience, name)) ?? null;
+    },
+  }),
+}));
+
+/** Managing a topic needs MANAGE, a valid name, and a topics limit (if any) that covers it. */
+function authorizeManageTopic(viewer: Viewer, name: string): void {
+  requireScope(viewer, 'MANAGE');
+  assertTopicName(name, 'name');
+  if (!viewer.allowsTopic(name)) throw new HeraldError('FORBIDDEN', `the token's topics do not include "${name}"`);
+}
+
+builder.mutationFields((t) => ({
+  createTopic: t.field({
+    type: TopicRef,
+    description: 'Declares a topic; idempotent. Needs MANAGE.',
+    args: { name: t.arg.string({ required: true }) },
+    authScopes: { manage: true },
+    resolve: async (_root, { name }, { viewer, services }) => {
+      authorizeManageTopic(viewer, name);
+      return (await services.store.ensureTopic(viewer.audience, name)).record;
+    },
+  }),
+  deleteTopic: t.boolean({
+    description: 'Removes a declared topic; true when one was removed. Needs MANAGE.',
+    args: { name: t.arg.string({ required: true }) },
+    authScopes: { manage: true },
+    resolve: async (_root, { name }, { viewer, services }) => {
+      authorizeManageTopic(viewer, name);
+      return (await services.store.deleteTopic(viewer.audience, name)) !== undefined;
+    },
+  }),
+}));

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { Migrator, type Kysely, type MigrationProvider } from 'kysely';
+import type { AudienceRecord, Ensured, Store, TopicRecord } from './store.js';
+
+/** Table shapes as Kysely sees them. Instants are written as ISO strings and read back as Date. */
+export interface Database {
+  audiences: { id: string; name: string; created_at: string | Date; updated_at: string | Date };
+  topics: { id: string; audience_id: string; name: string; created_at: string | Date; updated_at: string | Date };
+}
+
+/**
+ * The Store over any Kysely dialect: the SQL is the same for SQLite and PostgreSQL, so each
+ * database file only opens its connection and picks its column types.
+ */
+export async function createKyselyStore(db: Kysely<Database>, migrations: MigrationProvider): Promise<Store> {
+  const { error } = await new Migrator({ db, provider: migrations }).migrateToLatest();
+  if (error !== undefined) {
+    await db.destroy();
+    throw new Error(`store migration failed: ${String(error)}`, { cause: error });
+  }
+
+  const audienceByName = async (name: string) =>
+    db.selectFrom('audiences').selectAll().where('name', '=', name).executeTakeFirst().then(toAudience);
+
+  const ensureAudience = async (name: string): Promise<Ensured<AudienceRecord>> => {
+    const now = new Date().toISOString();
+    // Insert-or-nothing, then read: idempotent even when two instances race to register the same name.
+    const inserted = await db
+      .insertInto('audiences')
+      .values({ id: randomUUID(), name, created_at: now, updated_at: now })
+      .onConflict((conflict) => conflict.column('name').doNothing())
+      .executeTakeFirst();
+    const record = await audienceByName(name);
+    if (record === undefined) throw new Error(`audience "${name}" vanished after insert`);
+    return { record, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 };
+  };
+
+  const topicsOf = (audienceName: string) =>
+    db
+      .selectFrom('topics')
+      .innerJoin('audiences', 'audiences.id', 'topics.audience_id')
+      .selectAll('topics')
+      .where('audiences.name', '=', audienceName);
+
+  return {
+    ensureAudience,
+    findAudience: audienceByName,
+    findAudienceById: async (id) => db.selectFrom('audiences').selectAll().where('id', '=', id).executeTakeFirst().then(toAudience),
+
+    async ensureTopic(audienceName, name) {
+      const audience = await ensureAudience(audienceName);
+      const now = new Date().toISOString();
+      const inserted = await db
+        .insertInto('topics')
+        .values({ id: randomUUID(), audience_id: audience.record.id, name, created_at: now, updated_at: now })
+        .onConflict((conflict) => conflict.columns(['audience_id', 'name']).doNothing())
+        .executeTakeFirst();
+      const record = await db
+        .selectFrom('topics')
+        .selectAll()
+        .where('audience_id', '=', audience.record.id)
+        .where('name', '=', name)
+        .executeTakeFirst()
+        .then(toTopic);
+      if (record === undefined) throw new Error(`topic "${name}" vanished after insert`);
+      return { record, created: Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0, audience };
+    },
+
+    findTopic: async (audienceName, name) => topicsOf(audienceName).where('topics.name', '=', name).executeTakeFirst().then(toTopic),
+    listTopics: async (audienceName) => (await topicsOf(audienceName).orderBy('topics.name').execute()).map((row) => toTopic(row)!),
+    listTopicsByAudienceId: async (audienceId) =>
+      (await db.selectFrom('topics').selectAll().where('audience_id', '=', audienceId).orderBy('name').execute()).map((row) => toTopic(row)!),
+
+    async deleteTopic(audienceName, name) {
+      const audience = await audienceByName(audienceName);
+      if (audience === undefined) return undefined;
+      const removed = await db
+        .deleteFrom('topics')
+        .where('audience_id', '=', audience.id)
+        .where('name', '=', name)
+        .returningAll()
+        .executeTakeFirst();
+      return toTopic(removed);
+    },
+
+    async ping() {
+      await db.selectFrom('audiences').select('id').limit(1).execute();
+    },
+    close: () => db.destroy(),
+  };
+}
+
+function toAudience(row: Database['audiences'] | undefined): AudienceRecord | undefined {
+  if (row === undefined) return undefined;
+  return { id: row.id, name: row.name, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
+}
+
+function toTopic(row: Database['topics'] | undefined): TopicRecord | undefined {
+  if (row === undefined) return undefined;
+  return {
+    id: row.id,
+    audienceId: row.audience_id,
+    name: row.name,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}

@@ -1,0 +1,66 @@
+import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { ERROR_STATUS, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+
+function withCode(error: GraphQLError, code: ErrorCode): GraphQLError {
+  if (isKnownCode(error.extensions.code)) return error;
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code, http: { status: ERROR_STATUS[code] } },
+  });
+}
+
+const isKnownCode = (code: unknown): code is ErrorCode => typeof code === 'string' && code in ERROR_STATUS;
+
+/**
+ * Every error a client sees carries one of the documented codes. Parse and validation failures
+ * (syntax, unknown fields, depth and cost limits) are the client's: BAD_USER_INPUT. So are Yoga's own
+ * request errors (unparsable body, unknown operation name), which come with codes of their own.
+ */
+export function useStableErrorCodes(): Plugin {
+  return {
+    onResultProcess: ({ result, setResult }) => {
+      if (Array.isArray(result) || !('errors' in result) || result.errors === undefined) return;
+      if (result.errors.every((error) => isKnownCode(error.extensions?.code))) return;
+      setResult({
+        ...result,
+        errors: result.errors.map((error) =>
+          isKnownCode(error.extensions?.code)
+            ? error
+            : new GraphQLError(error.message, {
+                extensions: { ...error.extensions, code: 'BAD_USER_INPUT', originalError: undefined },
+              }),
+        ),
+      });
+    },
+    onParse: () => ({ result, replaceParseResult }) => {
+      if (result instanceof GraphQLError) replaceParseResult(withCode(result, 'BAD_USER_INPUT'));
+    },
+    onValidate: () => ({ result, setResult }) => {
+      if (result.length > 0) setResult(result.map((error) => withCode(error, 'BAD_USER_INPUT')));
+    },
+  };
+}
+
+/**
+ * Yoga's maskError: client errors (anything already carrying a code, and graphql-js's own input
+ * errors such as variable coercion) pass as they are; everything else is logged and masked.
+ */
+export function createMaskError(logger: Logger): (error: unknown, message: string) => Error {
+  return (error, message) => {
+    if (error instanceof GraphQLError) {
+      if (error.extensions.code !== undefined) return error;
+      if (error.originalError === undefined || error.originalError === null) return withCode(error, 'BAD_USER_INPUT');
+      if (error.originalError instanceof GraphQLError && error.originalError.extensions.code !== undefined) return error;
+    }
+    logger.error({ err: error }, 'internal error');
+    return new GraphQLError(message, {
+      extensions: { code: 'INTERNAL_SERVER_ERROR', http: { status: ERROR_STATUS.INTERNAL_SERVER_ERROR } },
+    });
+  };
+}

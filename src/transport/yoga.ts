@@ -1,0 +1,62 @@
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { tokenFromAuthorization, tokenFromUrl } from '../auth/bearer.js';
+import type { VerifyToken } from '../auth/verify-token.js';
+import type { Viewer } from '../auth/viewer.js';
+import type { Limits } from '../config.js';
+import type { Logger } from '../log.js';
+import type { HeraldContext, Services } from '../schema/context.js';
+import { schema } from '../schema/index.js';
+import { createMaskError, useStableErrorCodes } from './error-codes.js';
+
+export const GRAPHQL_PATH = '/graphql';
+
+export interface HeraldYogaOptions {
+  readonly services: Services;
+  readonly verifyToken: VerifyToken;
+  readonly limits: Limits;
+  readonly logger: Logger;
+  /** What GraphiQL opens with (development: a live subscription and a ready token). */
+  readonly graphiql: { readonly defaultQuery?: string; readonly headers?: string };
+}
+
+/** The server context: graphql-ws passes the connection's already verified viewer; HTTP and SSE do not. */
+export type ServerContext = Record<string, unknown> & { viewer?: Viewer };
+
+/**
+ * One Yoga instance serves HTTP, SSE and (through its envelop) graphql-ws, so every transport gets
+ * the same schema, limits, error masking and context.
+ */
+export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance<ServerContext, HeraldContext> {
+  const { services, verifyToken, limits, logger } = options;
+  return createYoga<ServerContext, HeraldContext>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    healthCheckEndpoint: '/health',
+    landingPage: false,
+    logging: logger,
+    graphiql: { title: 'Herald', ...options.graphiql },
+    // isDev off everywhere: internals (stack traces, original errors) never reach clients, even in development.
+    maskedErrors: { maskError: createMaskError(logger), isDev: false },
+    context: async ({ request, viewer }) => ({
+      viewer: viewer ?? (await verifyToken(tokenFromAuthorization(request.headers.get('authorization')) ?? tokenFromUrl(request.url))),
+      services,
+    }),
+    plugins: [
+      maxTokensPlugin({ n: limits.maxTokens }),
+      maxDepthPlugin({ n: limits.maxQueryDepth, flattenFragments: true }),
+      costLimitPlugin({ maxCost: limits.maxQueryComplexity }),
+      maxAliasesPlugin({ n: limits.maxAliases }),
+      useStableErrorCodes(),
+      useReadinessCheck({
+        endpoint: '/ready',
+        check: async () => {
+          await services.store.ping();
+        },
+      }),
+    ],
+  });
+}
