@@ -26,8 +26,8 @@ export interface Subscriber {
 export interface Fanout {
   add(audience: string, target: Target, subscriber: Subscriber): () => void;
   dispatch(message: Message): void;
-  /** Open subscriptions in this instance whose topic or pattern matches `topic`. */
-  subscriberCount(audience: string, topic: string): number;
+  /** Open subscriptions in this instance that a message to `topic` would reach (null: a broadcast). */
+  subscriberCount(audience: string, topic: string | null): number;
   /** Open subscriptions in this instance, all audiences. */
   readonly size: number;
   /** Fires after every add and remove (metrics, tests that wait for a subscriber). */
@@ -148,6 +148,7 @@ export function createFanout(): Fanout {
     subscriberCount(audience, topic) {
       const index = audiences.get(audience);
       if (index === undefined) return 0;
+      if (topic === null) return index.broadcasts.size;
       let count = index.exact.get(topic)?.size ?? 0;
       for (const bucketKey of [firstSegment(topic), WILDCARD_BUCKET]) {
         for (const entry of index.patterns.get(bucketKey)?.values() ?? []) {

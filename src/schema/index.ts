@@ -1,4 +1,4 @@
-import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './scalars.js';
 import './viewer.js';
@@ -14,5 +14,3 @@ builder.subscriptionType({});
 /** The whole GraphQL schema; built once at import. */
 export const schema: GraphQLSchema = builder.toSchema();
 
-/** The SDL committed as schema/schema.graphql: sorted, so the file only changes when the schema does. */
-export const printedSchema = (): string => `${printSchema(lexicographicSortSchema(schema))}\n`;
