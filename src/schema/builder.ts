@@ -28,7 +28,15 @@ export const builder = new SchemaBuilder<{
   },
 });
 
+/** "this needs the publish scope", from Pothos's failure tree (a field's scopes arrive wrapped in $any). */
 function describe(failure: AuthFailure): string {
-  if (failure.kind === AuthScopeFailureType.AuthScope) return `this needs the ${failure.scope} scope`;
-  return 'not allowed for this token';
+  const scopes: string[] = [];
+  const collect = (node: AuthFailure): void => {
+    if (node.kind === AuthScopeFailureType.AuthScope) scopes.push(node.scope);
+    else if (node.kind === AuthScopeFailureType.AnyAuthScopes || node.kind === AuthScopeFailureType.AllAuthScopes) {
+      node.failures.forEach(collect);
+    }
+  };
+  collect(failure);
+  return scopes.length > 0 ? `this needs the ${scopes.join(' or ')} scope` : 'not allowed for this token';
 }
