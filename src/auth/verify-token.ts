@@ -8,24 +8,12 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { AuthConfig } from '../config.js';
-import { HeraldError } from '../errors.js';
+import { AuthError } from './auth-error.js';
 import { algorithmForPublicKey } from './key-algorithm.js';
 import { viewerFromClaims, type Viewer } from './viewer.js';
 
 /** The issuer of signSubscription tokens; they verify only under SIGNING_SECRET. */
 export const SIGNED_SUBSCRIPTION_ISSUER = 'herald:signed-subscription';
-
-/** Why a credential was refused: compat surfaces answer 401 for `missing`, 403 for the rest. */
-export type AuthFailure = 'missing' | 'invalid' | 'expired';
-
-export class AuthError extends HeraldError {
-  constructor(
-    readonly failure: AuthFailure,
-    message: string,
-  ) {
-    super('UNAUTHENTICATED', message);
-  }
-}
 
 /** Turns a bearer token into a Viewer, or throws AuthError. The one place tokens are checked. */
 export type VerifyToken = (token: string | undefined) => Promise<Viewer>;
@@ -102,8 +90,7 @@ export async function createTokenVerifier(keys: VerificationKeys, config: AuthCo
             : (await jwtVerify(token, candidate.key, options)).payload;
       } catch (error) {
         const refusal = describeRefusal(error);
-        // A signature failure under one key says nothing; a claim failure under a verified signature says everything.
-        if (refusal.failure === 'invalid' && refusal.signatureFailed) {
+        if (refusal.keyMismatch) {
           failure ??= refusal.error;
           continue;
         }
@@ -115,25 +102,22 @@ export async function createTokenVerifier(keys: VerificationKeys, config: AuthCo
   };
 }
 
-function describeRefusal(error: unknown): { failure: AuthFailure; signatureFailed: boolean; error: AuthError } {
-  if (error instanceof HeraldError) {
-    return { failure: 'invalid', signatureFailed: false, error: error instanceof AuthError ? error : new AuthError('invalid', error.message) };
-  }
-  const code = (error as { code?: string } | null)?.code;
-  switch (code) {
+/**
+ * jose's error → AuthError, by its stable code. `keyMismatch` marks failures that only say "not this
+ * key" (so the next candidate key is tried) as opposed to a verified token with a bad claim.
+ */
+function describeRefusal(error: unknown): { keyMismatch: boolean; error: AuthError } {
+  switch ((error as { code?: string } | null)?.code) {
     case joseErrors.JWTExpired.code:
-      return { failure: 'expired', signatureFailed: false, error: new AuthError('expired', 'token expired') };
+      return { keyMismatch: false, error: new AuthError('expired', 'token expired') };
     case joseErrors.JWTClaimValidationFailed.code: {
       const claim = (error as InstanceType<typeof joseErrors.JWTClaimValidationFailed>).claim;
-      return { failure: 'invalid', signatureFailed: false, error: new AuthError('invalid', `token ${claim} claim check failed`) };
+      return { keyMismatch: false, error: new AuthError('invalid', `token ${claim} claim check failed`) };
     }
     case joseErrors.JWSSignatureVerificationFailed.code:
     case joseErrors.JWKSNoMatchingKey.code:
-      return { failure: 'invalid', signatureFailed: true, error: new AuthError('invalid', 'token signature is invalid') };
-    case joseErrors.JWKSTimeout.code:
-    case joseErrors.JOSEError.code:
-      return { failure: 'invalid', signatureFailed: true, error: new AuthError('invalid', 'token could not be verified') };
+      return { keyMismatch: true, error: new AuthError('invalid', 'token signature is invalid') };
     default:
-      return { failure: 'invalid', signatureFailed: true, error: new AuthError('invalid', 'token is invalid') };
+      return { keyMismatch: true, error: new AuthError('invalid', 'token could not be verified') };
   }
 }

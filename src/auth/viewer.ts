@@ -1,5 +1,5 @@
 import type { JWTPayload } from 'jose';
-import { HeraldError } from '../errors.js';
+import { AuthError } from './auth-error.js';
 import { compileTopicList } from '../topics/topic-pattern.js';
 import { topicNameProblem } from '../topics/topic-name.js';
 import { parseScopes, type Scope } from './scopes.js';
@@ -47,17 +47,17 @@ function readAudience(aud: unknown): string | undefined {
   if (typeof aud === 'string' && aud !== '') return aud;
   if (Array.isArray(aud) && aud.length === 1 && typeof aud[0] === 'string' && aud[0] !== '') return aud[0];
   // Several audiences would make "which tenant is this?" ambiguous; refuse rather than pick one.
-  throw new HeraldError('UNAUTHENTICATED', 'token aud must be one audience name');
+  throw new AuthError('invalid', 'token aud must be one audience name');
 }
 
 function readScopes(scope: unknown): Scope[] | undefined {
   if (scope === undefined) return undefined;
   const words = typeof scope === 'string' ? scope.split(/\s+/) : scope;
   if (!Array.isArray(words) || !words.every((word) => typeof word === 'string')) {
-    throw new HeraldError('UNAUTHENTICATED', 'token scope must be a space-separated string or an array of words');
+    throw new AuthError('invalid', 'token scope must be a space-separated string or an array of words');
   }
   const scopes = parseScopes(words as string[]);
-  if (scopes === undefined) throw new HeraldError('UNAUTHENTICATED', 'token scope has an unknown word');
+  if (scopes === undefined) throw new AuthError('invalid', 'token scope has an unknown word');
   return scopes;
 }
 
@@ -67,7 +67,7 @@ function readTopics(topics: unknown): string[] | undefined {
     !Array.isArray(topics) ||
     !topics.every((topic) => typeof topic === 'string' && topicNameProblem(topic, true) === undefined)
   ) {
-    throw new HeraldError('UNAUTHENTICATED', 'token topics must be an array of topic names or patterns');
+    throw new AuthError('invalid', 'token topics must be an array of topic names or patterns');
   }
   return topics as string[];
 }

@@ -13,7 +13,8 @@ export function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target
     const remove = fanout.add(viewer.audience, target, {
       deliver(message) {
         try {
-          void push(message);
+          // Settles when consumed; once the stream has stopped there is nobody to tell.
+          push(message).catch(() => {});
         } catch (error) {
           // A consumer 1024 messages behind overflows the repeater; end its stream rather than grow without bound.
           stop(error);
