@@ -1,0 +1,179 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gql, startHerald, TEST_SECRET, token, type TestHerald } from './helpers/herald.js';
+
+const HERALD_BIN = fileURLToPath(new URL('../bin/herald.js', import.meta.url));
+
+/** Variables the CLI reads; the child never inherits them from the test runner. */
+const HERALD_VARIABLES = [
+  'NODE_ENV',
+  'JWT_SECRET',
+  'JWT_PUBLIC_KEY',
+  'JWT_PUBLIC_KEY_B64',
+  'JWKS_URL',
+  'SIGNING_SECRET',
+  'DATABASE_URL',
+  'PORT',
+  'HOST',
+  'PUBLIC_URL',
+  'LOG_LEVEL',
+];
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `node bin/herald.js ...args` in `cwd` (a scratch folder, so nothing lands in the repository). */
+function herald(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of HERALD_VARIABLES) delete env[name];
+  Object.assign(env, options.env);
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [HERALD_BIN, ...args], { cwd: options.cwd, env, timeout: 15_000 }, (error, stdout, stderr) => {
+      if (error !== null && typeof error.code !== 'number') return reject(error);
+      resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+    });
+  });
+}
+
+const VIEWER = '{ viewer { audience scopes topics subject expiresAt } }';
+
+describe('herald CLI', () => {
+  let scratch: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'herald-cli-'));
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  describe('keys, then token --key, accepted by a gateway given JWT_PUBLIC_KEY_B64', () => {
+    let keysDir: string;
+    let keysRun: Run;
+    beforeAll(async () => {
+      keysDir = join(scratch, 'keys');
+      keysRun = await herald(['keys', '--out', keysDir], { cwd: scratch });
+    });
+
+    it('writes the pair and prints the public key as JWT_PUBLIC_KEY_B64', () => {
+      expect(keysRun.stderr).toBe('');
+      expect(keysRun.code).toBe(0);
+      const privatePem = readFileSync(join(keysDir, 'es256_private.pem'), 'utf8');
+      const publicPem = readFileSync(join(keysDir, 'es256_public.pem'), 'utf8');
+      expect(privatePem).toContain('-----BEGIN PRIVATE KEY-----');
+      expect(publicPem).toContain('-----BEGIN PUBLIC KEY-----');
+      if (process.platform !== 'win32') expect(statSync(join(keysDir, 'es256_private.pem')).mode & 0o077).toBe(0);
+      expect(Buffer.from(publicKeyB64(keysRun.stdout), 'base64').toString('utf8')).toBe(publicPem);
+    });
+
+    it('mints a token the gateway accepts with the claims asked for', async () => {
+      const minted = await herald(
+        ['token', '--key', join(keysDir, 'es256_private.pem'), '--aud', 'x', '--scope', 'publish', '--topics', 'a,b', '--ttl', '60', '--sub', 'me'],
+        { cwd: scratch },
+      );
+      expect(minted.stderr).toBe('');
+      expect(minted.code).toBe(0);
+      const jwt = minted.stdout.trim();
+      expect(jwt).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+      expect(JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg: 'ES256' });
+
+      // Only the public key from the keys output: no JWT_SECRET.
+      const gateway = await startHerald({ JWT_SECRET: '', JWT_PUBLIC_KEY_B64: publicKeyB64(keysRun.stdout) });
+      try {
+        const before = Date.now();
+        const response = await gql(gateway.httpUrl, jwt, VIEWER);
+        expect(response.errors).toBeUndefined();
+        const viewer = response.data!.viewer;
+        expect(viewer).toMatchObject({ audience: 'x', scopes: ['PUBLISH'], topics: ['a', 'b'], subject: 'me' });
+        const lifetime = Date.parse(viewer.expiresAt) - before;
+        expect(lifetime).toBeGreaterThan(55_000);
+        expect(lifetime).toBeLessThanOrEqual(60_000);
+
+        // The same gateway refuses an HS256 token: only the configured key verifies.
+        expect((await gql(gateway.httpUrl, await token({ audience: 'x' }), VIEWER)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      } finally {
+        await gateway.stop();
+      }
+    });
+
+    it('refuses to overwrite keys without --force, and replaces them with it', async () => {
+      const before = readFileSync(join(keysDir, 'es256_private.pem'), 'utf8');
+      const refused = await herald(['keys', '--out', keysDir], { cwd: scratch });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/es256_private\.pem exists; pass --force/);
+      expect(readFileSync(join(keysDir, 'es256_private.pem'), 'utf8')).toBe(before);
+
+      const forced = await herald(['keys', '--out', keysDir, '--force'], { cwd: scratch });
+      expect(forced.code).toBe(0);
+      expect(readFileSync(join(keysDir, 'es256_private.pem'), 'utf8')).not.toBe(before);
+    });
+  });
+
+  describe('token with JWT_SECRET', () => {
+    let gateway: TestHerald;
+    beforeAll(async () => {
+      gateway = await startHerald();
+    });
+    afterAll(() => gateway.stop());
+
+    it('signs HS256 with JWT_SECRET from the environment', async () => {
+      const minted = await herald(['token', '--aud', 'cli-secret', '--scope', 'subscribe,manage', '--sub', 'ops', '--ttl', '2m'], {
+        cwd: scratch,
+        env: { JWT_SECRET: TEST_SECRET },
+      });
+      expect(minted.stderr).toBe('');
+      expect(minted.code).toBe(0);
+      const jwt = minted.stdout.trim();
+      expect(JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg: 'HS256' });
+      const response = await gql(gateway.httpUrl, jwt, VIEWER);
+      expect(response.errors).toBeUndefined();
+      expect(response.data!.viewer).toMatchObject({ audience: 'cli-secret', scopes: ['SUBSCRIBE', 'MANAGE'], topics: null, subject: 'ops' });
+    });
+
+    it('prints {token, expiresAt} with --json', async () => {
+      const minted = await herald(['token', '--aud', 'cli-json', '--ttl', '90', '--json'], { cwd: scratch, env: { JWT_SECRET: TEST_SECRET } });
+      expect(minted.code).toBe(0);
+      const printed = JSON.parse(minted.stdout) as { token: string; expiresAt: string };
+      const response = await gql(gateway.httpUrl, printed.token, VIEWER);
+      expect(response.data!.viewer).toMatchObject({ audience: 'cli-json', expiresAt: printed.expiresAt });
+    });
+
+    it('refuses a JWT_SECRET under 32 bytes', async () => {
+      const refused = await herald(['token', '--aud', 'x'], { cwd: scratch, env: { JWT_SECRET: 'short' } });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/JWT_SECRET must be at least 32 bytes/);
+      expect(refused.stdout).toBe('');
+    });
+  });
+
+  it('exits non-zero with a message for --ttl bogus', async () => {
+    const refused = await herald(['token', '--aud', 'x', '--ttl', 'bogus'], { cwd: scratch, env: { JWT_SECRET: TEST_SECRET } });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/--ttl must be seconds or a number with s, m, h or d; got "bogus"/);
+    expect(refused.stdout).toBe('');
+  });
+
+  it('exits non-zero when there is no key at all', async () => {
+    const refused = await herald(['token', '--aud', 'x'], { cwd: scratch });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/no signing key/);
+  });
+
+  it('serve in production without keys exits 1 and names JWT_SECRET', async () => {
+    const refused = await herald(['serve'], { cwd: scratch, env: { NODE_ENV: 'production' } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('JWT_SECRET');
+    expect(refused.stderr).toContain('SIGNING_SECRET');
+    expect(refused.stdout).toBe('');
+  });
+});
+
+function publicKeyB64(keysOutput: string): string {
+  const line = /^\s*JWT_PUBLIC_KEY_B64=(\S+)\s*$/m.exec(keysOutput);
+  if (line === null) throw new Error(`no JWT_PUBLIC_KEY_B64= line in:\n${keysOutput}`);
+  return line[1]!;
+}

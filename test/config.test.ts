@@ -1,0 +1,249 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, MIN_SECRET_BYTES, type Config } from '../src/config.js';
+
+const SECRET = 'a'.repeat(MIN_SECRET_BYTES);
+const OTHER_SECRET = 'b'.repeat(MIN_SECRET_BYTES);
+
+/** The problems loadConfig reports for `env`; fails the test when it does not throw a ConfigError. */
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+const publicKeyPem = (): string =>
+  generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+describe('loadConfig', () => {
+  it('has documented defaults for an empty environment (development)', () => {
+    const config: Config = loadConfig({});
+    expect(config).toEqual({
+      production: false,
+      host: '127.0.0.1',
+      port: 4000,
+      publicUrl: undefined,
+      databaseUrl: 'sqlite:./data/herald.db',
+      auth: {
+        jwtSecret: undefined,
+        jwtPublicKeyPem: undefined,
+        jwksUrl: undefined,
+        issuer: undefined,
+        clockToleranceSeconds: 30,
+        defaultAudience: 'default',
+        defaultScopes: ['SUBSCRIBE'],
+        signingSecret: undefined,
+      },
+      limits: {
+        maxPayloadBytes: 65_536,
+        maxBodyBytes: 1_048_576,
+        maxConnections: 10_000,
+        maxSubscriptionsPerConnection: 100,
+        maxQueryDepth: 10,
+        maxQueryComplexity: 5_000,
+        maxAliases: 15,
+        maxTokens: 2_000,
+        shutdownTimeoutMs: 10_000,
+      },
+      requireDeclaredTopics: false,
+      logLevel: 'info',
+    });
+  });
+
+  it('returns a frozen config, nested objects included', () => {
+    const config = loadConfig({ JWT_SECRET: SECRET });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.auth)).toBe(true);
+    expect(Object.isFrozen(config.limits)).toBe(true);
+  });
+
+  it('reads the variables it documents', () => {
+    const config = loadConfig({
+      HOST: '0.0.0.0',
+      PORT: '0',
+      PUBLIC_URL: 'https://herald.example.com/',
+      DATABASE_URL: ':memory:',
+      JWT_SECRET: SECRET,
+      SIGNING_SECRET: OTHER_SECRET,
+      JWT_ISSUER: 'https://issuer.example.com',
+      JWT_CLOCK_TOLERANCE: '5',
+      DEFAULT_AUDIENCE: 'acme',
+      DEFAULT_SCOPES: 'subscribe, publish',
+      MAX_PAYLOAD_BYTES: '100',
+      MAX_BODY_BYTES: '2048',
+      MAX_CONNECTIONS: '3',
+      MAX_SUBSCRIPTIONS_PER_CONNECTION: '2',
+      MAX_QUERY_DEPTH: '4',
+      MAX_QUERY_COMPLEXITY: '50',
+      MAX_ALIASES: '0',
+      MAX_TOKENS: '10',
+      SHUTDOWN_TIMEOUT_MS: '0',
+      REQUIRE_DECLARED_TOPICS: 'yes',
+      LOG_LEVEL: 'SILENT',
+    });
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.port).toBe(0);
+    // Trailing slashes are trimmed so URLs can be built by appending paths.
+    expect(config.publicUrl).toBe('https://herald.example.com');
+    expect(config.databaseUrl).toBe(':memory:');
+    expect(config.auth).toMatchObject({
+      jwtSecret: SECRET,
+      signingSecret: OTHER_SECRET,
+      issuer: 'https://issuer.example.com',
+      clockToleranceSeconds: 5,
+      defaultAudience: 'acme',
+    });
+    expect([...config.auth.defaultScopes].sort()).toEqual(['PUBLISH', 'SUBSCRIBE']);
+    expect(config.limits).toEqual({
+      maxPayloadBytes: 100,
+      maxBodyBytes: 2048,
+      maxConnections: 3,
+      maxSubscriptionsPerConnection: 2,
+      maxQueryDepth: 4,
+      maxQueryComplexity: 50,
+      maxAliases: 0,
+      maxTokens: 10,
+      shutdownTimeoutMs: 0,
+    });
+    expect(config.requireDeclaredTopics).toBe(true);
+    expect(config.logLevel).toBe('silent');
+  });
+
+  it('lists every problem at once', () => {
+    const problems = problemsOf({
+      PORT: '99999',
+      MAX_PAYLOAD_BYTES: 'lots',
+      MAX_CONNECTIONS: '0',
+      REQUIRE_DECLARED_TOPICS: 'maybe',
+      LOG_LEVEL: 'loud',
+      DEFAULT_SCOPES: 'subscribe, admin',
+      JWKS_URL: 'ftp://keys.example.com',
+      JWT_SECRET: 'short',
+    });
+    const expected = [
+      /^PORT\b.*"99999"/,
+      /^MAX_PAYLOAD_BYTES\b.*"lots"/,
+      /^MAX_CONNECTIONS\b.*"0"/,
+      /^REQUIRE_DECLARED_TOPICS\b.*"maybe"/,
+      /^LOG_LEVEL\b.*"loud"/,
+      /^DEFAULT_SCOPES\b/,
+      /^JWKS_URL\b/,
+      /^JWT_SECRET\b/,
+    ];
+    for (const pattern of expected) expect(problems.some((problem) => pattern.test(problem)), String(pattern)).toBe(true);
+    expect(problems).toHaveLength(expected.length);
+  });
+
+  it('puts every problem in the error message, one per line', () => {
+    try {
+      loadConfig({ PORT: 'x', MAX_QUERY_DEPTH: '0' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/PORT/);
+      expect((error as Error).message).toMatch(/MAX_QUERY_DEPTH/);
+    }
+  });
+
+  it(`refuses a JWT_SECRET under ${MIN_SECRET_BYTES} bytes, counting UTF-8 bytes`, () => {
+    expect(problemsOf({ JWT_SECRET: 'a'.repeat(MIN_SECRET_BYTES - 1) })).toEqual([
+      expect.stringMatching(new RegExp(`JWT_SECRET must be at least ${MIN_SECRET_BYTES} bytes`)),
+    ]);
+    expect(loadConfig({ JWT_SECRET: 'a'.repeat(MIN_SECRET_BYTES) }).auth.jwtSecret).toHaveLength(MIN_SECRET_BYTES);
+    // 16 two-byte characters are 32 bytes: the length is in bytes, not characters.
+    expect(loadConfig({ JWT_SECRET: 'é'.repeat(MIN_SECRET_BYTES / 2) }).auth.jwtSecret).toBe('é'.repeat(MIN_SECRET_BYTES / 2));
+  });
+
+  it('takes JWT_SECRET as given (no trimming, no base64 decoding)', () => {
+    const secret = ` ${'c'.repeat(MIN_SECRET_BYTES)}= `;
+    expect(loadConfig({ JWT_SECRET: secret }).auth.jwtSecret).toBe(secret);
+  });
+
+  it('refuses a short SIGNING_SECRET and one equal to JWT_SECRET', () => {
+    expect(problemsOf({ JWT_SECRET: SECRET, SIGNING_SECRET: 'short' })).toEqual([expect.stringMatching(/^SIGNING_SECRET must be at least/)]);
+    expect(problemsOf({ JWT_SECRET: SECRET, SIGNING_SECRET: SECRET })).toEqual([expect.stringMatching(/SIGNING_SECRET must differ/)]);
+  });
+
+  it('refuses production without a token key, naming the variables to set', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', SIGNING_SECRET: OTHER_SECRET });
+    expect(problems).toHaveLength(1);
+    for (const name of ['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_B64', 'JWKS_URL']) expect(problems[0]).toContain(name);
+  });
+
+  it('refuses production without SIGNING_SECRET', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: SECRET });
+    expect(problems).toEqual([expect.stringContaining('SIGNING_SECRET')]);
+  });
+
+  it('accepts production with each kind of token key and a SIGNING_SECRET', () => {
+    const pem = publicKeyPem();
+    for (const key of [
+      { JWT_SECRET: SECRET },
+      { JWT_PUBLIC_KEY: pem },
+      { JWT_PUBLIC_KEY_B64: Buffer.from(pem).toString('base64') },
+      { JWKS_URL: 'https://issuer.example.com/.well-known/jwks.json' },
+    ]) {
+      const config = loadConfig({ NODE_ENV: 'production', SIGNING_SECRET: OTHER_SECRET, ...key });
+      expect(config.production).toBe(true);
+    }
+  });
+
+  it('decodes JWT_PUBLIC_KEY_B64 to the PEM', () => {
+    const pem = publicKeyPem();
+    expect(loadConfig({ JWT_PUBLIC_KEY_B64: Buffer.from(pem).toString('base64') }).auth.jwtPublicKeyPem).toBe(pem);
+  });
+
+  it('turns literal \\n in a one-line JWT_PUBLIC_KEY into newlines', () => {
+    const pem = publicKeyPem();
+    const oneLine = pem.trim().replace(/\n/g, '\\n');
+    expect(loadConfig({ JWT_PUBLIC_KEY: oneLine }).auth.jwtPublicKeyPem).toBe(pem.trim());
+  });
+
+  it('refuses a JWT_PUBLIC_KEY_B64 that is not a base64 PEM public key', () => {
+    expect(problemsOf({ JWT_PUBLIC_KEY_B64: Buffer.from('not a key').toString('base64') })).toEqual([
+      expect.stringMatching(/^JWT_PUBLIC_KEY_B64 must be the base64 of a PEM/),
+    ]);
+    // The PEM itself where its base64 is expected.
+    expect(problemsOf({ JWT_PUBLIC_KEY_B64: publicKeyPem() })).toEqual([expect.stringMatching(/^JWT_PUBLIC_KEY_B64/)]);
+  });
+
+  it('refuses JWT_PUBLIC_KEY and JWT_PUBLIC_KEY_B64 together', () => {
+    const pem = publicKeyPem();
+    expect(problemsOf({ JWT_PUBLIC_KEY: pem, JWT_PUBLIC_KEY_B64: Buffer.from(pem).toString('base64') })).toEqual([
+      expect.stringMatching(/JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_B64, not both/),
+    ]);
+  });
+
+  it('validates PUBLIC_URL', () => {
+    for (const bad of ['herald.example.com', 'ws://herald.example.com', 'not a url']) {
+      expect(problemsOf({ PUBLIC_URL: bad })).toEqual([expect.stringMatching(/^PUBLIC_URL must be an http:\/\/ or https:\/\/ URL/)]);
+    }
+    expect(loadConfig({ PUBLIC_URL: 'http://localhost:8080' }).publicUrl).toBe('http://localhost:8080');
+    expect(loadConfig({ PUBLIC_URL: 'https://gw.example.com/herald//' }).publicUrl).toBe('https://gw.example.com/herald');
+  });
+
+  it('refuses a PostgreSQL DATABASE_URL for now', () => {
+    for (const url of ['postgres://user:pw@localhost/herald', 'postgresql://localhost/herald', 'POSTGRES://localhost/herald']) {
+      expect(problemsOf({ DATABASE_URL: url })).toEqual([expect.stringMatching(/^DATABASE_URL: PostgreSQL/)]);
+    }
+    expect(loadConfig({ DATABASE_URL: 'sqlite:/tmp/h.db' }).databaseUrl).toBe('sqlite:/tmp/h.db');
+  });
+
+  it('treats empty and blank variables as unset', () => {
+    const config = loadConfig({ PORT: '', HOST: '   ', JWT_SECRET: '', LOG_LEVEL: '' });
+    expect(config.port).toBe(4000);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.auth.jwtSecret).toBeUndefined();
+    expect(config.logLevel).toBe('info');
+  });
+
+  it('refuses out-of-range limits', () => {
+    expect(problemsOf({ MAX_BODY_BYTES: '1023' })).toEqual([expect.stringMatching(/^MAX_BODY_BYTES must be an integer from 1024/)]);
+    expect(problemsOf({ JWT_CLOCK_TOLERANCE: '3601' })).toEqual([expect.stringMatching(/^JWT_CLOCK_TOLERANCE/)]);
+    expect(problemsOf({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '1.5' })).toEqual([expect.stringMatching(/^MAX_SUBSCRIPTIONS_PER_CONNECTION/)]);
+  });
+});

@@ -1,0 +1,189 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSqliteStore } from '../src/store/sqlite.js';
+import type { Store } from '../src/store/store.js';
+import { gql, startHerald, token } from './helpers/herald.js';
+
+/**
+ * The Store contract, run over every implementation. PostgreSQL joins as a second entry
+ * (e.g. when a test database URL is set) without touching the cases below.
+ */
+interface StoreFactory {
+  readonly name: string;
+  open(): Promise<Store>;
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'herald-store-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let files = 0;
+
+const factories: StoreFactory[] = [
+  { name: 'SQLite :memory:', open: () => createSqliteStore(':memory:') },
+  { name: 'SQLite file', open: () => createSqliteStore(join(scratch, `contract-${++files}`, 'h.db')) },
+];
+
+describe.each(factories)('Store contract: $name', (factory) => {
+  let store: Store;
+  beforeEach(async () => {
+    store = await factory.open();
+  });
+  afterEach(() => store.close());
+
+  it('ensureAudience is idempotent: same id, created true then false', async () => {
+    const first = await store.ensureAudience('acme');
+    const second = await store.ensureAudience('acme');
+    expect(first.created).toBe(true);
+    expect(second.created).toBe(false);
+    expect(second.record).toEqual(first.record);
+    expect(first.record.name).toBe('acme');
+    expect(first.record.id).toEqual(expect.any(String));
+    expect(first.record.createdAt).toBeInstanceOf(Date);
+    expect(first.record.updatedAt).toBeInstanceOf(Date);
+    expect(Number.isNaN(first.record.createdAt.getTime())).toBe(false);
+  });
+
+  it('findAudience and findAudienceById return the record, or undefined when missing', async () => {
+    expect(await store.findAudience('nobody')).toBeUndefined();
+    expect(await store.findAudienceById('00000000-0000-0000-0000-000000000000')).toBeUndefined();
+    const { record } = await store.ensureAudience('acme');
+    expect(await store.findAudience('acme')).toEqual(record);
+    expect(await store.findAudienceById(record.id)).toEqual(record);
+    expect(await store.findAudience('ACME')).toBeUndefined();
+  });
+
+  it('ensureTopic registers the audience, once', async () => {
+    expect(await store.findAudience('acme')).toBeUndefined();
+    const first = await store.ensureTopic('acme', 'orders');
+    expect(first.created).toBe(true);
+    expect(first.audience.created).toBe(true);
+    expect(first.record).toMatchObject({ name: 'orders', audienceId: first.audience.record.id });
+    expect(await store.findAudience('acme')).toEqual(first.audience.record);
+
+    const other = await store.ensureTopic('acme', 'invoices');
+    expect(other.created).toBe(true);
+    expect(other.audience.created).toBe(false);
+    expect(other.audience.record).toEqual(first.audience.record);
+  });
+
+  it('ensureTopic is idempotent: same row, created false', async () => {
+    const first = await store.ensureTopic('acme', 'orders');
+    const second = await store.ensureTopic('acme', 'orders');
+    expect(second.created).toBe(false);
+    expect(second.record).toEqual(first.record);
+    expect(await store.listTopics('acme')).toHaveLength(1);
+  });
+
+  it('ensureTopic joins an audience made by ensureAudience', async () => {
+    const audience = await store.ensureAudience('acme');
+    const topic = await store.ensureTopic('acme', 'orders');
+    expect(topic.audience).toEqual({ record: audience.record, created: false });
+    expect(topic.record.audienceId).toBe(audience.record.id);
+  });
+
+  it('keeps the same topic name in two audiences as distinct rows', async () => {
+    const a = await store.ensureTopic('acme', 'orders');
+    const b = await store.ensureTopic('globex', 'orders');
+    expect(b.created).toBe(true);
+    expect(b.record.id).not.toBe(a.record.id);
+    expect(b.record.audienceId).not.toBe(a.record.audienceId);
+    expect(await store.findTopic('acme', 'orders')).toEqual(a.record);
+    expect(await store.findTopic('globex', 'orders')).toEqual(b.record);
+
+    expect(await store.deleteTopic('acme', 'orders')).toEqual(a.record);
+    expect(await store.findTopic('acme', 'orders')).toBeUndefined();
+    expect(await store.findTopic('globex', 'orders')).toEqual(b.record);
+  });
+
+  it('lists topics sorted by name, per audience', async () => {
+    for (const name of ['zeta', 'alpha', 'mid/2', 'mid/10', 'Beta']) await store.ensureTopic('acme', name);
+    await store.ensureTopic('globex', 'aardvark');
+    const names = (await store.listTopics('acme')).map((topic) => topic.name);
+    expect(names).toEqual(['Beta', 'alpha', 'mid/10', 'mid/2', 'zeta']);
+    expect((await store.listTopics('globex')).map((topic) => topic.name)).toEqual(['aardvark']);
+    expect(await store.listTopics('nobody')).toEqual([]);
+
+    const acme = await store.findAudience('acme');
+    expect((await store.listTopicsByAudienceId(acme!.id)).map((topic) => topic.name)).toEqual(names);
+    expect(await store.listTopicsByAudienceId('00000000-0000-0000-0000-000000000000')).toEqual([]);
+  });
+
+  it('deleteTopic returns the removed row, then undefined', async () => {
+    const { record } = await store.ensureTopic('acme', 'orders');
+    expect(await store.deleteTopic('acme', 'orders')).toEqual(record);
+    expect(await store.deleteTopic('acme', 'orders')).toBeUndefined();
+    expect(await store.findTopic('acme', 'orders')).toBeUndefined();
+    expect(await store.listTopics('acme')).toEqual([]);
+    // The audience stays registered.
+    expect(await store.findAudience('acme')).toBeDefined();
+  });
+
+  it('deleteTopic in an unknown audience returns undefined', async () => {
+    expect(await store.deleteTopic('nobody', 'orders')).toBeUndefined();
+    expect(await store.findAudience('nobody')).toBeUndefined();
+  });
+
+  it('findTopic is undefined when missing, and does not register the audience', async () => {
+    expect(await store.findTopic('acme', 'orders')).toBeUndefined();
+    expect(await store.findAudience('acme')).toBeUndefined();
+    await store.ensureAudience('acme');
+    expect(await store.findTopic('acme', 'orders')).toBeUndefined();
+  });
+
+  it('re-declaring a deleted topic creates a new row', async () => {
+    const first = await store.ensureTopic('acme', 'orders');
+    await store.deleteTopic('acme', 'orders');
+    const again = await store.ensureTopic('acme', 'orders');
+    expect(again.created).toBe(true);
+    expect(again.record.id).not.toBe(first.record.id);
+  });
+
+  it('round-trips topic names with any printable characters', async () => {
+    const names = ['campaign:42', 'système/événements', '订单/新', 'a'.repeat(256), "quote'\"`;--"];
+    for (const name of names) await store.ensureTopic('acme', name);
+    for (const name of names) expect((await store.findTopic('acme', name))?.name).toBe(name);
+  });
+
+  it('handles concurrent ensures of the same names', async () => {
+    const results = await Promise.all(Array.from({ length: 10 }, () => store.ensureTopic('acme', 'orders')));
+    expect(results.filter((result) => result.created)).toHaveLength(1);
+    expect(new Set(results.map((result) => result.record.id)).size).toBe(1);
+    expect(results.filter((result) => result.audience.created)).toHaveLength(1);
+  });
+
+  it('ping resolves while open', async () => {
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+});
+
+describe('SQLite persistence across restarts', () => {
+  it('keeps audiences and topics in the DATABASE_URL file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-restart-'));
+    try {
+      const env = { DATABASE_URL: `sqlite:${join(dir, 'h.db')}` };
+      const manager = await token({ audience: 'store-restart', scopes: ['manage'] });
+
+      const first = await startHerald(env);
+      let created;
+      try {
+        created = await gql(first.httpUrl, manager, 'mutation { b: createTopic(name: "beta") { id name } a: createTopic(name: "alpha") { id name } }');
+        expect(created.errors).toBeUndefined();
+      } finally {
+        await first.stop();
+      }
+
+      const second = await startHerald(env);
+      try {
+        const read = await gql(second.httpUrl, manager, '{ topics { id name } audience { name topics { name } } }');
+        expect(read.errors).toBeUndefined();
+        expect(read.data!.topics).toEqual([created.data!.a, created.data!.b]);
+        expect(read.data!.audience).toEqual({ name: 'store-restart', topics: [{ name: 'alpha' }, { name: 'beta' }] });
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
