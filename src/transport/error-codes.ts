@@ -56,6 +56,8 @@ export function createMaskError(logger: Logger): (error: unknown, message: strin
     if (error instanceof GraphQLError) {
       if (error.extensions.code !== undefined) return error;
       if (error.originalError === undefined || error.originalError === null) return withCode(error, 'BAD_USER_INPUT');
+      // Variable coercion (a scalar refusing the client's value) happens before execution, so it has no path.
+      if (error.path === undefined && error.originalError instanceof GraphQLError) return withCode(error, 'BAD_USER_INPUT');
       if (error.originalError instanceof GraphQLError && error.originalError.extensions.code !== undefined) return error;
     }
     logger.error({ err: error }, 'internal error');
