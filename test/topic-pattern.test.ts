@@ -27,6 +27,8 @@ describe('topic patterns', () => {
     ['orders', 'orders', true],
     ['orders', 'orders2', false],
     ['a.b', 'axb', false], // regex metacharacters are literal
+    ['user-events/*', 'user-events/a-1', true], // '-' is not special outside a class (and must not be escaped under /u)
+    ['(x)|[y]\\z/*', '(x)|[y]\\z/1', true],
   ])('%s matches %s: %s', (pattern, topic, expected) => {
     expect(topicMatches(pattern, topic)).toBe(expected);
     expect(compileTopicList([pattern])(topic)).toBe(expected);

@@ -25,7 +25,8 @@ function tokenize(pattern: string): Token[] {
   return tokens;
 }
 
-const escapeRegExp = (value: string): string => value.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+// Outside a character class only these are special; escaping anything else (like '-') is a SyntaxError under the u flag.
+const escapeRegExp = (value: string): string => value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A RegExp that accepts exactly the topic names `pattern` matches. */
 export function compilePattern(pattern: string): RegExp {
