@@ -1,3 +1,4 @@
+import type { Client } from 'graphql-ws';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/mint-token.js';
@@ -26,7 +27,7 @@ import {
   type GraphQLResponse,
   type TestHerald,
 } from './helpers/herald.js';
-import { subscribe } from './helpers/subscription.js';
+import { subscribe, type Subscription } from './helpers/subscription.js';
 
 const VIEWER = '{ viewer { subject audience scopes topics } }';
 const ON_TOPIC = 'subscription ($name: String!) { topic(name: $name) { id topic audience payload } }';
@@ -336,20 +337,31 @@ describe('token expiry ends open subscriptions', () => {
     await client.dispose();
   });
 
-  // BUG (src/bus/message-stream.ts, openMessageStream): every subscription arms its own expiry timer
-  // (closeAtExpiry(viewer, () => stop())) besides the connection's 4401 timer in transport/graphql-ws.ts.
-  // Both fire at exp and race at millisecond granularity; when a stream's timer wins, the server sends
-  // `complete` for that operation before closing the socket, so the client sees an ordinary completion
-  // instead of the 4401 close and has no reason to resubscribe with a fresh token.
-  // Skipped because the race is timing-dependent, not because the expectation is wrong: the same scenario run
-  // alone failed 2 of 5 vitest runs (49 and 50 of 50 operations completed normally), while inside this file it
-  // rarely loses. Un-skip once graphql-ws operations end only through the 4401 close.
-  it.skip('ends every graphql-ws operation of an expiring connection with the 4401 close, never a plain complete', async () => {
+  // Regression guard: a subscription stream that ended on its own at exp would race the connection's 4401 close
+  // (both timers fire at exp) and, when it won, send `complete` first: the client would see an ordinary completion
+  // with no reason to resubscribe. Operations opened one at a time arm their timers at different sub-millisecond
+  // phases, and a busy event loop across exp makes every timer due at once, so such a stream wins reliably.
+  it('ends every graphql-ws operation of an expiring connection with the 4401 close, never a plain complete', async () => {
     const audience = 'auth-expiry-ws-many';
-    const { token: shortLived } = await mintToken({ secret: TEST_SECRET }, { audience, scopes: ['subscribe'], ttlSeconds: 2 });
-    const client = wsClient(herald.wsUrl, { connectionParams: { token: shortLived } });
-    const subs = Array.from({ length: 50 }, () => subscribe(client, ON_TOPIC, { name: 'ticks' }));
-    await waitForSubscribers(herald.app, audience, 'ticks', subs.length);
+    const { token: shortLived, expiresAt } = await mintToken({ secret: TEST_SECRET }, { audience, scopes: ['subscribe'], ttlSeconds: 3 });
+    const clients: Client[] = [];
+    const subs: Subscription<Record<string, any>>[] = [];
+    for (let c = 0; c < 10; c++) {
+      const client = wsClient(herald.wsUrl, { connectionParams: { token: shortLived } });
+      clients.push(client);
+      for (let i = 0; i < 5; i++) {
+        subs.push(subscribe(client, ON_TOPIC, { name: 'ticks' }));
+        await waitForSubscribers(herald.app, audience, 'ticks', subs.length);
+      }
+    }
+    // Load simulation, not synchronisation: the loop is blocked from just before exp until just after it.
+    setTimeout(
+      () => {
+        const until = expiresAt.getTime() + 50;
+        while (Date.now() < until);
+      },
+      Math.max(0, expiresAt.getTime() - Date.now() - 300),
+    );
     const outcomes = await Promise.all(
       subs.map(async (sub) => {
         const { error } = await sub.ended;
@@ -357,7 +369,7 @@ describe('token expiry ends open subscriptions', () => {
       }),
     );
     expect(outcomes.filter((outcome) => outcome !== 'closed 4401')).toEqual([]);
-    await client.dispose();
+    await Promise.all(clients.map((client) => client.dispose()));
   });
 
   it('ends an SSE subscription stream when exp passes', async () => {
