@@ -121,4 +121,14 @@ describe('graphql-ws subscriptions', () => {
     });
     await client.dispose();
   });
+
+  it('sends errors with the same extensions as HTTP (a code, no transport hints)', async () => {
+    const client = wsClient(herald.wsUrl, { connectionParams: { token: subscriber } });
+    const refused = subscribe(client, PUBLISH, { topic: 'x', payload: 1 });
+    const result = await refused.next();
+    expect(result.errors?.[0]?.extensions).toEqual({ code: 'FORBIDDEN' });
+    const overHttp = await gql(herald.httpUrl, subscriber, PUBLISH, { topic: 'x', payload: 1 });
+    expect(overHttp.errors?.[0]?.extensions).toEqual({ code: 'FORBIDDEN' });
+    await client.dispose();
+  });
 });

@@ -11,8 +11,8 @@ export function tokenFromAuthorization(header: string | null | undefined): strin
 export function tokenFromConnectionParams(params: Readonly<Record<string, unknown>> | undefined): string | undefined {
   if (params == null) return undefined;
   const authorization = params.authorization ?? params.Authorization;
-  if (typeof authorization === 'string') return tokenFromAuthorization(authorization);
-  return typeof params.token === 'string' && params.token !== '' ? params.token : undefined;
+  const bearer = typeof authorization === 'string' ? tokenFromAuthorization(authorization) : undefined;
+  return bearer ?? (typeof params.token === 'string' && params.token !== '' ? params.token : undefined);
 }
 
 /** `?token=` of a request URL (signed subscription URLs). */

@@ -1,4 +1,4 @@
-import { getOperationAST, GraphQLError, type ExecutionArgs } from 'graphql';
+import { getOperationAST, GraphQLError, type ExecutionArgs, type GraphQLFormattedError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
@@ -57,6 +57,10 @@ export function attachGraphqlWs(server: WebSocketServer, options: GraphqlWsOptio
         return true;
       },
       onClose: (ctx) => ctx.extra.cancelExpiry?.(),
+      // Errors look the same as over HTTP, where Yoga strips the transport hint `extensions.http`.
+      onNext: (_ctx, _id, _params, _args, result) =>
+        'errors' in result && result.errors !== undefined ? { ...result, errors: result.errors.map(withoutHttpHint) } : undefined,
+      onError: (_ctx, _id, _params, errors) => errors.map(withoutHttpHint),
       onSubscribe: async (ctx, _id, params) => {
         // ctx.subscriptions already holds this operation's id.
         if (Object.keys(ctx.subscriptions).length > maxSubscriptionsPerConnection) {
@@ -97,4 +101,11 @@ export function attachGraphqlWs(server: WebSocketServer, options: GraphqlWsOptio
     },
     server,
   );
+}
+
+function withoutHttpHint(error: GraphQLError): GraphQLFormattedError {
+  const formatted = error.toJSON();
+  if (formatted.extensions === undefined || !('http' in formatted.extensions)) return formatted;
+  const { http: _http, ...extensions } = formatted.extensions;
+  return { ...formatted, extensions };
 }
