@@ -1,0 +1,213 @@
+/**
+ * The load client, a child process of its own (so it never shares a core's event loop with the
+ * server): opens the subscriber sockets, warms every topic up, publishes over HTTP keep-alive, and
+ * measures deliveries and publish→deliver latency from the timestamp inside each payload.
+ *
+ * Herald sockets speak graphql-transport-ws by hand (connection_init, subscribe, next) so the client
+ * stays as light as the baseline's; the protocol itself is proven by the test suite's real clients.
+ */
+import { Agent, request } from 'node:http';
+import WebSocket from 'ws';
+import { benchPayload, now, type LoadJob, type LoadResult } from './protocol.js';
+
+const CONNECT_BATCH = 250;
+const WARM_SEQ = -1;
+const SETTLE_MS = 5_000; // after the last publish, how long silence may last before the rest counts as lost
+
+// `"seq":<n>,"t":<ms>` sits inside every frame, whatever envelope wraps the payload.
+const STAMP = /"seq":(-?\d+),"t":([\d.]+)/;
+
+interface Subscriber {
+  warm: boolean;
+}
+
+process.on('message', (message: { type: string; job?: LoadJob }) => {
+  if (message.type === 'job' && message.job !== undefined) void run(message.job);
+});
+
+async function run(job: LoadJob): Promise<void> {
+  const { scenario, kind, port } = job;
+  const agent = new Agent({ keepAlive: true, maxSockets: scenario.inFlight });
+  const topicOf = (index: number): string => `bench/${index % scenario.topics}`;
+  const subscribersPerTopic = scenario.connections / scenario.topics;
+  const expected = scenario.messages * subscribersPerTopic;
+  const latencies = new Float64Array(expected);
+  let delivered = 0;
+  let lastDelivery = 0;
+  let onProgress: (() => void) | undefined;
+
+  const subscribers: Subscriber[] = [];
+  const sockets: WebSocket[] = [];
+  const connectStart = now();
+  for (let first = 0; first < scenario.connections; first += CONNECT_BATCH) {
+    const batch: Promise<void>[] = [];
+    for (let i = first; i < Math.min(first + CONNECT_BATCH, scenario.connections); i++) {
+      batch.push(
+        openSubscriber(kind, port, topicOf(i), job.token, (frame) => {
+          const match = STAMP.exec(frame);
+          if (match === null) return;
+          const seq = Number(match[1]);
+          if (seq === WARM_SEQ) {
+            subscribers[i]!.warm = true;
+            return;
+          }
+          const at = now();
+          if (delivered < expected) latencies[delivered] = at - Number(match[2]);
+          delivered++;
+          lastDelivery = at;
+          onProgress?.();
+        }).then((socket) => {
+          sockets[i] = socket;
+          subscribers[i] = { warm: false };
+        }),
+      );
+    }
+    await Promise.all(batch);
+  }
+
+  const publish = (topic: string, payload: unknown): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const body =
+        kind === 'herald'
+          ? JSON.stringify({
+              query: 'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: $p) { id } }',
+              variables: { t: topic, p: payload },
+            })
+          : JSON.stringify({ topic, payload });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          agent,
+          method: 'POST',
+          path: kind === 'herald' ? '/graphql' : '/publish',
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            ...(kind === 'herald' && { authorization: `Bearer ${job.token}` }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            if (res.statusCode !== 200 || text.includes('"errors"')) reject(new Error(`publish failed: ${res.statusCode} ${text}`));
+            else resolve();
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  // Pub/sub has no subscribe acknowledgement: publish warm-up messages until every socket saw one.
+  for (let round = 0; subscribers.some((s) => !s.warm); round++) {
+    if (round === 100) throw new Error('warm-up: some subscribers never received a message');
+    await Promise.all(Array.from({ length: scenario.topics }, (_, t) => publish(`bench/${t}`, benchPayload(WARM_SEQ, now()))));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const connectSeconds = (now() - connectStart) / 1000;
+
+  // The harness reads the server's memory now, then says go.
+  process.send?.({ type: 'subscribed' });
+  await new Promise<void>((resolve) => process.once('message', () => resolve()));
+
+  const publishStart = now();
+  const interval = scenario.deliveriesPerSecond === undefined ? 0 : (1000 * subscribersPerTopic) / scenario.deliveriesPerSecond;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < scenario.messages) {
+      const seq = next++;
+      if (interval > 0) {
+        const due = publishStart + seq * interval;
+        const wait = due - now();
+        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      await publish(topicOf(seq), benchPayload(seq, now()));
+    }
+  };
+  await Promise.all(Array.from({ length: scenario.inFlight }, worker));
+  const publishSeconds = (now() - publishStart) / 1000;
+
+  await new Promise<void>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const check = (): void => {
+      if (delivered >= expected) {
+        clearTimeout(timer);
+        onProgress = undefined;
+        resolve();
+      }
+    };
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        onProgress = undefined;
+        resolve();
+      }, SETTLE_MS);
+    };
+    onProgress = () => {
+      check();
+      if (delivered % 1000 === 0) arm();
+    };
+    arm();
+    check();
+  });
+
+  const measured = latencies.subarray(0, Math.min(delivered, expected)).sort();
+  const percentile = (p: number): number => (measured.length === 0 ? NaN : measured[Math.min(measured.length - 1, Math.floor(p * measured.length))]!);
+  const result: LoadResult = {
+    connectSeconds,
+    expected,
+    delivered,
+    lost: Math.max(0, expected - delivered),
+    publishSeconds,
+    deliveredPerSecond: delivered / ((lastDelivery - publishStart) / 1000),
+    latencyMs: { p50: percentile(0.5), p99: percentile(0.99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! },
+  };
+  for (const socket of sockets) socket.terminate();
+  agent.destroy();
+  process.send?.({ type: 'result', result }, () => process.exit(0));
+}
+
+function openSubscriber(
+  kind: LoadJob['kind'],
+  port: number,
+  topic: string,
+  token: string,
+  onFrame: (frame: string) => void,
+): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    if (kind === 'baseline') {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/?topic=${encodeURIComponent(topic)}`);
+      socket.on('open', () => resolve(socket));
+      socket.on('message', (data) => onFrame(data.toString()));
+      socket.on('error', reject);
+      return;
+    }
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws');
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { token } })));
+    socket.on('error', reject);
+    socket.on('close', (code, reason) => {
+      if (code !== 1005 && code !== 1006) process.stderr.write(`bench: socket closed ${code} ${reason.toString()}\n`);
+    });
+    let acknowledged = false;
+    socket.on('message', (data) => {
+      const frame = data.toString();
+      if (!acknowledged) {
+        if (!frame.includes('"connection_ack"')) return reject(new Error(`expected connection_ack, got ${frame}`));
+        acknowledged = true;
+        socket.send(
+          JSON.stringify({
+            id: '1',
+            type: 'subscribe',
+            payload: { query: 'subscription ($n: String!) { topic(name: $n) { payload } }', variables: { n: topic } },
+          }),
+        );
+        resolve(socket);
+        return;
+      }
+      onFrame(frame);
+    });
+  });
+}

@@ -1,0 +1,51 @@
+/** What the harness, the load client and the servers share. */
+
+export const BENCH_SECRET = 'herald-bench-secret-0123456789abcdef';
+
+export type ServerKind = 'baseline' | 'herald';
+
+export interface Scenario {
+  readonly name: string;
+  /** Subscriber connections (one subscription each). */
+  readonly connections: number;
+  /** Topics the connections are spread over, evenly. */
+  readonly topics: number;
+  /** Messages published in the measured phase. */
+  readonly messages: number;
+  /** Undefined: as fast as possible with `inFlight` publishes outstanding; else deliveries per second. */
+  readonly deliveriesPerSecond: number | undefined;
+  readonly inFlight: number;
+}
+
+export interface LoadJob {
+  readonly kind: ServerKind;
+  readonly port: number;
+  readonly scenario: Scenario;
+  /** A token for Herald (subscribe + publish, audience "bench"). */
+  readonly token: string;
+}
+
+export interface LoadResult {
+  readonly connectSeconds: number;
+  readonly expected: number;
+  readonly delivered: number;
+  readonly lost: number;
+  readonly publishSeconds: number;
+  /** Deliveries per second, first publish sent to last delivery received. */
+  readonly deliveredPerSecond: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
+}
+
+/** Roughly 200 bytes of JSON once stamped; `t` is the send time (ms, wall clock with µs precision). */
+export function benchPayload(seq: number, t: number): Record<string, unknown> {
+  return {
+    seq,
+    t,
+    kind: 'order.updated',
+    order: { id: `ord_${seq.toString().padStart(8, '0')}`, status: 'shipped', total: 129.9, currency: 'EUR' },
+    customer: { id: 'cus_0042', tier: 'gold' },
+    note: 'lorem ipsum dolor sit amet consectetur',
+  };
+}
+
+export const now = (): number => performance.timeOrigin + performance.now();

@@ -1,0 +1,231 @@
+/**
+ * `npm run bench`: Herald against a plain `ws` fan-out baseline, same machine, same load client,
+ * alternating which goes first, so the ratio holds while the machine's speed drifts.
+ *
+ *   npm run bench                      full matrix, median of 3 runs
+ *   npm run bench -- --quick           200 subscribers, one run: a smoke test (CI), no figure checked
+ *   npm run bench -- --runs 5 --only 1k-1t-max
+ *
+ * Each server and the load client run in their own process; the harness reads the server's RSS
+ * (after a forced GC) and CPU time from /proc. Results print as a table and go to bench/results/.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { mintToken } from '../src/auth/mint-token.js';
+import { BENCH_SECRET, type LoadResult, type Scenario, type ServerKind } from './protocol.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    only: { type: 'string' },
+    redis: { type: 'boolean', default: false },
+  },
+});
+if (args.redis) {
+  process.stderr.write('bench: --redis needs the Redis bus, which has not landed yet\n');
+  process.exit(2);
+}
+
+const scenarios = buildScenarios(args.quick).filter((s) => args.only === undefined || args.only.split(',').includes(s.name));
+if (scenarios.length === 0) {
+  process.stderr.write(`bench: no scenario named ${args.only}\n`);
+  process.exit(2);
+}
+const runs = Number(args.runs ?? (args.quick ? 1 : 3));
+
+// Each process holds one descriptor per socket; Node cannot raise its own limit, so say what to run.
+const neededDescriptors = Math.max(...scenarios.map((s) => s.connections)) + 256;
+const openFilesLimit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? Infinity);
+if (openFilesLimit < neededDescriptors) {
+  process.stderr.write(`bench: needs ${neededDescriptors} open files per process, the limit is ${openFilesLimit}; run \`ulimit -n ${neededDescriptors}\` first\n`);
+  process.exit(2);
+}
+
+interface Measurement extends LoadResult {
+  readonly rssPerConnectionKB: number;
+  readonly cpuMicrosPerDelivery: number;
+}
+
+const token = (await mintToken({ secret: BENCH_SECRET }, { audience: 'bench', scopes: ['subscribe', 'publish'], ttlSeconds: 3600 })).token;
+const results: Array<{ scenario: Scenario; runs: Record<ServerKind, Measurement[]> }> = [];
+
+for (const scenario of scenarios) {
+  const entry = { scenario, runs: { baseline: [] as Measurement[], herald: [] as Measurement[] } };
+  results.push(entry);
+  for (let run = 0; run < runs; run++) {
+    const order: ServerKind[] = run % 2 === 0 ? ['baseline', 'herald'] : ['herald', 'baseline'];
+    for (const kind of order) {
+      const measurement = await measure(kind, scenario);
+      entry.runs[kind].push(measurement);
+      process.stderr.write(
+        `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(8)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
+          `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}\n`,
+      );
+    }
+  }
+}
+
+report(results);
+
+// ---------------------------------------------------------------------------------------------
+
+function buildScenarios(quick: boolean): Scenario[] {
+  const list: Scenario[] = [];
+  const sizes = quick ? [200] : [1_000, 10_000];
+  for (const connections of sizes) {
+    for (const topics of quick ? [1, 10] : [1, 100]) {
+      const perTopic = connections / topics;
+      const label = `${connections >= 1000 ? `${connections / 1000}k` : connections}-${topics}t`;
+      // Max rate: about 300k deliveries (20k in quick mode), at least 20 publishes.
+      const target = quick ? 20_000 : 300_000;
+      list.push({ name: `${label}-max`, connections, topics, messages: Math.max(20, Math.round(target / perTopic)), deliveriesPerSecond: undefined, inFlight: 16 });
+      // Fixed rate: 10 000 deliveries/s for about 5 s (2 s in quick mode).
+      const seconds = quick ? 2 : 5;
+      list.push({ name: `${label}-10k/s`, connections, topics, messages: Math.max(5, Math.round((10_000 * seconds) / perTopic)), deliveriesPerSecond: 10_000, inFlight: 16 });
+    }
+  }
+  return list;
+}
+
+async function measure(kind: ServerKind, scenario: Scenario): Promise<Measurement> {
+  const server = fork(join(here, 'servers', `${kind}.ts`), [], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const client = fork(join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const { port } = await nextMessage<{ port: number }>(server, 'ready');
+    await gc(server);
+    const rssBefore = rssKB(server.pid!);
+    client.send({ type: 'job', job: { kind, port, scenario, token } });
+    await nextMessage(client, 'subscribed');
+    await gc(server);
+    const rssAfter = rssKB(server.pid!);
+    const cpuBefore = cpuMicros(server.pid!);
+    client.send({ type: 'go' });
+    const { result } = await nextMessage<{ result: LoadResult }>(client, 'result');
+    const cpuAfter = cpuMicros(server.pid!);
+    return {
+      ...result,
+      rssPerConnectionKB: (rssAfter - rssBefore) / scenario.connections,
+      cpuMicrosPerDelivery: (cpuAfter - cpuBefore) / Math.max(1, result.delivered),
+    };
+  } finally {
+    server.kill();
+    client.kill();
+  }
+}
+
+function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: { type: string } & T): void => {
+      if (message.type !== type) return;
+      cleanup();
+      resolve(message);
+    };
+    const onExit = (code: number | null): void => {
+      cleanup();
+      reject(new Error(`bench: a child exited (${code}) before sending "${type}"`));
+    };
+    const cleanup = (): void => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+async function gc(server: ChildProcess): Promise<void> {
+  server.send({ type: 'gc' });
+  await nextMessage(server, 'gc-done');
+}
+
+function rssKB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? NaN);
+}
+
+function cpuMicros(pid: number): number {
+  // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1_000_000;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function fmt(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
+}
+
+function report(all: typeof results): void {
+  type Row = Record<string, string>;
+  const rows: Row[] = [];
+  const summary = all.map(({ scenario, runs: byKind }) => {
+    const pick = (kind: ServerKind) => {
+      const list = byKind[kind];
+      return {
+        deliveredPerSecond: median(list.map((m) => m.deliveredPerSecond)),
+        p50: median(list.map((m) => m.latencyMs.p50)),
+        p99: median(list.map((m) => m.latencyMs.p99)),
+        max: median(list.map((m) => m.latencyMs.max)),
+        lost: list.reduce((sum, m) => sum + m.lost, 0),
+        rssPerConnectionKB: median(list.map((m) => m.rssPerConnectionKB)),
+        cpuMicrosPerDelivery: median(list.map((m) => m.cpuMicrosPerDelivery)),
+        connectSeconds: median(list.map((m) => m.connectSeconds)),
+      };
+    };
+    const herald = pick('herald');
+    const baseline = pick('baseline');
+    const ratio = {
+      deliveredPerSecond: herald.deliveredPerSecond / baseline.deliveredPerSecond,
+      p99: herald.p99 / baseline.p99,
+      rssPerConnection: herald.rssPerConnectionKB / baseline.rssPerConnectionKB,
+    };
+    for (const [kind, m] of [['baseline', baseline], ['herald', herald]] as const) {
+      rows.push({
+        scenario: scenario.name,
+        server: kind,
+        'msg/s': fmt(m.deliveredPerSecond, 0),
+        'p50 ms': fmt(m.p50, 2),
+        'p99 ms': fmt(m.p99, 2),
+        'max ms': fmt(m.max, 1),
+        lost: String(m.lost),
+        'KB/conn': fmt(m.rssPerConnectionKB, 1),
+        'CPU µs/msg': fmt(m.cpuMicrosPerDelivery, 2),
+        'connect s': fmt(m.connectSeconds, 2),
+      });
+    }
+    return { scenario, herald, baseline, ratio, runs: byKind };
+  });
+
+  const columns = Object.keys(rows[0]!);
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]): string => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const out: string[] = [`Herald vs plain ws fan-out, median of ${runs} run(s), ${new Date().toISOString()}`, '', line(columns)];
+  for (const row of rows) out.push(line(columns.map((column) => row[column]!)));
+  out.push('', 'Herald ÷ baseline (throughput: higher is better; p99 and memory: lower is better):');
+  for (const { scenario, ratio } of summary) {
+    const fixed = scenario.deliveriesPerSecond !== undefined;
+    out.push(
+      `  ${scenario.name.padEnd(14)} ${fixed ? `p99 latency ${fmt(ratio.p99, 2)}×` : `throughput ${fmt(ratio.deliveredPerSecond, 2)}×`}` +
+        `   memory/conn ${fmt(ratio.rssPerConnection, 2)}×`,
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+
+  const dir = join(here, 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}.json`);
+  writeFileSync(file, `${JSON.stringify({ runs, node: process.version, summary }, null, 2)}\n`);
+  process.stdout.write(`\nwritten: ${file}\n`);
+}
