@@ -14,8 +14,10 @@ import { createPublishService } from './publish/publish-service.js';
 import type { Services } from './schema/context.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
-import { attachGraphqlWs } from './transport/graphql-ws.js';
 import { limitRequestBody } from './transport/body-limit.js';
+import { createMaskError } from './transport/error-codes.js';
+import { attachGraphqlWsServer, type GraphqlWsServer } from './transport/graphql-ws-server.js';
+import { createSubscriptionGroups, type SubscriptionGroups } from './transport/subscription-groups.js';
 import { createHeraldYoga, GRAPHQL_PATH } from './transport/yoga.js';
 
 /** Close code sent to WebSocket clients when the server shuts down (RFC 6455 "going away"). */
@@ -36,6 +38,9 @@ export interface App {
   stop(): Promise<void>;
   readonly services: Services;
   readonly fanout: Fanout;
+  /** Shared execution groups of graphql-ws subscriptions. */
+  readonly groups: SubscriptionGroups;
+  readonly graphqlWs: GraphqlWsServer;
   readonly keys: ResolvedKeys;
   readonly verifyToken: VerifyToken;
   readonly logger: Logger;
@@ -73,11 +78,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const server = createServer(handleHttp);
   // Bounds a client's incoming frames like the HTTP body limit bounds requests.
   const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
-  attachGraphqlWs(graphqlSockets, {
+  const maskError = createMaskError(logger);
+  const groups = createSubscriptionGroups(fanout, (error) => maskError(error, 'Unexpected error.'));
+  const graphqlWs = attachGraphqlWsServer(graphqlSockets, {
     yoga: yoga as never,
+    groups,
     verifyToken,
-    maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+    maskError: (error) => maskError(error, 'Unexpected error.'),
     logger,
+    maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+    maxBufferedBytes: config.limits.maxBufferedBytes,
   });
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -132,6 +142,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     stop,
     services,
     fanout,
+    groups,
+    graphqlWs,
     keys,
     verifyToken,
     logger,

@@ -48,6 +48,8 @@ export interface Limits {
   readonly maxBodyBytes: number;
   /** Concurrent WebSocket connections per instance. Default 10 000. */
   readonly maxConnections: number;
+  /** Bytes a WebSocket may have queued for sending before it is closed with 4429 (a client that stopped reading). Default 1 048 576 (1 MiB). */
+  readonly maxBufferedBytes: number;
   /** Concurrent subscriptions on one WebSocket connection. Default 100. */
   readonly maxSubscriptionsPerConnection: number;
   /** Deepest selection set a document may have. Default 10. */
@@ -191,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBodyBytes: int('MAX_BODY_BYTES', 1024 * 1024, 1024),
       maxConnections: int('MAX_CONNECTIONS', 10_000, 1),
       maxSubscriptionsPerConnection: int('MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1),
+      maxBufferedBytes: int('MAX_BUFFERED_BYTES', 1024 * 1024, 1024),
       maxQueryDepth: int('MAX_QUERY_DEPTH', 10, 1),
       maxQueryComplexity: int('MAX_QUERY_COMPLEXITY', 5_000, 1),
       maxAliases: int('MAX_ALIASES', 15, 0),

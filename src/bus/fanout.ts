@@ -12,6 +12,8 @@ export interface Subscriber {
   readonly accepts?: (topic: string) => boolean;
   /** Called by closeAll (shutdown): end the subscription. */
   close?(): void;
+  /** How many subscriptions this entry stands for (a shared group stands for all its members). Default 1. */
+  readonly members?: () => number;
 }
 
 /**
@@ -28,10 +30,12 @@ export interface Fanout {
   dispatch(message: Message): void;
   /** Open subscriptions in this instance that a message to `topic` would reach (null: a broadcast). */
   subscriberCount(audience: string, topic: string | null): number;
-  /** Open subscriptions in this instance, all audiences. */
+  /** Entries registered in this instance, all audiences (a shared group counts once). */
   readonly size: number;
-  /** Fires after every add and remove (metrics, tests that wait for a subscriber). */
+  /** Fires after every add and remove, and on membersChanged (metrics, tests that wait for a subscriber). */
   onChange(listener: () => void): () => void;
+  /** A registered entry's `members()` changed (someone joined or left a shared group). */
+  membersChanged(): void;
   /** Ends every open subscription (graceful shutdown). */
   closeAll(): void;
 }
@@ -71,6 +75,12 @@ export function createFanout(): Fanout {
       audiences.set(audience, index);
     }
     return index;
+  };
+
+  const weight = (subscribers: Iterable<Subscriber>): number => {
+    let total = 0;
+    for (const subscriber of subscribers) total += subscriber.members?.() ?? 1;
+    return total;
   };
 
   const deliver = (subscribers: Iterable<Subscriber>, message: Message, topic: string): void => {
@@ -148,11 +158,11 @@ export function createFanout(): Fanout {
     subscriberCount(audience, topic) {
       const index = audiences.get(audience);
       if (index === undefined) return 0;
-      if (topic === null) return index.broadcasts.size;
-      let count = index.exact.get(topic)?.size ?? 0;
+      if (topic === null) return weight(index.broadcasts);
+      let count = weight(index.exact.get(topic) ?? []);
       for (const bucketKey of [firstSegment(topic), WILDCARD_BUCKET]) {
         for (const entry of index.patterns.get(bucketKey)?.values() ?? []) {
-          if (entry.regex.test(topic)) count += entry.subscribers.size;
+          if (entry.regex.test(topic)) count += weight(entry.subscribers);
         }
       }
       return count;
@@ -171,6 +181,8 @@ export function createFanout(): Fanout {
       }
       for (const subscriber of all) subscriber.close?.();
     },
+
+    membersChanged: changed,
 
     onChange(listener) {
       events.on('change', listener);

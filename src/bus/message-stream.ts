@@ -1,15 +1,35 @@
 import { Repeater } from 'graphql-yoga';
+import { closeAtExpiry } from '../auth/token-expiry.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Message } from '../publish/message.js';
-import { closeAtExpiry } from '../auth/token-expiry.js';
 import type { Fanout, Target } from './fanout.js';
 
 /**
- * A GraphQL subscription's source: messages for `target` in the viewer's audience, filtered by its
- * topics limit. With `endAtExpiry` it ends when the token expires (SSE); over graphql-ws the socket
- * is closed with 4401 instead, and a stream ending first would send a misleading `complete`.
+ * What the Subscription resolvers return: a description of the subscription (whose messages, which
+ * target) that is also an AsyncIterable. Transports that iterate it (SSE through Yoga) get a
+ * per-subscriber stream; the graphql-ws engine recognises it and joins a shared group in the
+ * fan-out registry instead, never iterating it (see transport/subscription-groups.ts).
  */
-export function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target, endAtExpiry: boolean): AsyncIterable<Message> {
+export class MessageSource implements AsyncIterable<Message> {
+  constructor(
+    readonly fanout: Fanout,
+    readonly viewer: Viewer,
+    readonly target: Target,
+    /** End when the token expires (SSE); graphql-ws closes the whole socket with 4401 instead. */
+    readonly endAtExpiry: boolean,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    return openMessageStream(this.fanout, this.viewer, this.target, this.endAtExpiry)[Symbol.asyncIterator]();
+  }
+}
+
+/**
+ * Messages for `target` in the viewer's audience, filtered by its topics limit. With `endAtExpiry`
+ * it ends when the token expires (SSE); over graphql-ws the socket is closed with 4401 instead, and
+ * a stream ending first would send a misleading `complete`.
+ */
+function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target, endAtExpiry: boolean): AsyncIterable<Message> {
   return new Repeater<Message>(async (push, stop) => {
     const remove = fanout.add(viewer.audience, target, {
       deliver(message) {

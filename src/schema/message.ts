@@ -1,5 +1,5 @@
 import { authorizeSubscribe } from '../auth/access.js';
-import { openMessageStream } from '../bus/message-stream.js';
+import { MessageSource } from '../bus/message-stream.js';
 import type { Message } from '../publish/message.js';
 import { assertDeclared } from '../publish/publish-service.js';
 import { assertTopicPattern, isPattern } from '../topics/topic-name.js';
@@ -46,7 +46,7 @@ builder.subscriptionFields((t) => ({
       authorizeSubscribe(viewer, name);
       // Patterns may name topics declared later, so only exact names are checked against declarations.
       if (services.requireDeclaredTopics && !isPattern(name)) await assertDeclared(services.store, viewer.audience, name);
-      return openMessageStream(services.fanout, viewer, { kind: 'topic', name }, !connectionEndsAtExpiry);
+      return new MessageSource(services.fanout, viewer, { kind: 'topic', name }, !connectionEndsAtExpiry);
     },
     resolve: (message) => message,
   }),
@@ -55,7 +55,7 @@ builder.subscriptionFields((t) => ({
     description: 'Audience-wide broadcasts.',
     authScopes: { subscribe: true },
     subscribe: (_root, _args, { viewer, services, connectionEndsAtExpiry }) =>
-      openMessageStream(services.fanout, viewer, { kind: 'broadcasts' }, !connectionEndsAtExpiry),
+      new MessageSource(services.fanout, viewer, { kind: 'broadcasts' }, !connectionEndsAtExpiry),
     resolve: (message) => message,
   }),
 }));

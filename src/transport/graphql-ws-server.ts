@@ -1,0 +1,271 @@
+import {
+  createSourceEventStream,
+  getOperationAST,
+  GraphQLError,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
+import {
+  CloseCode,
+  GRAPHQL_TRANSPORT_WS_PROTOCOL,
+  handleProtocols,
+  MessageType,
+  parseMessage,
+  stringifyMessage,
+  type SubscribePayload,
+} from 'graphql-ws';
+import type { YogaServerInstance } from 'graphql-yoga';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { tokenFromConnectionParams, tokenFromUrl } from '../auth/bearer.js';
+import { closeAtExpiry } from '../auth/token-expiry.js';
+import type { VerifyToken } from '../auth/verify-token.js';
+import type { Viewer } from '../auth/viewer.js';
+import { MessageSource } from '../bus/message-stream.js';
+import type { Logger } from '../log.js';
+import { formatErrors } from './format-errors.js';
+import type { SubscriptionGroups } from './subscription-groups.js';
+
+/**
+ * graphql-transport-ws, served by Herald itself so that delivery can be grouped (see
+ * subscription-groups.ts). From the graphql-ws package it keeps what that package does well: the
+ * protocol name and negotiation, message types, close codes, message parsing and validation, and
+ * the client (every test speaks to this server through it, Apollo and urql). It replaces only the
+ * per-subscriber execute/async-iterator/awaited-write chain of graphql-ws's own server.
+ */
+
+/** The token expired: graphql-ws's Unauthorized. */
+export const TOKEN_EXPIRED_CLOSE_CODE = CloseCode.Unauthorized; // 4401
+/** The client stopped reading and its send buffer passed MAX_BUFFERED_BYTES. */
+export const SLOW_CONSUMER_CLOSE_CODE = 4429;
+
+export interface GraphqlWsServerOptions {
+  readonly yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>;
+  readonly groups: SubscriptionGroups;
+  readonly verifyToken: VerifyToken;
+  readonly maskError: (error: unknown) => Error;
+  readonly logger: Logger;
+  /** Operations (subscriptions and in-flight queries) open at once on one connection. */
+  readonly maxSubscriptionsPerConnection: number;
+  /** Bytes a connection may have queued for sending before it is closed with 4429. */
+  readonly maxBufferedBytes: number;
+  /** How long a socket may stay open without connection_init. Default 3 000 ms (as graphql-ws). */
+  readonly connectionInitWaitMs?: number;
+  /** Server-side ping interval; a socket that has not answered the previous ping is terminated. Default 12 000 ms. */
+  readonly keepAliveMs?: number;
+}
+
+export interface GraphqlWsServer {
+  /** Connections closed because they stopped reading (MAX_BUFFERED_BYTES). */
+  readonly slowConsumerCloses: number;
+}
+
+/** What one open operation holds until it ends. */
+type Operation = { stop: () => void };
+
+interface Connection {
+  readonly socket: WebSocket;
+  readonly request: IncomingMessage;
+  readonly operations: Map<string, Operation | null>;
+  initReceived: boolean;
+  viewer: Viewer | undefined;
+  closed: boolean;
+  cancelExpiry?: () => void;
+}
+
+export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlWsServerOptions): GraphqlWsServer {
+  const { yoga, groups, verifyToken, maskError, logger, maxSubscriptionsPerConnection, maxBufferedBytes } = options;
+  const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
+  const keepAliveMs = options.keepAliveMs ?? 12_000;
+  let slowConsumerCloses = 0;
+
+  server.options.handleProtocols = handleProtocols;
+
+  server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+    const connection: Connection = { socket, request, operations: new Map(), initReceived: false, viewer: undefined, closed: false };
+    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
+      socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      return;
+    }
+    const initTimer = setTimeout(() => {
+      if (!connection.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+    }, connectionInitWaitMs);
+
+    let awaitingPong = false;
+    const keepAlive = setInterval(() => {
+      if (awaitingPong) return socket.terminate();
+      awaitingPong = true;
+      socket.ping();
+    }, keepAliveMs);
+    socket.on('pong', () => (awaitingPong = false));
+
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) return socket.close(CloseCode.BadRequest, 'Invalid message received');
+      handleMessage(connection, String(data)).catch((error: unknown) => {
+        logger.error({ err: error }, 'graphql-ws message handling failed');
+        socket.close(CloseCode.InternalServerError, 'Internal server error');
+      });
+    });
+    socket.on('error', (error) => logger.debug({ err: error }, 'graphql-ws socket error'));
+    socket.once('close', () => {
+      connection.closed = true;
+      clearTimeout(initTimer);
+      clearInterval(keepAlive);
+      connection.cancelExpiry?.();
+      for (const operation of connection.operations.values()) operation?.stop();
+      connection.operations.clear();
+    });
+  });
+
+  const send = (connection: Connection, frame: string): void => {
+    if (connection.closed || connection.socket.readyState !== connection.socket.OPEN) return;
+    connection.socket.send(frame);
+    if (connection.socket.bufferedAmount > maxBufferedBytes) closeSlowConsumer(connection);
+  };
+
+  function closeSlowConsumer(connection: Connection): void {
+    if (connection.closed) return;
+    slowConsumerCloses++;
+    logger.warn({ bufferedBytes: connection.socket.bufferedAmount, limit: maxBufferedBytes }, 'closing a slow consumer');
+    // Stop queueing at once, so memory stays bounded; the close frame waits behind what is queued.
+    connection.closed = true;
+    for (const operation of connection.operations.values()) operation?.stop();
+    connection.operations.clear();
+    connection.socket.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over MAX_BUFFERED_BYTES');
+    // A client that never reads never completes the close handshake either.
+    setTimeout(() => connection.socket.terminate(), 5_000).unref();
+  }
+
+  async function handleMessage(connection: Connection, data: string): Promise<void> {
+    const { socket } = connection;
+    let message;
+    try {
+      message = parseMessage(data);
+    } catch {
+      return socket.close(CloseCode.BadRequest, 'Invalid message received');
+    }
+    switch (message.type) {
+      case MessageType.ConnectionInit: {
+        if (connection.initReceived) return socket.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+        connection.initReceived = true;
+        const params = message.payload ?? undefined;
+        try {
+          connection.viewer = await verifyToken(tokenFromConnectionParams(params) ?? tokenFromUrl(connection.request.url));
+        } catch (error) {
+          logger.debug({ err: error }, 'graphql-ws connection refused');
+          return socket.close(CloseCode.Forbidden, 'Forbidden');
+        }
+        if (connection.closed) return;
+        connection.cancelExpiry = closeAtExpiry(connection.viewer, () => socket.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired'));
+        return send(connection, stringifyMessage({ type: MessageType.ConnectionAck }));
+      }
+      case MessageType.Ping:
+        return send(
+          connection,
+          stringifyMessage(message.payload === undefined ? { type: MessageType.Pong } : { type: MessageType.Pong, payload: message.payload }),
+        );
+      case MessageType.Pong:
+        return;
+      case MessageType.Subscribe: {
+        if (connection.viewer === undefined) return socket.close(CloseCode.Unauthorized, 'Unauthorized');
+        if (connection.operations.has(message.id)) {
+          return socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
+        }
+        connection.operations.set(message.id, null);
+        return subscribe(connection, connection.viewer, message.id, message.payload);
+      }
+      case MessageType.Complete: {
+        const operation = connection.operations.get(message.id);
+        connection.operations.delete(message.id);
+        operation?.stop();
+        return;
+      }
+      default:
+        return socket.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+    }
+  }
+
+  /** Runs one subscribe message: a grouped subscription, or a query/mutation executed once. */
+  async function subscribe(connection: Connection, viewer: Viewer, id: string, payload: SubscribePayload): Promise<void> {
+    const isOpen = (): boolean => !connection.closed && connection.operations.has(id);
+    const sendError = (errors: readonly unknown[]): void => {
+      if (!isOpen()) return;
+      connection.operations.delete(id);
+      send(connection, stringifyMessage({ id, type: MessageType.Error, payload: formatErrors(errors, maskError) }));
+    };
+    const sendResultThenComplete = (result: ExecutionResult): void => {
+      if (!isOpen()) return;
+      connection.operations.delete(id);
+      send(connection, nextFrame(id, result, maskError));
+      send(connection, stringifyMessage({ id, type: MessageType.Complete }));
+    };
+
+    if (connection.operations.size > maxSubscriptionsPerConnection) {
+      return sendError([
+        new GraphQLError(`this connection already has ${maxSubscriptionsPerConnection} operations open (MAX_SUBSCRIPTIONS_PER_CONNECTION)`, {
+          extensions: { code: 'RATE_LIMITED' },
+        }),
+      ]);
+    }
+
+    const enveloped = yoga.getEnveloped({ req: connection.request, socket: connection.socket, params: payload, viewer });
+    let document: DocumentNode;
+    try {
+      document = enveloped.parse(payload.query);
+    } catch (error) {
+      return sendError([error instanceof GraphQLError ? error : new GraphQLError('could not parse the document')]);
+    }
+    const validationErrors = enveloped.validate(enveloped.schema, document);
+    if (validationErrors.length > 0) return sendError(validationErrors);
+    const operation = getOperationAST(document, payload.operationName);
+    if (operation == null) return sendError([new GraphQLError('unknown operation', { extensions: { code: 'BAD_USER_INPUT' } })]);
+
+    const args: ExecutionArgs = {
+      schema: enveloped.schema,
+      document,
+      operationName: payload.operationName,
+      variableValues: payload.variables,
+      contextValue: await enveloped.contextFactory(),
+    };
+    if (!isOpen()) return;
+
+    if (operation.operation !== 'subscription') {
+      return sendResultThenComplete((await enveloped.execute(args)) as ExecutionResult);
+    }
+
+    // Authorise and resolve the source once, at subscribe time: the resolvers (and their checks) run here.
+    const source = await createSourceEventStream(args);
+    if (!isOpen()) return;
+    if (!(Symbol.asyncIterator in source)) return sendResultThenComplete(source);
+    if (!(source instanceof MessageSource)) {
+      // Every Subscription field Herald has returns a MessageSource; anything else is a programming error.
+      return sendResultThenComplete({ errors: [new Error('subscription source is not a MessageSource')] as never });
+    }
+    const leave = groups.join(
+      {
+        schema: args.schema,
+        document,
+        query: payload.query,
+        operationName: payload.operationName ?? undefined,
+        variables: payload.variables ?? undefined,
+        contextValue: args.contextValue,
+        viewer: source.viewer,
+        target: source.target,
+      },
+      { prefix: `{"id":${JSON.stringify(id)},"type":"next","payload":`, write: (frame) => send(connection, frame) },
+    );
+    connection.operations.set(id, { stop: leave });
+  }
+
+  return {
+    get slowConsumerCloses() {
+      return slowConsumerCloses;
+    },
+  };
+}
+
+function nextFrame(id: string, result: ExecutionResult, maskError: (error: unknown) => Error): string {
+  const payload = result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) };
+  return stringifyMessage({ id, type: MessageType.Next, payload: payload as never });
+}
