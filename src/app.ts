@@ -71,7 +71,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     requireDeclaredTopics: config.requireDeclaredTopics,
   };
 
-  const yoga = createHeraldYoga({ services, verifyToken, limits: config.limits, logger, graphiql: options.graphiql ?? {} });
+  const yoga = createHeraldYoga({
+    services,
+    verifyToken,
+    limits: config.limits,
+    logger,
+    graphiql: config.graphiql ? (options.graphiql ?? {}) : false,
+  });
   const handleHttp = limitRequestBody(config.limits.maxBodyBytes, (req: IncomingMessage, res: ServerResponse) => {
     void yoga(req, res);
   });

@@ -17,6 +17,8 @@ export interface Config {
   readonly databaseUrl: string;
   readonly auth: AuthConfig;
   readonly limits: Limits;
+  /** Serve GraphiQL at GET /graphql (Accept: text/html). Default on in development, off in production. */
+  readonly graphiql: boolean;
   /** Refuse publish/subscribe on topics nobody declared with createTopic. Default `false`. */
   readonly requireDeclaredTopics: boolean;
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default `info`. */
@@ -200,9 +202,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxTokens: int('MAX_TOKENS', 2_000, 1),
       shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     },
+    graphiql: bool('GRAPHIQL', !production),
     requireDeclaredTopics: bool('REQUIRE_DECLARED_TOPICS', false),
     logLevel: logLevel as LogLevel,
   };
+  if (config.limits.maxPayloadBytes > config.limits.maxBodyBytes) {
+    problems.push('MAX_PAYLOAD_BYTES must not exceed MAX_BODY_BYTES (a payload travels inside a request body)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { keys } from './cli/keys.js';
 import { serve } from './cli/serve.js';
@@ -8,6 +9,7 @@ import { ConfigError, loadConfig } from './config.js';
 const program = new Command()
   .name('herald')
   .description('GraphQL subscriptions gateway')
+  .version((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version)
   .showHelpAfterError();
 
 program

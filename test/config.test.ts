@@ -50,6 +50,7 @@ describe('loadConfig', () => {
         maxTokens: 2_000,
         shutdownTimeoutMs: 10_000,
       },
+      graphiql: true,
       requireDeclaredTopics: false,
       logLevel: 'info',
     });
@@ -248,5 +249,17 @@ describe('loadConfig', () => {
     expect(problemsOf({ MAX_BODY_BYTES: '1023' })).toEqual([expect.stringMatching(/^MAX_BODY_BYTES must be an integer from 1024/)]);
     expect(problemsOf({ JWT_CLOCK_TOLERANCE: '3601' })).toEqual([expect.stringMatching(/^JWT_CLOCK_TOLERANCE/)]);
     expect(problemsOf({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '1.5' })).toEqual([expect.stringMatching(/^MAX_SUBSCRIPTIONS_PER_CONNECTION/)]);
+  });
+
+  it('serves GraphiQL in development only, unless GRAPHIQL says otherwise', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), SIGNING_SECRET: 'y'.repeat(32) };
+    expect(loadConfig({}).graphiql).toBe(true);
+    expect(loadConfig(production).graphiql).toBe(false);
+    expect(loadConfig({ ...production, GRAPHIQL: 'true' }).graphiql).toBe(true);
+    expect(loadConfig({ GRAPHIQL: 'off' }).graphiql).toBe(false);
+  });
+
+  it('refuses a payload limit above the body limit', () => {
+    expect(() => loadConfig({ MAX_PAYLOAD_BYTES: '2000000' })).toThrow(/MAX_PAYLOAD_BYTES must not exceed MAX_BODY_BYTES/);
   });
 });

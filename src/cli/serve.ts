@@ -1,7 +1,7 @@
 import { createApp } from '../app.js';
 import { mintToken } from '../auth/mint-token.js';
 import { resolveKeys, type ResolvedKeys } from '../auth/resolve-keys.js';
-import type { Config } from '../config.js';
+import { publicBaseUrl, type Config } from '../config.js';
 import { describeDatabaseUrl } from '../store/open-store.js';
 import { GRAPHQL_PATH } from '../transport/yoga.js';
 
@@ -29,7 +29,8 @@ export async function serve(config: Config): Promise<void> {
     keys,
     graphiql: {
       defaultQuery: EXAMPLE_SUBSCRIPTION,
-      ...(demo !== undefined && { headers: JSON.stringify({ Authorization: `Bearer ${demo.admin}` }, null, 2) }),
+      // Only on a loopback interface: the page would hand the token to anyone who can reach it.
+      ...(demo !== undefined && isLoopback(config.host) && { headers: JSON.stringify({ Authorization: `Bearer ${demo.admin}` }, null, 2) }),
     },
   });
   const url = await app.start();
@@ -49,7 +50,7 @@ export async function serve(config: Config): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  printBanner(config, keys, `${url}${GRAPHQL_PATH}`, demo);
+  printBanner(config, keys, `${publicBaseUrl(config, Number(new URL(url).port))}${GRAPHQL_PATH}`, demo);
 }
 
 interface DemoTokens {
@@ -69,7 +70,7 @@ function printBanner(config: Config, keys: ResolvedKeys, endpoint: string, demo:
   const database = describeDatabaseUrl(config.databaseUrl);
   const lines = [
     '',
-    `Herald is listening on ${endpoint}  (open it in a browser for GraphiQL)`,
+    `Herald is listening on ${endpoint}${config.graphiql ? '  (open it in a browser for GraphiQL)' : ''}`,
     `  store: ${database.kind === 'sqlite' ? `SQLite ${database.path}` : 'PostgreSQL'} · bus: in-process`,
   ];
   if (keys.development !== undefined) {
@@ -86,7 +87,9 @@ function printBanner(config: Config, keys: ResolvedKeys, endpoint: string, demo:
       `  manage + publish + subscribe:  ${demo.admin}`,
       `  subscribe only:                ${demo.subscriber}`,
       '',
-      'GraphiQL already sends the first one and opens with this subscription; run it:',
+      isLoopback(config.host)
+        ? 'GraphiQL already sends the first one and opens with this subscription; run it:'
+        : 'In GraphiQL, put the first one in the Headers tab ({"Authorization": "Bearer …"}) and run:',
       `  subscription { topic(name: "${DEMO_TOPIC}") { id payload publishedAt } }`,
       '',
       'Then publish from a terminal:',
@@ -98,3 +101,5 @@ function printBanner(config: Config, keys: ResolvedKeys, endpoint: string, demo:
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');

@@ -19,8 +19,8 @@ export interface HeraldYogaOptions {
   readonly verifyToken: VerifyToken;
   readonly limits: Limits;
   readonly logger: Logger;
-  /** What GraphiQL opens with (development: a live subscription and a ready token). */
-  readonly graphiql: { readonly defaultQuery?: string; readonly headers?: string };
+  /** What GraphiQL opens with (development: a live subscription and a ready token); false: no GraphiQL. */
+  readonly graphiql: false | { readonly defaultQuery?: string; readonly headers?: string };
 }
 
 /** The server context: graphql-ws passes the connection's already verified viewer; HTTP and SSE do not. */
@@ -38,7 +38,7 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
     healthCheckEndpoint: '/health',
     landingPage: false,
     logging: logger,
-    graphiql: { title: 'Herald', ...options.graphiql },
+    graphiql: options.graphiql === false ? false : { title: 'Herald', ...options.graphiql },
     // isDev off everywhere: internals (stack traces, original errors) never reach clients, even in development.
     maskedErrors: { maskError: createMaskError(logger), isDev: false },
     context: async ({ request, viewer }) => ({
