@@ -1,5 +1,6 @@
 import {
   createRemoteJWKSet,
+  decodeJwt,
   decodeProtectedHeader,
   errors as joseErrors,
   importSPKI,
@@ -42,15 +43,16 @@ interface Candidate {
  * configured keys with that key's pinned algorithm; bad key configuration throws TypeError here.
  */
 export async function createTokenVerifier(keys: VerificationKeys, config: AuthConfig): Promise<VerifyToken> {
-  const candidates: Candidate[] = [
-    // Tried first so that a signed subscription token is always treated as subscribe-only.
-    {
-      key: new TextEncoder().encode(keys.signingSecret),
-      algorithms: ['HS256'],
-      issuer: SIGNED_SUBSCRIPTION_ISSUER,
-      signed: true,
-    },
-  ];
+  // A token claiming the signed-subscription issuer is checked against SIGNING_SECRET alone (and is
+  // subscribe-only); every other token against the configured keys alone. Routing on the unverified
+  // claim is safe: each route still demands a valid signature under its own keys.
+  const signedCandidate: Candidate = {
+    key: new TextEncoder().encode(keys.signingSecret),
+    algorithms: ['HS256'],
+    issuer: SIGNED_SUBSCRIPTION_ISSUER,
+    signed: true,
+  };
+  const candidates: Candidate[] = [];
   if (keys.jwtSecret !== undefined) {
     candidates.push({ key: new TextEncoder().encode(keys.jwtSecret), algorithms: ['HS256'], issuer: config.issuer, signed: false });
   }
@@ -63,15 +65,22 @@ export async function createTokenVerifier(keys: VerificationKeys, config: AuthCo
     candidates.push({ key: createRemoteJWKSet(keys.jwksUrl), algorithms: ASYMMETRIC_ALGORITHMS, issuer: config.issuer, signed: false });
   }
 
+  const cache = createVerifiedTokenCache(config.clockToleranceSeconds);
+
   return async (token) => {
     if (token === undefined || token === '') throw new AuthError('missing', 'a bearer token is required');
+    const cached = cache.get(token);
+    if (cached !== undefined) return cached;
     let algorithm: unknown;
+    let claimedIssuer: unknown;
     try {
       algorithm = decodeProtectedHeader(token).alg;
+      claimedIssuer = decodeJwt(token).iss;
     } catch {
       throw new AuthError('invalid', 'token is not a JWT');
     }
-    const matching = candidates.filter((candidate) => candidate.algorithms.includes(String(algorithm)));
+    const route = claimedIssuer === SIGNED_SUBSCRIPTION_ISSUER ? [signedCandidate] : candidates;
+    const matching = route.filter((candidate) => candidate.algorithms.includes(String(algorithm)));
     if (matching.length === 0) throw new AuthError('invalid', `token algorithm ${String(algorithm)} is not accepted`);
     let failure: AuthError | undefined;
     for (const candidate of matching) {
@@ -96,7 +105,7 @@ export async function createTokenVerifier(keys: VerificationKeys, config: AuthCo
         }
         throw refusal.error;
       }
-      return viewerFromClaims(claims, config, candidate.signed);
+      return cache.set(token, viewerFromClaims(claims, config, candidate.signed));
     }
     throw failure ?? new AuthError('invalid', 'token signature is invalid');
   };
@@ -120,4 +129,33 @@ function describeRefusal(error: unknown): { keyMismatch: boolean; error: AuthErr
     default:
       return { keyMismatch: true, error: new AuthError('invalid', 'token could not be verified') };
   }
+}
+
+/** Verified tokens are remembered this long at most, so a key removed from a JWKS stops working soon. */
+const CACHE_TTL_MS = 60_000;
+const CACHE_MAX_ENTRIES = 10_000;
+
+/**
+ * Verification is deterministic for a given token and key set, so a token verified once need not
+ * be verified again until it expires: publishers send the same token on every request, and the
+ * HMAC or signature check would otherwise dominate the publish path. Bounded in size and age;
+ * refusals are never cached.
+ */
+function createVerifiedTokenCache(clockToleranceSeconds: number) {
+  const entries = new Map<string, { viewer: Viewer; until: number }>();
+  return {
+    get(token: string): Viewer | undefined {
+      const entry = entries.get(token);
+      if (entry === undefined) return undefined;
+      if (Date.now() < entry.until) return entry.viewer;
+      entries.delete(token);
+      return undefined;
+    },
+    set(token: string, viewer: Viewer): Viewer {
+      const expiry = viewer.expiresAt === undefined ? Infinity : viewer.expiresAt.getTime() + clockToleranceSeconds * 1000;
+      if (entries.size >= CACHE_MAX_ENTRIES) entries.delete(entries.keys().next().value as string);
+      entries.set(token, { viewer, until: Math.min(expiry, Date.now() + CACHE_TTL_MS) });
+      return viewer;
+    },
+  };
 }
