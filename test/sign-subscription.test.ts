@@ -87,7 +87,8 @@ describe('signSubscription', () => {
   });
 
   it('expires: the open socket closes with 4401 and the URL is refused afterwards with 4403', async () => {
-    const signed = (await sign({ topics: ['orders/9'], ttl: 1 })).data!.signSubscription;
+    // exp has one-second resolution: 2 s leaves at least one full second to connect and subscribe, even on a loaded machine.
+    const signed = (await sign({ topics: ['orders/9'], ttl: 2 })).data!.signSubscription;
     const closes: number[] = [];
     let closed!: () => void;
     const closedOnce = new Promise<void>((resolve) => (closed = resolve));

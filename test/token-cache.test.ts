@@ -11,7 +11,7 @@ describe('verified-token cache', () => {
   afterAll(() => herald.stop());
 
   it('stops accepting a cached token once it expires', async () => {
-    const minted = await token({ audience: 'cache', scopes: ['subscribe'], ttlSeconds: 1 });
+    const minted = await token({ audience: 'cache', scopes: ['subscribe'], ttlSeconds: 2 });
     const exp = JSON.parse(Buffer.from(minted.split('.')[1]!, 'base64url').toString()).exp as number;
     expect((await gql(herald.httpUrl, minted, '{ viewer { audience } }')).data).toEqual({ viewer: { audience: 'cache' } });
     expect((await gql(herald.httpUrl, minted, '{ viewer { audience } }')).data).toEqual({ viewer: { audience: 'cache' } });

@@ -66,9 +66,12 @@ type Operation = { stop: () => void };
 
 interface Connection {
   readonly socket: WebSocket;
-  readonly request: IncomingMessage;
+  /** The upgrade request's URL (a signed URL carries ?token=); the request itself is not kept. */
+  readonly url: string | undefined;
   readonly operations: Map<string, Operation | null>;
   initReceived: boolean;
+  /** A keep-alive ping went out and no pong has come back yet. */
+  awaitingPong: boolean;
   viewer: Viewer | undefined;
   closed: boolean;
   cancelExpiry?: () => void;
@@ -82,8 +85,31 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
 
   server.options.handleProtocols = handleProtocols;
 
+  // One sweep for every connection rather than a timer each: at 10k sockets the timers alone weigh.
+  const connections = new Set<Connection>();
+  const keepAlive = setInterval(() => {
+    for (const connection of connections) {
+      if (connection.awaitingPong) {
+        connection.socket.terminate();
+        continue;
+      }
+      connection.awaitingPong = true;
+      connection.socket.ping();
+    }
+  }, keepAliveMs);
+  keepAlive.unref();
+  server.on('close', () => clearInterval(keepAlive));
+
   server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    const connection: Connection = { socket, request, operations: new Map(), initReceived: false, viewer: undefined, closed: false };
+    const connection: Connection = {
+      socket,
+      url: request.url,
+      operations: new Map(),
+      initReceived: false,
+      awaitingPong: false,
+      viewer: undefined,
+      closed: false,
+    };
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
       socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
@@ -92,13 +118,8 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       if (!connection.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
     }, connectionInitWaitMs);
 
-    let awaitingPong = false;
-    const keepAlive = setInterval(() => {
-      if (awaitingPong) return socket.terminate();
-      awaitingPong = true;
-      socket.ping();
-    }, keepAliveMs);
-    socket.on('pong', () => (awaitingPong = false));
+    socket.on('pong', () => (connection.awaitingPong = false));
+    connections.add(connection);
 
     socket.on('message', (data, isBinary) => {
       if (isBinary) return socket.close(CloseCode.BadRequest, 'Invalid message received');
@@ -111,7 +132,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     socket.once('close', () => {
       connection.closed = true;
       clearTimeout(initTimer);
-      clearInterval(keepAlive);
+      connections.delete(connection);
       connection.cancelExpiry?.();
       for (const operation of connection.operations.values()) operation?.stop();
       connection.operations.clear();
@@ -151,7 +172,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
         connection.initReceived = true;
         const params = message.payload ?? undefined;
         try {
-          connection.viewer = await verifyToken(tokenFromConnectionParams(params) ?? tokenFromUrl(connection.request.url));
+          connection.viewer = await verifyToken(tokenFromConnectionParams(params) ?? tokenFromUrl(connection.url));
         } catch (error) {
           logger.debug({ err: error }, 'graphql-ws connection refused');
           return socket.close(CloseCode.Forbidden, 'Forbidden');
@@ -209,7 +230,8 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       ]);
     }
 
-    const enveloped = yoga.getEnveloped({ req: connection.request, socket: connection.socket, params: payload, viewer });
+    // The server context carries the connection's verified viewer; the context factory uses it as is.
+    const enveloped = yoga.getEnveloped({ params: payload, viewer });
     let document: DocumentNode;
     try {
       document = enveloped.parse(payload.query);
