@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -17,7 +17,9 @@ import type { Store } from './store/store.js';
 import { limitRequestBody } from './transport/body-limit.js';
 import { createMaskError } from './transport/error-codes.js';
 import { attachGraphqlWsServer, type GraphqlWsServer } from './transport/graphql-ws-server.js';
+import { createHttpFastPath, createPreparedDocuments, type HttpFastPath } from './transport/http-fast-path.js';
 import { createSubscriptionGroups, type SubscriptionGroups } from './transport/subscription-groups.js';
+import { schema } from './schema/index.js';
 import { createHeraldYoga, GRAPHQL_PATH } from './transport/yoga.js';
 
 /** Close code sent to WebSocket clients when the server shuts down (RFC 6455 "going away"). */
@@ -41,6 +43,7 @@ export interface App {
   /** Shared execution groups of graphql-ws subscriptions. */
   readonly groups: SubscriptionGroups;
   readonly graphqlWs: GraphqlWsServer;
+  readonly httpFastPath: HttpFastPath;
   readonly keys: ResolvedKeys;
   readonly verifyToken: VerifyToken;
   readonly logger: Logger;
@@ -71,26 +74,28 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     requireDeclaredTopics: config.requireDeclaredTopics,
   };
 
+  const maskError = createMaskError(logger);
+  const maskUnexpected = (error: unknown): Error => maskError(error, 'Unexpected error.');
+  const prepared = createPreparedDocuments();
   const yoga = createHeraldYoga({
     services,
     verifyToken,
     limits: config.limits,
     logger,
     graphiql: config.graphiql ? (options.graphiql ?? {}) : false,
+    plugins: [prepared.plugin],
   });
-  const handleHttp = limitRequestBody(config.limits.maxBodyBytes, (req: IncomingMessage, res: ServerResponse) => {
-    void yoga(req, res);
-  });
+  const httpFastPath = createHttpFastPath({ yoga, schema, prepared, verifyToken, services, maskError: maskUnexpected, graphqlPath: GRAPHQL_PATH });
+  const handleHttp = limitRequestBody(config.limits.maxBodyBytes, httpFastPath.handle);
   const server = createServer(handleHttp);
   // Bounds a client's incoming frames like the HTTP body limit bounds requests.
   const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
-  const maskError = createMaskError(logger);
-  const groups = createSubscriptionGroups(fanout, (error) => maskError(error, 'Unexpected error.'));
+  const groups = createSubscriptionGroups(fanout, maskUnexpected);
   const graphqlWs = attachGraphqlWsServer(graphqlSockets, {
     yoga: yoga as never,
     groups,
     verifyToken,
-    maskError: (error) => maskError(error, 'Unexpected error.'),
+    maskError: maskUnexpected,
     logger,
     maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
     maxBufferedBytes: config.limits.maxBufferedBytes,
@@ -150,6 +155,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     fanout,
     groups,
     graphqlWs,
+    httpFastPath,
     keys,
     verifyToken,
     logger,

@@ -2,7 +2,7 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { tokenFromAuthorization, tokenFromUrl } from '../auth/bearer.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { Viewer } from '../auth/viewer.js';
@@ -21,6 +21,8 @@ export interface HeraldYogaOptions {
   readonly logger: Logger;
   /** What GraphiQL opens with (development: a live subscription and a ready token); false: no GraphiQL. */
   readonly graphiql: false | { readonly defaultQuery?: string; readonly headers?: string };
+  /** More plugins (the fast lane's record of validated documents). */
+  readonly plugins?: readonly Plugin[];
 }
 
 /** The server context: graphql-ws passes the connection's already verified viewer; HTTP and SSE do not. */
@@ -53,6 +55,7 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
       costLimitPlugin({ maxCost: limits.maxQueryComplexity }),
       maxAliasesPlugin({ n: limits.maxAliases }),
       useStableErrorCodes(),
+      ...(options.plugins ?? []),
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {

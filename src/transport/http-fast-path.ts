@@ -1,0 +1,167 @@
+import { execute, getOperationAST, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import type { Plugin, YogaServerInstance } from 'graphql-yoga';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tokenFromAuthorization } from '../auth/bearer.js';
+import type { VerifyToken } from '../auth/verify-token.js';
+import type { HeraldContext, Services } from '../schema/context.js';
+import { formatErrors } from './format-errors.js';
+
+/**
+ * The publish path's fast lane. Backends publish the same mutation document over and over; Yoga's
+ * general request pipeline (WHATWG Request/Response objects, plugins, content negotiation) costs more
+ * than the publish itself. For a plain POST of a document Yoga has already parsed and validated
+ * (with every limit: depth, cost, aliases, tokens), this lane verifies the token with the same
+ * verifier, executes with the same schema and context, masks errors the same way and answers with
+ * the same status and body. Anything else — a new document, a browser request (Origin, CORS), SSE,
+ * GET, a refused token, a subscription — goes to Yoga untouched, so Yoga stays the reference.
+ */
+
+const MAX_PREPARED = 1_000;
+
+export interface PreparedDocuments {
+  get(query: string): DocumentNode | undefined;
+  /** The Yoga plugin that records every document that passed validation. */
+  readonly plugin: Plugin;
+}
+
+export function createPreparedDocuments(): PreparedDocuments {
+  const documents = new Map<string, DocumentNode>();
+  return {
+    get: (query) => documents.get(query),
+    plugin: {
+      onValidate: ({ params }) => ({ result }) => {
+        const query = params.documentAST.loc?.source.body;
+        if (result.length > 0 || query === undefined || documents.has(query)) return;
+        if (documents.size >= MAX_PREPARED) documents.delete(documents.keys().next().value as string);
+        documents.set(query, params.documentAST);
+      },
+    },
+  };
+}
+
+export interface HttpFastPathOptions {
+  readonly yoga: YogaServerInstance<Record<string, unknown>, HeraldContext>;
+  readonly schema: GraphQLSchema;
+  readonly prepared: PreparedDocuments;
+  readonly verifyToken: VerifyToken;
+  readonly services: Services;
+  readonly maskError: (error: unknown) => Error;
+  readonly graphqlPath: string;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface HttpFastPath {
+  readonly handle: Handler;
+  /** Requests answered by the fast lane itself (the rest went to Yoga). */
+  readonly served: number;
+}
+
+export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
+  let served = 0;
+  const { yoga, schema, prepared, verifyToken, services, maskError, graphqlPath } = options;
+
+  const viaYoga = (req: IncomingMessage, res: ServerResponse): void => void yoga(req, res);
+
+  /** Yoga answers a request whose body this lane already read. */
+  async function replayThroughYoga(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const response = await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? graphqlPath}`, { method: 'POST', headers, body });
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(Buffer.from(await response.arrayBuffer()));
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer, contentType: string): Promise<void> {
+    let params: { query?: unknown; variables?: unknown; operationName?: unknown };
+    try {
+      params = JSON.parse(body.toString('utf8')) as typeof params;
+    } catch {
+      return replayThroughYoga(req, res, body);
+    }
+    const document = typeof params?.query === 'string' ? prepared.get(params.query) : undefined;
+    const operationName = typeof params.operationName === 'string' ? params.operationName : undefined;
+    const operation = document === undefined ? undefined : getOperationAST(document, operationName);
+    const variables = params.variables ?? undefined;
+    if (
+      document === undefined ||
+      operation == null ||
+      operation.operation === 'subscription' ||
+      (params.operationName != null && operationName === undefined) ||
+      (variables !== undefined && (variables === null || typeof variables !== 'object' || Array.isArray(variables)))
+    ) {
+      return replayThroughYoga(req, res, body);
+    }
+    let viewer;
+    try {
+      viewer = await verifyToken(tokenFromAuthorization(req.headers.authorization));
+    } catch {
+      return replayThroughYoga(req, res, body);
+    }
+    const contextValue: HeraldContext = { viewer, services, connectionEndsAtExpiry: false };
+    const result = (await execute({
+      schema,
+      document,
+      operationName,
+      variableValues: variables as Record<string, unknown> | undefined,
+      contextValue,
+    })) as ExecutionResult;
+    respond(res, result, contentType);
+  }
+
+  function respond(res: ServerResponse, result: ExecutionResult, contentType: string): void {
+    let status = 200;
+    let payload: unknown = result;
+    if (result.errors !== undefined && result.errors.length > 0) {
+      const masked = result.errors.map(maskError);
+      // As Yoga does: the highest status any error asks for.
+      let asked: number | undefined;
+      for (const error of masked) {
+        const wanted = (error as GraphQLError).extensions?.http as { status?: number } | undefined;
+        if (wanted?.status !== undefined && (asked === undefined || wanted.status > asked)) asked = wanted.status;
+      }
+      status = asked ?? 200;
+      payload = { ...result, errors: formatErrors(masked, (error) => error as Error) };
+    }
+    const text = JSON.stringify(payload);
+    served++;
+    res.writeHead(status, { 'Content-Type': `${contentType}; charset=utf-8`, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  const handleRequest: Handler = (req, res) => {
+    const contentType = fastPathResponseType(req, graphqlPath);
+    if (contentType === undefined) return viaYoga(req, res);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      handle(req, res, Buffer.concat(chunks), contentType).catch((error: unknown) => {
+        const masked = maskError(error);
+        respond(res, { errors: [masked instanceof GraphQLError ? masked : new GraphQLError(masked.message)] }, contentType);
+      });
+    });
+  };
+  return {
+    handle: handleRequest,
+    get served() {
+      return served;
+    },
+  };
+}
+
+/**
+ * Whether a request may take the fast lane, and the response type it negotiated: POST of JSON to the
+ * GraphQL path, from a backend (no Origin, so no CORS to answer), accepting a JSON response.
+ */
+function fastPathResponseType(req: IncomingMessage, graphqlPath: string): string | undefined {
+  if (req.method !== 'POST' || req.url !== graphqlPath || req.headers.origin !== undefined) return undefined;
+  if (!req.headers['content-type']?.startsWith('application/json')) return undefined;
+  const accept = req.headers.accept ?? '*/*';
+  const json = accept.indexOf('application/json');
+  const graphqlResponse = accept.indexOf('application/graphql-response+json');
+  if (graphqlResponse !== -1 && (json === -1 || graphqlResponse < json)) return 'application/graphql-response+json';
+  if (json !== -1 || accept.trim() === '*/*') return 'application/json';
+  return undefined;
+}
