@@ -26,6 +26,7 @@ import { MessageSource } from '../bus/message-stream.js';
 import type { Logger } from '../log.js';
 import { formatErrors } from './format-errors.js';
 import type { SubscriptionGroups } from './subscription-groups.js';
+import { writeTextFrame } from './text-frame.js';
 
 /**
  * graphql-transport-ws, served by Herald itself so that delivery can be grouped (see
@@ -142,6 +143,13 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
   const send = (connection: Connection, frame: string): void => {
     if (connection.closed || connection.socket.readyState !== connection.socket.OPEN) return;
     connection.socket.send(frame);
+    if (connection.socket.bufferedAmount > maxBufferedBytes) closeSlowConsumer(connection);
+  };
+
+  /** The hot path: one group event to one member, the shared body written by reference. */
+  const sendShared = (connection: Connection, prefix: Buffer, body: Buffer): void => {
+    if (connection.closed || connection.socket.readyState !== connection.socket.OPEN) return;
+    writeTextFrame(connection.socket, prefix, body);
     if (connection.socket.bufferedAmount > maxBufferedBytes) closeSlowConsumer(connection);
   };
 
@@ -275,7 +283,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
         viewer: source.viewer,
         target: source.target,
       },
-      { prefix: `{"id":${JSON.stringify(id)},"type":"next","payload":`, write: (frame) => send(connection, frame) },
+      { prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`), write: (prefix, body) => sendShared(connection, prefix, body) },
     );
     connection.operations.set(id, { stop: leave });
   }

@@ -14,10 +14,10 @@ import { formatErrors } from './format-errors.js';
 
 /** One socket's view of a subscription in a group: where to write and its frame prefix. */
 export interface GroupMember {
-  /** `{"id":"<operation id>","type":"next","payload":` */
-  readonly prefix: string;
-  /** Writes a whole frame to the member's socket without waiting (the socket applies backpressure limits). */
-  readonly write: (frame: string) => void;
+  /** `{"id":"<operation id>","type":"next","payload":` in UTF-8 */
+  readonly prefix: Buffer;
+  /** Writes the frame `prefix + body` to the member's socket without waiting (the connection enforces its buffer limit). */
+  readonly write: (prefix: Buffer, body: Buffer) => void;
 }
 
 export interface GroupSpec {
@@ -80,9 +80,10 @@ export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unkn
     }
 
     private write(result: ExecutionResult): void {
-      const body = `${JSON.stringify(result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) })}}`;
-      // Members may leave while we write (a slow consumer closed mid-loop); iterate a stable view.
-      for (const member of this.members) member.write(member.prefix + body);
+      const json = JSON.stringify(result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) });
+      // Serialised and encoded once per group and event; every member's frame shares these bytes.
+      const body = Buffer.from(`${json}}`);
+      for (const member of this.members) member.write(member.prefix, body);
     }
 
     /** Server shutdown: the sockets are being closed, so the members just go. */

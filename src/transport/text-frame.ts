@@ -1,0 +1,44 @@
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+
+/** What this module reads of `ws` internals; checked on every call, with ws.send as the fallback. */
+interface WsInternals {
+  _socket?: Socket;
+  _sender?: { _state: number; _queue: unknown[] };
+}
+
+const SENDER_IDLE = 0; // ws Sender's DEFAULT state: nothing deflating or waiting on a Blob
+
+/**
+ * Writes one unmasked text frame whose data is `head` followed by `body`, without copying `body`:
+ * the frame header and `head` go in one small buffer, `body` (shared by every subscriber of a
+ * group) is written as is, both corked into one writev, as ws's own Sender does for [header, data].
+ * Falls back to ws.send when ws has frames queued (never the case without compression), so frame
+ * order on the socket is always ws's order.
+ */
+export function writeTextFrame(ws: WebSocket, head: Buffer, body: Buffer): void {
+  const { _socket: socket, _sender: sender } = ws as unknown as WsInternals;
+  if (socket === undefined || sender === undefined || sender._state !== SENDER_IDLE || sender._queue.length > 0) {
+    ws.send(Buffer.concat([head, body]), { binary: false });
+    return;
+  }
+  const length = head.length + body.length;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const first = Buffer.allocUnsafe(headerLength + head.length);
+  first[0] = 0x81; // FIN, opcode 1 (text)
+  if (length < 126) {
+    first[1] = length;
+  } else if (length < 65_536) {
+    first[1] = 126;
+    first.writeUInt16BE(length, 2);
+  } else {
+    first[1] = 127;
+    first.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    first.writeUInt32BE(length >>> 0, 6);
+  }
+  head.copy(first, headerLength);
+  socket.cork();
+  socket.write(first);
+  socket.write(body);
+  socket.uncork();
+}
