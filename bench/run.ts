@@ -5,6 +5,7 @@
  *   npm run bench                      full matrix, median of 3 runs
  *   npm run bench -- --quick           200 subscribers, one run: a smoke test (CI), no figure checked
  *   npm run bench -- --runs 5 --only 1k-1t-max
+ *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of the Herald server in bench/results/profiles
  *
  * Each server and the load client run in their own process; the harness reads the server's RSS
  * (after a forced GC) and CPU time from /proc. Results print as a table and go to bench/results/.
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string' },
     only: { type: 'string' },
     redis: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
 if (args.redis) {
@@ -95,7 +97,11 @@ function buildScenarios(quick: boolean): Scenario[] {
 }
 
 async function measure(kind: ServerKind, scenario: Scenario): Promise<Measurement> {
-  const server = fork(join(here, 'servers', `${kind}.ts`), [], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const profile = args.profile && kind === 'herald' ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`] : [];
+  const server = fork(join(here, 'servers', `${kind}.ts`), [], {
+    execArgv: ['--expose-gc', '--import', 'tsx', ...profile],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const client = fork(join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const { port } = await nextMessage<{ port: number }>(server, 'ready');
@@ -115,7 +121,9 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
       cpuMicrosPerDelivery: (cpuAfter - cpuBefore) / Math.max(1, result.delivered),
     };
   } finally {
-    server.kill();
+    // A polite exit lets --cpu-prof write its profile.
+    server.send({ type: 'exit' });
+    await new Promise((resolve) => server.once('exit', resolve));
     client.kill();
   }
 }
