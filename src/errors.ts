@@ -26,5 +26,3 @@ export class HeraldError extends GraphQLError {
     this.name = 'HeraldError';
   }
 }
-
-export const isHeraldError = (error: unknown): error is HeraldError => error instanceof HeraldError;

@@ -26,5 +26,3 @@ export function parseScopes(words: readonly string[]): Scope[] | undefined {
   return SCOPES.filter((scope) => found.has(scope));
 }
 
-/** The lower-case claim words for scopes, as tokens carry them. */
-export const scopeWords = (scopes: readonly Scope[]): string => scopes.map((scope) => scope.toLowerCase()).join(' ');
