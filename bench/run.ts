@@ -53,6 +53,9 @@ if (openFilesLimit < neededDescriptors) {
 interface Measurement extends LoadResult {
   readonly rssPerConnectionKB: number;
   readonly cpuMicrosPerDelivery: number;
+  /** Fraction of one core each process used during the measured phase. */
+  readonly serverCpuShare: number;
+  readonly clientCpuShare: number;
 }
 
 const token = (await mintToken({ secret: BENCH_SECRET }, { audience: 'bench', scopes: ['subscribe', 'publish'], ttlSeconds: 3600 })).token;
@@ -68,7 +71,8 @@ for (const scenario of scenarios) {
       entry.runs[kind].push(measurement);
       process.stderr.write(
         `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(8)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
-          `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}\n`,
+          `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}  ` +
+          `cpu server ${fmt(100 * measurement.serverCpuShare, 0)}% client ${fmt(100 * measurement.clientCpuShare, 0)}%\n`,
       );
     }
   }
@@ -112,13 +116,23 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
     await gc(server);
     const rssAfter = rssKB(server.pid!);
     const cpuBefore = cpuMicros(server.pid!);
+    const clientCpuBefore = cpuMicros(client.pid!);
+    const startedAt = performance.now();
     client.send({ type: 'go' });
-    const { result } = await nextMessage<{ result: LoadResult }>(client, 'result');
+    const resultMessage = nextMessage<{ result: LoadResult }>(client, 'result');
+    // The client's own CPU share while measuring: near 100% means the figures are the client's limit, not the server's.
+    let clientCpuAfter = clientCpuBefore;
+    const sampler = setInterval(() => (clientCpuAfter = cpuMicros(client.pid!)), 100);
+    const { result } = await resultMessage;
+    clearInterval(sampler);
     const cpuAfter = cpuMicros(server.pid!);
+    const elapsedMicros = (performance.now() - startedAt) * 1000;
     return {
       ...result,
       rssPerConnectionKB: (rssAfter - rssBefore) / scenario.connections,
       cpuMicrosPerDelivery: (cpuAfter - cpuBefore) / Math.max(1, result.delivered),
+      serverCpuShare: (cpuAfter - cpuBefore) / elapsedMicros,
+      clientCpuShare: (clientCpuAfter - clientCpuBefore) / elapsedMicros,
     };
   } finally {
     // A polite exit lets --cpu-prof write its profile.
@@ -190,6 +204,8 @@ function report(all: typeof results): void {
         rssPerConnectionKB: median(list.map((m) => m.rssPerConnectionKB)),
         cpuMicrosPerDelivery: median(list.map((m) => m.cpuMicrosPerDelivery)),
         connectSeconds: median(list.map((m) => m.connectSeconds)),
+        serverCpuShare: median(list.map((m) => m.serverCpuShare)),
+        clientCpuShare: median(list.map((m) => m.clientCpuShare)),
       };
     };
     const herald = pick('herald');
@@ -211,6 +227,8 @@ function report(all: typeof results): void {
         'KB/conn': fmt(m.rssPerConnectionKB, 1),
         'CPU µs/msg': fmt(m.cpuMicrosPerDelivery, 2),
         'connect s': fmt(m.connectSeconds, 2),
+        // Near 100% for the client: the run measured the load client's limit as much as the server's.
+        'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
       });
     }
     return { scenario, herald, baseline, ratio, runs: byKind };
