@@ -15,21 +15,18 @@ export class MessageSource implements AsyncIterable<Message> {
     readonly fanout: Fanout,
     readonly viewer: Viewer,
     readonly target: Target,
-    /** End when the token expires (SSE); graphql-ws closes the whole socket with 4401 instead. */
-    readonly endAtExpiry: boolean,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<Message> {
-    return openMessageStream(this.fanout, this.viewer, this.target, this.endAtExpiry)[Symbol.asyncIterator]();
+    return openMessageStream(this.fanout, this.viewer, this.target)[Symbol.asyncIterator]();
   }
 }
 
 /**
- * Messages for `target` in the viewer's audience, filtered by its topics limit. With `endAtExpiry`
- * it ends when the token expires (SSE); over graphql-ws the socket is closed with 4401 instead, and
- * a stream ending first would send a misleading `complete`.
+ * Messages for `target` in the viewer's audience, filtered by its topics limit, ending when the token
+ * expires (SSE streams end at exp; graphql-ws never iterates a MessageSource, its socket closes with 4401).
  */
-function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target, endAtExpiry: boolean): AsyncIterable<Message> {
+function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target): AsyncIterable<Message> {
   return new Repeater<Message>(async (push, stop) => {
     const remove = fanout.add(viewer.audience, target, {
       deliver(message) {
@@ -44,9 +41,9 @@ function openMessageStream(fanout: Fanout, viewer: Viewer, target: Target, endAt
       ...(viewer.topics !== undefined && { accepts: viewer.allowsTopic }),
       close: () => stop(),
     });
-    const cancelExpiry = endAtExpiry ? closeAtExpiry(viewer, () => stop()) : undefined;
+    const cancelExpiry = closeAtExpiry(viewer, () => stop());
     await stop;
-    cancelExpiry?.();
+    cancelExpiry();
     remove();
   });
 }

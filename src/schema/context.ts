@@ -8,11 +8,6 @@ import type { Store } from '../store/store.js';
 export interface HeraldContext {
   readonly viewer: Viewer;
   readonly services: Services;
-  /**
-   * The transport ends the whole connection when the token expires (graphql-ws closes with 4401), so
-   * streams must not end on their own first; false for SSE, whose streams end at expiry themselves.
-   */
-  readonly connectionEndsAtExpiry: boolean;
 }
 
 /** The app's long-lived parts, made once by createApp and shared by every surface. */

@@ -41,12 +41,12 @@ builder.subscriptionFields((t) => ({
       "Messages published to one topic, or to every topic a pattern matches ('*' matches within one '/'-separated segment, '**' matches across segments).",
     args: { name: t.arg.string({ required: true }) },
     authScopes: { subscribe: true },
-    subscribe: async (_root, { name }, { viewer, services, connectionEndsAtExpiry }) => {
+    subscribe: async (_root, { name }, { viewer, services }) => {
       assertTopicPattern(name);
       authorizeSubscribe(viewer, name);
       // Patterns may name topics declared later, so only exact names are checked against declarations.
       if (services.requireDeclaredTopics && !isPattern(name)) await assertDeclared(services.store, viewer.audience, name);
-      return new MessageSource(services.fanout, viewer, { kind: 'topic', name }, !connectionEndsAtExpiry);
+      return new MessageSource(services.fanout, viewer, { kind: 'topic', name });
     },
     resolve: (message) => message,
   }),
@@ -54,8 +54,7 @@ builder.subscriptionFields((t) => ({
     type: MessageRef,
     description: 'Audience-wide broadcasts.',
     authScopes: { subscribe: true },
-    subscribe: (_root, _args, { viewer, services, connectionEndsAtExpiry }) =>
-      new MessageSource(services.fanout, viewer, { kind: 'broadcasts' }, !connectionEndsAtExpiry),
+    subscribe: (_root, _args, { viewer, services }) => new MessageSource(services.fanout, viewer, { kind: 'broadcasts' }),
     resolve: (message) => message,
   }),
 }));

@@ -100,7 +100,7 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
     } catch {
       return replayThroughYoga(req, res, body);
     }
-    const contextValue: HeraldContext = { viewer, services, connectionEndsAtExpiry: false };
+    const contextValue: HeraldContext = { viewer, services };
     const result = (await execute({
       schema,
       document,

@@ -46,8 +46,6 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
     context: async ({ request, viewer }) => ({
       viewer: viewer ?? (await verifyToken(tokenFromAuthorization(request.headers.get('authorization')) ?? tokenFromUrl(request.url))),
       services,
-      // Only graphql-ws hands in a viewer, and it closes the socket itself at expiry.
-      connectionEndsAtExpiry: viewer !== undefined,
     }),
     plugins: [
       maxTokensPlugin({ n: limits.maxTokens }),
