@@ -82,6 +82,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     verifyToken,
     limits: config.limits,
     logger,
+    maskError,
     graphiql: config.graphiql ? (options.graphiql ?? {}) : false,
     plugins: [prepared.plugin],
   });

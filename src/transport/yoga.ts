@@ -10,7 +10,7 @@ import type { Limits } from '../config.js';
 import type { Logger } from '../log.js';
 import type { HeraldContext, Services } from '../schema/context.js';
 import { schema } from '../schema/index.js';
-import { createMaskError, useStableErrorCodes } from './error-codes.js';
+import { useStableErrorCodes } from './error-codes.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -19,6 +19,8 @@ export interface HeraldYogaOptions {
   readonly verifyToken: VerifyToken;
   readonly limits: Limits;
   readonly logger: Logger;
+  /** Yoga's maskError; the graphql-ws server and the HTTP fast lane mask with the same function. */
+  readonly maskError: (error: unknown, message: string) => Error;
   /** What GraphiQL opens with (development: a live subscription and a ready token); false: no GraphiQL. */
   readonly graphiql: false | { readonly defaultQuery?: string; readonly headers?: string };
   /** More plugins (the fast lane's record of validated documents). */
@@ -42,7 +44,7 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
     logging: logger,
     graphiql: options.graphiql === false ? false : { title: 'Herald', ...options.graphiql },
     // isDev off everywhere: internals (stack traces, original errors) never reach clients, even in development.
-    maskedErrors: { maskError: createMaskError(logger), isDev: false },
+    maskedErrors: { maskError: options.maskError, isDev: false },
     context: async ({ request, viewer }) => ({
       viewer: viewer ?? (await verifyToken(tokenFromAuthorization(request.headers.get('authorization')) ?? tokenFromUrl(request.url))),
       services,
