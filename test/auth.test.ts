@@ -337,10 +337,10 @@ describe('token expiry ends open subscriptions', () => {
     await client.dispose();
   });
 
-  // Regression guard: a subscription stream that ended on its own at exp would race the connection's 4401 close
-  // (both timers fire at exp) and, when it won, send `complete` first: the client would see an ordinary completion
-  // with no reason to resubscribe. Operations opened one at a time arm their timers at different sub-millisecond
-  // phases, and a busy event loop across exp makes every timer due at once, so such a stream wins reliably.
+  // Regression guard: only the connection's 4401 close may end graphql-ws operations at exp. Any per-operation
+  // timer (as subscription streams once had) would race it and, when it won, send `complete` first: the client
+  // would see an ordinary completion with no reason to resubscribe. Operations opened one at a time would arm such
+  // timers at different sub-millisecond phases, and a busy event loop across exp makes every timer due at once.
   it('ends every graphql-ws operation of an expiring connection with the 4401 close, never a plain complete', async () => {
     const audience = 'auth-expiry-ws-many';
     const { token: shortLived, expiresAt } = await mintToken({ secret: TEST_SECRET }, { audience, scopes: ['subscribe'], ttlSeconds: 3 });

@@ -106,6 +106,19 @@ interface ContractReport {
 function checkContract(contract: GraphQLSchema, served: GraphQLSchema): ContractReport {
   const checked: string[] = [];
   const problems: string[] = [];
+  /** The served type of the same name and kind, or undefined (with the problem recorded). */
+  const counterpart = (type: GraphQLNamedType): GraphQLNamedType | undefined => {
+    const actual = served.getType(type.name);
+    if (actual === undefined || actual === null) {
+      problems.push(`${kindOf(type)} ${type.name} is missing`);
+      return undefined;
+    }
+    if (kindOf(actual) !== kindOf(type)) {
+      problems.push(`${type.name} is a ${kindOf(actual)}, the contract says ${kindOf(type)}`);
+      return undefined;
+    }
+    return actual;
+  };
   const contractTypes = Object.values(contract.getTypeMap()).filter((type) => !type.name.startsWith('__'));
 
   for (const type of contractTypes) {
@@ -116,15 +129,8 @@ function checkContract(contract: GraphQLSchema, served: GraphQLSchema): Contract
     if (isScalarType(type) || isEnumType(type) || isUnionType(type)) {
       if (typeMark !== 'core') continue;
       checked.push(type.name);
-      const actual = served.getType(type.name);
-      if (actual === undefined || actual === null) {
-        problems.push(`${kindOf(type)} ${type.name} is missing`);
-        continue;
-      }
-      if (kindOf(actual) !== kindOf(type)) {
-        problems.push(`${type.name} is a ${kindOf(actual)}, the contract says ${kindOf(type)}`);
-        continue;
-      }
+      const actual = counterpart(type);
+      if (actual === undefined) continue;
       if (isEnumType(type) && isEnumType(actual)) {
         for (const value of type.getValues()) {
           if (markingOf(value.description).mark === 'delivery') continue;
@@ -152,15 +158,8 @@ function checkContract(contract: GraphQLSchema, served: GraphQLSchema): Contract
     if (typeMark !== 'core' && fields.length === 0) continue;
 
     checked.push(type.name);
-    const actual = served.getType(type.name);
-    if (actual === undefined || actual === null) {
-      problems.push(`${kindOf(type)} ${type.name} is missing`);
-      continue;
-    }
-    if (kindOf(actual) !== kindOf(type)) {
-      problems.push(`${type.name} is a ${kindOf(actual)}, the contract says ${kindOf(type)}`);
-      continue;
-    }
+    const actual = counterpart(type);
+    if (actual === undefined) continue;
     const actualFields: Record<string, GraphQLField<unknown, unknown>> = (actual as unknown as Fielded).getFields();
     for (const field of fields) {
       const where = `${type.name}.${field.name}`;
