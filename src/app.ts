@@ -5,8 +5,9 @@ import { WebSocketServer } from 'ws';
 import { resolveKeys, type ResolvedKeys } from './auth/resolve-keys.js';
 import { createSubscriptionSigner } from './auth/subscription-signer.js';
 import { createTokenVerifier, type VerifyToken } from './auth/verify-token.js';
-import { createMemoryBus, type Bus } from './bus/bus.js';
+import type { Bus } from './bus/bus.js';
 import { createFanout, type Fanout } from './bus/fanout.js';
+import { openBus } from './bus/open-bus.js';
 import { publicBaseUrl, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createMessageIdGenerator } from './publish/message-id.js';
@@ -54,10 +55,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const logger = options.logger ?? createLogger(config.logLevel);
   const keys = options.keys ?? resolveKeys(config);
   const verifyToken = await createTokenVerifier(keys.verification, config.auth);
-  const store: Store = await openStore(config.databaseUrl);
-  const bus: Bus = createMemoryBus();
-  const fanout = createFanout();
-  const unsubscribeBus = bus.onMessage((message) => fanout.dispatch(message));
+  const store: Store = await openStore(config.databaseUrl, { logger });
+  const bus: Bus = openBus(config.redis, logger);
+  const fanout = createFanout(bus);
 
   let listeningPort = config.port;
   const services: Services = {
@@ -85,6 +85,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     maskError,
     graphiql: config.graphiql ? (options.graphiql ?? {}) : false,
     plugins: [prepared.plugin],
+    checkReady: async () => {
+      bus.assertAvailable();
+      await store.ping();
+    },
   });
   const httpFastPath = createHttpFastPath({ yoga, schema, prepared, verifyToken, services, maskError: maskUnexpected, graphqlPath: GRAPHQL_PATH });
   const handleHttp = limitRequestBody(config.limits.maxBodyBytes, httpFastPath.handle);
@@ -130,7 +134,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (server.listening) await closed;
       clearTimeout(timeout);
       graphqlSockets.close();
-      unsubscribeBus();
       await bus.close();
       await yoga.dispose();
       await store.close();

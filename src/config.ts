@@ -15,6 +15,8 @@ export interface Config {
   readonly publicUrl: string | undefined;
   /** `sqlite:<path>`, a bare path, or `:memory:`. Default `sqlite:./data/herald.db`. */
   readonly databaseUrl: string;
+  /** Set (REDIS_URL): the bus is Redis and instances act as one. Unset: the in-process bus. */
+  readonly redis: RedisConfig | undefined;
   readonly auth: AuthConfig;
   readonly limits: Limits;
   /** Serve GraphiQL at GET /graphql (Accept: text/html). Default on in development, off in production. */
@@ -23,6 +25,13 @@ export interface Config {
   readonly requireDeclaredTopics: boolean;
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default `info`. */
   readonly logLevel: LogLevel;
+}
+
+export interface RedisConfig {
+  /** redis:// or rediss:// URL (REDIS_URL). */
+  readonly url: string;
+  /** Start of every Redis channel and key Herald uses; deployments sharing a Redis need different ones. Default `herald`. */
+  readonly prefix: string;
 }
 
 export interface AuthConfig {
@@ -154,7 +163,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && jwtSecret === undefined && jwtPublicKeyPem === undefined && jwksRaw === undefined) {
     problems.push('NODE_ENV=production needs a token key: set JWT_SECRET, JWT_PUBLIC_KEY, JWT_PUBLIC_KEY_B64 or JWKS_URL');
   }
-  if (production && signingSecret === undefined) {
+  const redisUrl = read('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^/]/i.test(redisUrl)) {
+    problems.push(`REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl}"`);
+  }
+  const redisPrefix = read('REDIS_PREFIX') ?? 'herald';
+  if (!/^[\w.:-]{1,64}$/.test(redisPrefix)) {
+    problems.push(`REDIS_PREFIX must be 1 to 64 letters, digits, or . _ : -, got "${redisPrefix}"`);
+  }
+  if (production && redisUrl !== undefined && signingSecret === undefined) {
+    problems.push('REDIS_URL is set (several instances), so SIGNING_SECRET must be set to one value shared by every instance: a per-process secret would make signed URLs from one instance fail on the others');
+  } else if (production && signingSecret === undefined) {
     problems.push(`NODE_ENV=production needs SIGNING_SECRET (≥ ${MIN_SECRET_BYTES} bytes, shared by every instance) for signSubscription tokens`);
   }
 
@@ -180,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     publicUrl: publicUrl?.replace(/\/+$/, ''),
     databaseUrl,
+    redis: redisUrl === undefined ? undefined : { url: redisUrl, prefix: redisPrefix },
     auth: {
       jwtSecret,
       jwtPublicKeyPem,

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { Bus, Channel } from '../src/bus/bus.js';
 import { createFanout } from '../src/bus/fanout.js';
+import { createMemoryBus } from '../src/bus/memory-bus.js';
 import type { Message } from '../src/publish/message.js';
 
 const message = (audience: string, topic: string | null, payload: unknown = null): Message => ({
@@ -11,9 +13,35 @@ const message = (audience: string, topic: string | null, payload: unknown = null
   publisher: null,
 });
 
+/** A real memory bus that also records which channels are being listened to. */
+function recordingBus(): Bus & { listening: () => string[]; dispatch: (message: Message) => void } {
+  const bus = createMemoryBus();
+  const open = new Map<string, number>();
+  const name = (channel: Channel) => `${channel.kind}:${channel.audience}${channel.kind === 'topic' ? `:${channel.topic}` : ''}`;
+  return {
+    ...bus,
+    listen(channel, listener) {
+      const key = name(channel);
+      open.set(key, (open.get(key) ?? 0) + 1);
+      const stop = bus.listen(channel, listener);
+      let stopped = false;
+      return () => {
+        if (stopped) return;
+        stopped = true;
+        open.set(key, open.get(key)! - 1);
+        if (open.get(key) === 0) open.delete(key);
+        stop();
+      };
+    },
+    listening: () => [...open.entries()].map(([key, count]) => `${key}×${count}`).sort(),
+    dispatch: (message) => void bus.publish(message),
+  };
+}
+
 describe('fan-out registry', () => {
   it('reaches exact, pattern and broadcast subscribers of the message audience only', () => {
-    const fanout = createFanout();
+    const bus = recordingBus();
+    const fanout = createFanout(bus);
     const got: Record<string, unknown[]> = { exact: [], star: [], globstar: [], other: [], broadcasts: [], otherAudience: [] };
     const record = (key: string) => ({ deliver: (m: Message) => void got[key]!.push(m.payload) });
     fanout.add('a', { kind: 'topic', name: 'x/y' }, record('exact'));
@@ -23,9 +51,9 @@ describe('fan-out registry', () => {
     fanout.add('a', { kind: 'broadcasts' }, record('broadcasts'));
     fanout.add('b', { kind: 'topic', name: 'x/y' }, record('otherAudience'));
 
-    fanout.dispatch(message('a', 'x/y', 1));
-    fanout.dispatch(message('a', null, 2));
-    fanout.dispatch(message('a', 'x/y/z', 3));
+    bus.dispatch(message('a', 'x/y', 1));
+    bus.dispatch(message('a', null, 2));
+    bus.dispatch(message('a', 'x/y/z', 3));
 
     expect(got).toEqual({ exact: [1], star: [1], globstar: [1, 3], other: [], broadcasts: [2], otherAudience: [] });
     expect(fanout.subscriberCount('a', 'x/y')).toBe(3);
@@ -34,24 +62,54 @@ describe('fan-out registry', () => {
   });
 
   it('applies a subscriber filter and forgets removed subscribers', () => {
-    const fanout = createFanout();
+    const bus = recordingBus();
+    const fanout = createFanout(bus);
     const got: unknown[] = [];
     const remove = fanout.add('a', { kind: 'topic', name: '**' }, { deliver: (m) => void got.push(m.topic), accepts: (t) => t.startsWith('ok/') });
-    fanout.dispatch(message('a', 'no/1'));
-    fanout.dispatch(message('a', 'ok/1'));
+    bus.dispatch(message('a', 'no/1'));
+    bus.dispatch(message('a', 'ok/1'));
     remove();
     remove(); // idempotent
-    fanout.dispatch(message('a', 'ok/2'));
+    bus.dispatch(message('a', 'ok/2'));
     expect(got).toEqual(['ok/1']);
     expect(fanout.size).toBe(0);
   });
 
   it('closes every subscriber on closeAll', () => {
-    const fanout = createFanout();
+    const fanout = createFanout(createMemoryBus());
     let closed = 0;
     for (const name of ['a', 'a/*', '**']) fanout.add('x', { kind: 'topic', name }, { deliver: () => {}, close: () => void closed++ });
     fanout.add('y', { kind: 'broadcasts' }, { deliver: () => {}, close: () => void closed++ });
     fanout.closeAll();
     expect(closed).toBe(4);
+  });
+
+  it('listens on a bus channel once per topic, pattern audience or broadcast audience, and stops with the last subscriber', () => {
+    const bus = recordingBus();
+    const fanout = createFanout(bus);
+    const subscriber = () => ({ deliver: () => {} });
+    const removals = [
+      fanout.add('a', { kind: 'topic', name: 'x' }, subscriber()),
+      fanout.add('a', { kind: 'topic', name: 'x' }, subscriber()),
+      fanout.add('a', { kind: 'topic', name: 'y/*' }, subscriber()),
+      fanout.add('a', { kind: 'topic', name: '**' }, subscriber()),
+      fanout.add('a', { kind: 'broadcasts' }, subscriber()),
+      fanout.add('b', { kind: 'topic', name: 'x' }, subscriber()),
+    ];
+    expect(bus.listening()).toEqual(['broadcasts:a×1', 'patterns:a×1', 'topic:a:x×1', 'topic:b:x×1']);
+    removals[0]!();
+    removals[2]!();
+    expect(bus.listening()).toEqual(['broadcasts:a×1', 'patterns:a×1', 'topic:a:x×1', 'topic:b:x×1']);
+    removals[1]!();
+    removals[3]!();
+    removals[4]!();
+    expect(bus.listening()).toEqual(['topic:b:x×1']);
+    removals[5]!();
+    expect(bus.listening()).toEqual([]);
+    // Listening again after everything left works as the first time.
+    const got: unknown[] = [];
+    fanout.add('a', { kind: 'topic', name: 'x' }, { deliver: (m) => void got.push(m.payload) });
+    bus.dispatch(message('a', 'x', 'again'));
+    expect(got).toEqual(['again']);
   });
 });

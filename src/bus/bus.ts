@@ -1,29 +1,46 @@
 import type { Message } from '../publish/message.js';
 
 /**
- * Carries each published message to every gateway instance exactly once. Instances then fan it
- * out locally (fanout.ts); the bus knows nothing of subscribers. In-process now; Redis for scale-out.
+ * What an instance listens to on the bus. A topic message travels on two channels: its topic's own
+ * (for exact subscriptions) and its audience's pattern channel (for `*`/`**` subscriptions, matched
+ * locally by the fan-out registry). So an instance hears a topic only while it has subscribers for
+ * it, hears an audience's whole traffic only while it has pattern subscriptions there, and nothing
+ * ever crosses audiences: the audience is part of every channel.
+ */
+export type Channel =
+  | { readonly kind: 'topic'; readonly audience: string; readonly topic: string }
+  | { readonly kind: 'patterns'; readonly audience: string }
+  | { readonly kind: 'broadcasts'; readonly audience: string };
+
+export type BusListener = (message: Message) => void;
+
+/**
+ * Carries each published message to every gateway instance that listens for it; instances fan it
+ * out locally (fanout.ts). One interface, two implementations: memory-bus.ts (one process) and
+ * redis-bus.ts (REDIS_URL set); test/bus.test.ts runs the same contract over both.
  */
 export interface Bus {
+  /**
+   * Hands a message to the bus. Resolves once the bus has taken it (Redis answered); rejects with an
+   * UNAVAILABLE HeraldError when the bus cannot take it now.
+   */
   publish(message: Message): Promise<void>;
-  /** Registers this instance's receiver; returns the function that removes it. */
-  onMessage(listener: (message: Message) => void): () => void;
+  /**
+   * Starts receiving a channel's messages, in publish order; the returned function stops (idempotent).
+   * An instance asks the backend for a channel once, however many listeners it has.
+   */
+  listen(channel: Channel, listener: BusListener): () => void;
+  /** Throws an UNAVAILABLE HeraldError while the bus cannot deliver (readiness). */
+  assertAvailable(): void;
   close(): Promise<void>;
 }
 
-/** The single-instance bus: delivery is a synchronous call, so order is publish order. */
-export function createMemoryBus(): Bus {
-  const listeners = new Set<(message: Message) => void>();
-  return {
-    async publish(message) {
-      for (const listener of listeners) listener(message);
-    },
-    onMessage(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    async close() {
-      listeners.clear();
-    },
-  };
+/** The channels a message is published on (see Channel). */
+export function channelsOf(message: Message): Channel[] {
+  const { audience, topic } = message;
+  if (topic === null) return [{ kind: 'broadcasts', audience }];
+  return [
+    { kind: 'topic', audience, topic },
+    { kind: 'patterns', audience },
+  ];
 }

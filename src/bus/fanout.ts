@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Message } from '../publish/message.js';
 import { compilePattern } from '../topics/topic-pattern.js';
+import type { Bus } from './bus.js';
 
 /** What a subscription listens to inside its audience. */
 export type Target = { readonly kind: 'topic'; readonly name: string } | { readonly kind: 'broadcasts' };
@@ -18,7 +19,10 @@ export interface Subscriber {
 
 /**
  * The local registry of open subscriptions, keyed audience → topic or pattern → subscribers.
- * Every surface registers here; the bus listener calls dispatch once per message.
+ * Every surface registers here. The registry listens on the bus for exactly what it holds: a
+ * topic's channel while it has exact subscribers for it, an audience's pattern channel while it has
+ * pattern subscribers there, its broadcast channel likewise; and stops listening when the last
+ * leaves. Each bus delivery then reaches its subscribers synchronously.
  *
  * Exact names are a map lookup. Patterns are bucketed by their first `/` segment when that
  * segment is literal, so a message only tests the patterns that could match it (its own
@@ -27,7 +31,6 @@ export interface Subscriber {
  */
 export interface Fanout {
   add(audience: string, target: Target, subscriber: Subscriber): () => void;
-  dispatch(message: Message): void;
   /** Open subscriptions in this instance that a message to `topic` would reach (null: a broadcast). */
   subscriberCount(audience: string, topic: string | null): number;
   /** Entries registered in this instance, all audiences (a shared group counts once). */
@@ -45,11 +48,20 @@ interface PatternEntry {
   readonly subscribers: Set<Subscriber>;
 }
 
+/** Subscribers of one bus channel, and the function that stops listening to it. */
+interface Listening<T> {
+  readonly members: T;
+  readonly stop: () => void;
+}
+
 interface AudienceIndex {
-  readonly exact: Map<string, Set<Subscriber>>;
-  /** first literal segment ('' for patterns whose first segment has a wildcard) → pattern → entry */
+  readonly exact: Map<string, Listening<Set<Subscriber>>>;
+  /** first literal segment (WILDCARD_BUCKET for patterns whose first segment has a wildcard) → pattern → entry */
   readonly patterns: Map<string, Map<string, PatternEntry>>;
+  patternCount: number;
+  stopPatterns: (() => void) | undefined;
   readonly broadcasts: Set<Subscriber>;
+  stopBroadcasts: (() => void) | undefined;
   size: number;
 }
 
@@ -63,7 +75,7 @@ function bucketOf(pattern: string): string {
 
 const firstSegment = (topic: string): string => topic.split('/', 1)[0]!;
 
-export function createFanout(): Fanout {
+export function createFanout(bus: Bus): Fanout {
   const audiences = new Map<string, AudienceIndex>();
   const events = new EventEmitter().setMaxListeners(0);
   let size = 0;
@@ -71,7 +83,7 @@ export function createFanout(): Fanout {
   const indexOf = (audience: string): AudienceIndex => {
     let index = audiences.get(audience);
     if (index === undefined) {
-      index = { exact: new Map(), patterns: new Map(), broadcasts: new Set(), size: 0 };
+      index = { exact: new Map(), patterns: new Map(), patternCount: 0, stopPatterns: undefined, broadcasts: new Set(), stopBroadcasts: undefined, size: 0 };
       audiences.set(audience, index);
     }
     return index;
@@ -89,6 +101,19 @@ export function createFanout(): Fanout {
     }
   };
 
+  /** Pattern subscribers whose pattern matches the message's topic; only the buckets that could match are tested. */
+  const dispatchPatterns = (index: AudienceIndex, message: Message): void => {
+    const topic = message.topic;
+    if (topic === null) return;
+    for (const bucketKey of [firstSegment(topic), WILDCARD_BUCKET]) {
+      const bucket = index.patterns.get(bucketKey);
+      if (bucket === undefined) continue;
+      for (const entry of bucket.values()) {
+        if (entry.regex.test(topic)) deliver(entry.subscribers, message, topic);
+      }
+    }
+  };
+
   const changed = (): void => void events.emit('change');
 
   return {
@@ -96,17 +121,37 @@ export function createFanout(): Fanout {
       const index = indexOf(audience);
       let remove: () => void;
       if (target.kind === 'broadcasts') {
+        if (index.broadcasts.size === 0) {
+          index.stopBroadcasts = bus.listen({ kind: 'broadcasts', audience }, (message) => {
+            for (const member of index.broadcasts) member.deliver(message);
+          });
+        }
         index.broadcasts.add(subscriber);
-        remove = () => index.broadcasts.delete(subscriber);
-      } else if (!target.name.includes('*')) {
-        let set = index.exact.get(target.name);
-        if (set === undefined) index.exact.set(target.name, (set = new Set()));
-        set.add(subscriber);
         remove = () => {
-          set.delete(subscriber);
-          if (set.size === 0 && index.exact.get(target.name) === set) index.exact.delete(target.name);
+          index.broadcasts.delete(subscriber);
+          if (index.broadcasts.size === 0) index.stopBroadcasts?.();
+        };
+      } else if (!target.name.includes('*')) {
+        const topic = target.name;
+        let entry = index.exact.get(topic);
+        if (entry === undefined) {
+          const members = new Set<Subscriber>();
+          const stop = bus.listen({ kind: 'topic', audience, topic }, (message) => deliver(members, message, topic));
+          index.exact.set(topic, (entry = { members, stop }));
+        }
+        const own = entry;
+        own.members.add(subscriber);
+        remove = () => {
+          own.members.delete(subscriber);
+          if (own.members.size > 0 || index.exact.get(topic) !== own) return;
+          index.exact.delete(topic);
+          own.stop();
         };
       } else {
+        if (index.patternCount === 0) {
+          index.stopPatterns = bus.listen({ kind: 'patterns', audience }, (message) => dispatchPatterns(index, message));
+        }
+        index.patternCount++;
         const bucketKey = bucketOf(target.name);
         let bucket = index.patterns.get(bucketKey);
         if (bucket === undefined) index.patterns.set(bucketKey, (bucket = new Map()));
@@ -119,6 +164,7 @@ export function createFanout(): Fanout {
           own.subscribers.delete(subscriber);
           if (own.subscribers.size === 0 && owner.get(target.name) === own) owner.delete(target.name);
           if (owner.size === 0 && index.patterns.get(bucketKey) === owner) index.patterns.delete(bucketKey);
+          if (--index.patternCount === 0) index.stopPatterns?.();
         };
       }
       index.size++;
@@ -136,30 +182,11 @@ export function createFanout(): Fanout {
       };
     },
 
-    dispatch(message) {
-      const index = audiences.get(message.audience);
-      if (index === undefined) return;
-      if (message.topic === null) {
-        for (const subscriber of index.broadcasts) subscriber.deliver(message);
-        return;
-      }
-      const topic = message.topic;
-      const exact = index.exact.get(topic);
-      if (exact !== undefined) deliver(exact, message, topic);
-      for (const bucketKey of [firstSegment(topic), WILDCARD_BUCKET]) {
-        const bucket = index.patterns.get(bucketKey);
-        if (bucket === undefined) continue;
-        for (const entry of bucket.values()) {
-          if (entry.regex.test(topic)) deliver(entry.subscribers, message, topic);
-        }
-      }
-    },
-
     subscriberCount(audience, topic) {
       const index = audiences.get(audience);
       if (index === undefined) return 0;
       if (topic === null) return weight(index.broadcasts);
-      let count = weight(index.exact.get(topic) ?? []);
+      let count = weight(index.exact.get(topic)?.members ?? []);
       for (const bucketKey of [firstSegment(topic), WILDCARD_BUCKET]) {
         for (const entry of index.patterns.get(bucketKey)?.values() ?? []) {
           if (entry.regex.test(topic)) count += weight(entry.subscribers);
@@ -175,7 +202,7 @@ export function createFanout(): Fanout {
     closeAll() {
       const all: Subscriber[] = [];
       for (const index of audiences.values()) {
-        for (const set of index.exact.values()) all.push(...set);
+        for (const entry of index.exact.values()) all.push(...entry.members);
         for (const bucket of index.patterns.values()) for (const entry of bucket.values()) all.push(...entry.subscribers);
         all.push(...index.broadcasts);
       }

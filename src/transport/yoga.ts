@@ -25,6 +25,8 @@ export interface HeraldYogaOptions {
   readonly graphiql: false | { readonly defaultQuery?: string; readonly headers?: string };
   /** More plugins (the fast lane's record of validated documents). */
   readonly plugins?: readonly Plugin[];
+  /** GET /ready: throws while a backing service (bus, store) is unreachable, which answers 503. */
+  readonly checkReady: () => Promise<void>;
 }
 
 /** The server context: graphql-ws passes the connection's already verified viewer; HTTP and SSE do not. */
@@ -58,9 +60,7 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
       ...(options.plugins ?? []),
       useReadinessCheck({
         endpoint: '/ready',
-        check: async () => {
-          await services.store.ping();
-        },
+        check: options.checkReady,
       }),
     ],
   });

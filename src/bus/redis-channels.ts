@@ -1,0 +1,13 @@
+import type { Channel } from './bus.js';
+
+/**
+ * Redis channel names, all under REDIS_PREFIX so two deployments can share one Redis.
+ * The audience is URI-encoded (it can then hold no `:`), which keeps every name unambiguous:
+ *   <prefix>:topic:<audience>:<topic>   one exact topic
+ *   <prefix>:patterns:<audience>        every topic message of the audience (pattern subscribers)
+ *   <prefix>:broadcasts:<audience>      audience-wide broadcasts
+ */
+export function redisChannelName(prefix: string, channel: Channel): string {
+  const audience = encodeURIComponent(channel.audience);
+  return channel.kind === 'topic' ? `${prefix}:topic:${audience}:${channel.topic}` : `${prefix}:${channel.kind}:${audience}`;
+}

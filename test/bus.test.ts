@@ -1,0 +1,241 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Bus, Channel } from '../src/bus/bus.js';
+import { createMemoryBus } from '../src/bus/memory-bus.js';
+import { createRedisBus } from '../src/bus/redis-bus.js';
+import { redisChannelName } from '../src/bus/redis-channels.js';
+import { HeraldError } from '../src/errors.js';
+import { createLogger } from '../src/log.js';
+import type { Message } from '../src/publish/message.js';
+import { numsub, REDIS_URL, redisAvailable, uniquePrefix, until } from './helpers/redis.js';
+
+const quiet = createLogger('silent');
+const hasRedis = await redisAvailable();
+
+let sequence = 0;
+const message = (audience: string, topic: string | null, payload: unknown = ++sequence): Message => ({
+  id: String(++sequence).padStart(8, '0'),
+  audience,
+  topic,
+  payload,
+  publishedAt: new Date().toISOString(),
+  publisher: null,
+});
+
+/** One bus on a backend, plus a way to wait until its listening has reached the backend. */
+interface OpenedBus {
+  readonly bus: Bus;
+  /** Resolves once the bus delivers `channel`'s messages (Redis: SUBSCRIBE done) and can publish. */
+  listening(channel: Channel): Promise<void>;
+}
+
+interface BusFactory {
+  readonly name: string;
+  readonly enabled: boolean;
+  /** Buses opened by one factory share a backend (and, for Redis, a prefix): they are instances of one deployment. */
+  deployment(): { open(): OpenedBus };
+}
+
+let admin: Redis | undefined;
+beforeAll(() => {
+  if (hasRedis) admin = new Redis(REDIS_URL);
+});
+afterAll(() => admin?.disconnect());
+
+const available = (bus: Bus): boolean => {
+  try {
+    bus.assertAvailable();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const opened: Bus[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((bus) => bus.close()));
+});
+
+const factories: BusFactory[] = [
+  {
+    name: 'memory',
+    enabled: true,
+    deployment() {
+      // One process is one instance: the memory bus has nobody to share with.
+      const bus = createMemoryBus();
+      opened.push(bus);
+      return { open: () => ({ bus, listening: async () => {} }) };
+    },
+  },
+  {
+    name: 'redis',
+    enabled: hasRedis,
+    deployment() {
+      const prefix = uniquePrefix('bus');
+      return {
+        open() {
+          const bus = createRedisBus({ url: REDIS_URL, prefix, logger: quiet });
+          opened.push(bus);
+          return {
+            bus,
+            async listening(channel) {
+              await until(() => available(bus), 'the bus to connect');
+              const name = redisChannelName(prefix, channel);
+              // Our own SUBSCRIBE is the one Redis counts once it is done.
+              await until(async () => ((await numsub(admin!, [name]))[0] ?? 0) > 0, `SUBSCRIBE ${name}`);
+            },
+          };
+        },
+      };
+    },
+  },
+];
+
+/** Collects what a listener gets. */
+function collector() {
+  const got: Message[] = [];
+  return { got, listener: (m: Message) => void got.push(m), payloads: () => got.map((m) => m.payload) };
+}
+
+describe.each(factories)('Bus contract: $name', (factory) => {
+  it.runIf(factory.enabled)('a topic message reaches its topic channel and its audience pattern channel, nothing else', async () => {
+    const { bus, listening } = factory.deployment().open();
+    const topic = collector();
+    const patterns = collector();
+    const otherTopic = collector();
+    const otherAudience = collector();
+    const broadcasts = collector();
+    const channels: Array<[Channel, (m: Message) => void]> = [
+      [{ kind: 'topic', audience: 'a', topic: 'orders/1' }, topic.listener],
+      [{ kind: 'patterns', audience: 'a' }, patterns.listener],
+      [{ kind: 'topic', audience: 'a', topic: 'orders/2' }, otherTopic.listener],
+      [{ kind: 'topic', audience: 'b', topic: 'orders/1' }, otherAudience.listener],
+      [{ kind: 'patterns', audience: 'b' }, otherAudience.listener],
+      [{ kind: 'broadcasts', audience: 'a' }, broadcasts.listener],
+    ];
+    for (const [channel, listener] of channels) bus.listen(channel, listener);
+    for (const [channel] of channels) await listening(channel);
+
+    await bus.publish(message('a', 'orders/1', 'hello'));
+    await bus.publish(message('a', null, 'to everyone'));
+    await until(() => topic.got.length === 1 && patterns.got.length === 1 && broadcasts.got.length === 1, 'deliveries');
+    // Sentinels on every channel: once they arrive, anything misrouted before them would have arrived too.
+    await bus.publish(message('a', 'orders/2', 'sentinel'));
+    await bus.publish(message('b', 'orders/1', 'sentinel'));
+    await until(() => otherTopic.got.length === 1 && otherAudience.got.length === 2, 'sentinels');
+
+    expect(topic.payloads()).toEqual(['hello']);
+    expect(patterns.payloads()).toEqual(['hello', 'sentinel']);
+    expect(broadcasts.payloads()).toEqual(['to everyone']);
+    expect(otherTopic.payloads()).toEqual(['sentinel']);
+    expect(otherAudience.payloads()).toEqual(['sentinel', 'sentinel']);
+    expect(topic.got[0]).toMatchObject({ audience: 'a', topic: 'orders/1', publisher: null });
+  });
+
+  it.runIf(factory.enabled)('keeps publish order on a channel', async () => {
+    const { bus, listening } = factory.deployment().open();
+    const { got, listener } = collector();
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 'seq' };
+    bus.listen(channel, listener);
+    await listening(channel);
+    const sent = Array.from({ length: 300 }, (_, i) => i);
+    await Promise.all(sent.map((i) => bus.publish(message('a', 'seq', i))));
+    await until(() => got.length === sent.length, '300 messages');
+    expect(got.map((m) => m.payload)).toEqual(sent);
+  });
+
+  it.runIf(factory.enabled)('a stopped listener hears nothing more; others on the channel go on', async () => {
+    const { bus, listening } = factory.deployment().open();
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 't' };
+    const leaving = collector();
+    const staying = collector();
+    const stop = bus.listen(channel, leaving.listener);
+    bus.listen(channel, staying.listener);
+    await listening(channel);
+    await bus.publish(message('a', 't', 1));
+    await until(() => leaving.got.length === 1 && staying.got.length === 1, 'first message');
+    stop();
+    stop(); // idempotent
+    await bus.publish(message('a', 't', 2));
+    await until(() => staying.got.length === 2, 'second message');
+    expect(leaving.payloads()).toEqual([1]);
+    expect(staying.payloads()).toEqual([1, 2]);
+  });
+
+  it.runIf(factory.enabled)('every instance of a deployment receives a message once', async () => {
+    const deployment = factory.deployment();
+    const instances = [deployment.open(), deployment.open(), deployment.open()];
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 'shared' };
+    const collectors = instances.map(() => collector());
+    instances.forEach(({ bus }, i) => bus.listen(channel, collectors[i]!.listener));
+    for (const { listening } of instances) await listening(channel);
+    await instances[2]!.bus.publish(message('a', 'shared', 'once'));
+    await instances[2]!.bus.publish(message('a', 'shared', 'sentinel'));
+    await until(() => collectors.every((c) => c.got.length >= 2), 'every instance');
+    // The memory "deployment" is one bus, so its three listeners are three listeners of one instance.
+    for (const c of collectors) expect(c.payloads()).toEqual(['once', 'sentinel']);
+  });
+});
+
+describe.runIf(hasRedis)('Redis bus', () => {
+  it('unsubscribes from a channel when its last local listener leaves (PUBSUB NUMSUB)', async () => {
+    const prefix = uniquePrefix('numsub');
+    const bus = createRedisBus({ url: REDIS_URL, prefix, logger: quiet });
+    opened.push(bus);
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 'x' };
+    const name = redisChannelName(prefix, channel);
+    const stops = [bus.listen(channel, () => {}), bus.listen(channel, () => {})];
+    await until(async () => (await numsub(admin!, [name]))[0] === 1, 'one SUBSCRIBE for two listeners');
+    stops[0]!();
+    // Still one: the other listener is there. Checked after a PING round trip on the same connection order.
+    await admin!.ping();
+    expect(await numsub(admin!, [name])).toEqual([1]);
+    stops[1]!();
+    await until(async () => (await numsub(admin!, [name]))[0] === 0, 'UNSUBSCRIBE after the last listener');
+  });
+
+  it('keeps deployments with different REDIS_PREFIX apart on one Redis', async () => {
+    const mine = createRedisBus({ url: REDIS_URL, prefix: uniquePrefix('mine'), logger: quiet });
+    const theirs = createRedisBus({ url: REDIS_URL, prefix: uniquePrefix('theirs'), logger: quiet });
+    opened.push(mine, theirs);
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 'same' };
+    const heardMine = collector();
+    const heardTheirs = collector();
+    mine.listen(channel, heardMine.listener);
+    theirs.listen(channel, heardTheirs.listener);
+    await until(() => available(mine) && available(theirs), 'both buses');
+    await until(async () => (await admin!.call('PUBSUB', 'CHANNELS', '*:topic:a:same') as string[]).length >= 2, 'both subscribed');
+    await theirs.publish(message('a', 'same', 'theirs'));
+    await mine.publish(message('a', 'same', 'mine'));
+    await until(() => heardMine.got.length === 1 && heardTheirs.got.length === 1, 'own messages');
+    expect(heardMine.payloads()).toEqual(['mine']);
+    expect(heardTheirs.payloads()).toEqual(['theirs']);
+  });
+
+  it('drops malformed or foreign-audience traffic on its channels and goes on delivering', async () => {
+    const prefix = uniquePrefix('garbage');
+    const bus = createRedisBus({ url: REDIS_URL, prefix, logger: quiet });
+    opened.push(bus);
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 'x' };
+    const { got, payloads, listener } = collector();
+    bus.listen(channel, listener);
+    const name = redisChannelName(prefix, channel);
+    await until(async () => available(bus) && (await numsub(admin!, [name]))[0] === 1, 'subscribed');
+    await admin!.publish(name, 'not json');
+    await admin!.publish(name, JSON.stringify({ hello: 'world' }));
+    await admin!.publish(name, JSON.stringify(message('b', 'x', 'other audience')));
+    await bus.publish(message('a', 'x', 'good'));
+    await until(() => got.length === 1, 'the good message');
+    expect(payloads()).toEqual(['good']);
+  });
+
+  it('fails publish fast with UNAVAILABLE while Redis cannot be reached, and reports not available', async () => {
+    // Port 1 on loopback: nothing listens, every connection attempt is refused.
+    const bus = createRedisBus({ url: 'redis://127.0.0.1:1', prefix: uniquePrefix('down'), logger: quiet });
+    opened.push(bus);
+    expect(() => bus.assertAvailable()).toThrow(HeraldError);
+    const failure = await bus.publish(message('a', 'x')).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(HeraldError);
+    expect((failure as HeraldError).code).toBe('UNAVAILABLE');
+  });
+});
