@@ -13,7 +13,10 @@ export interface Config {
   readonly port: number;
   /** Base URL clients reach this gateway at; signed subscription URLs are built from it. Default `http://HOST:PORT`. */
   readonly publicUrl: string | undefined;
-  /** `sqlite:<path>`, a bare path, or `:memory:`. Default `sqlite:./data/herald.db`. */
+  /**
+   * `sqlite:<path>`, a bare path, or `:memory:`; or a `postgres://` (`postgresql://`) URL, which
+   * several instances can share. Default `sqlite:./data/herald.db`.
+   */
   readonly databaseUrl: string;
   /** Set (REDIS_URL): the bus is Redis and instances act as one. Unset: the in-process bus. */
   readonly redis: RedisConfig | undefined;
@@ -184,8 +187,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const databaseUrl = read('DATABASE_URL') ?? 'sqlite:./data/herald.db';
-  if (/^postgres(ql)?:/i.test(databaseUrl)) {
-    problems.push('DATABASE_URL: PostgreSQL support is not in this version yet; use sqlite:<path> or :memory:');
+  // Only the form is checked here; whether the server answers, the store finds out at start.
+  if (/^postgres(ql)?:/i.test(databaseUrl) && !(/^postgres(ql)?:\/\//i.test(databaseUrl) && URL.canParse(databaseUrl))) {
+    // Not echoed: the URL may carry a password.
+    problems.push('DATABASE_URL: not a valid PostgreSQL URL; expected postgres://user:password@host:5432/database (percent-encode special characters)');
   }
 
   const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase();

@@ -230,9 +230,19 @@ describe('loadConfig', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://gw.example.com/herald//' }).publicUrl).toBe('https://gw.example.com/herald');
   });
 
-  it('refuses a PostgreSQL DATABASE_URL for now', () => {
-    for (const url of ['postgres://user:pw@localhost/herald', 'postgresql://localhost/herald', 'POSTGRES://localhost/herald']) {
-      expect(problemsOf({ DATABASE_URL: url })).toEqual([expect.stringMatching(/^DATABASE_URL: PostgreSQL/)]);
+  it('accepts PostgreSQL URLs and refuses malformed ones without echoing them', () => {
+    for (const url of [
+      'postgres://user:pw@localhost/herald',
+      'postgresql://localhost:5433/herald?sslmode=require',
+      'POSTGRES://localhost/herald',
+      'postgres:///herald?host=/var/run/postgresql',
+    ]) {
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    }
+    for (const url of ['postgres://user:s3cret@db:port/herald', 'postgres://user:s3cret@db:99999/herald', 'postgres:user:s3cret@db/herald']) {
+      const problems = problemsOf({ DATABASE_URL: url });
+      expect(problems).toEqual([expect.stringMatching(/^DATABASE_URL: not a valid PostgreSQL URL/)]);
+      expect(problems.join('\n')).not.toContain('s3cret');
     }
     expect(loadConfig({ DATABASE_URL: 'sqlite:/tmp/h.db' }).databaseUrl).toBe('sqlite:/tmp/h.db');
   });

@@ -16,7 +16,10 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
   const { error } = await new Migrator({ db, provider: migrations }).migrateToLatest();
   if (error !== undefined) {
     await db.destroy();
-    throw new Error(`store migration failed: ${String(error)}`, { cause: error });
+    // An UNAVAILABLE error keeps the driver's reason (refused, bad password, no such database) as
+    // its cause, out of clients' sight; at startup the operator needs it, so it goes in the message.
+    const reason = error instanceof Error && error.cause !== undefined ? `${String(error)} (${String(error.cause)})` : String(error);
+    throw new Error(`store migration failed: ${reason}`, { cause: error });
   }
 
   const audienceByName = async (name: string) =>

@@ -1,18 +1,30 @@
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+/** The column types each database spells the schema with; the migrations are the same for both. */
+const COLUMN_TYPES = {
+  // SQLite has no instant type: ISO-8601 text parses back exactly. Its text compares byte by byte.
+  sqlite: { timestamp: 'text', name: 'text' },
+  // Names compare byte by byte ("C"), as in SQLite, whatever locale the server was set up with:
+  // listTopics orders by name, and the order must not change with the database behind the store.
+  postgres: { timestamp: 'timestamptz', name: sql`text collate "C"` },
+} as const;
+
+export type StoreDialect = keyof typeof COLUMN_TYPES;
 
 /**
  * Schema changes, in order; run at every start by the store factory (Kysely's Migrator keeps
- * track of what already ran). Append new entries; never edit one that has shipped.
- * `timestamp` is the column type each database stores instants in.
+ * track of what already ran and, on PostgreSQL, serialises instances that start together).
+ * Append new entries; never edit one that has shipped.
  */
-export function migrationProvider(timestamp: 'text' | 'timestamptz'): MigrationProvider {
+export function migrationProvider(dialect: StoreDialect): MigrationProvider {
+  const { timestamp, name } = COLUMN_TYPES[dialect];
   const migrations: Record<string, Migration> = {
     '0001_audiences_and_topics': {
       async up(db: Kysely<unknown>) {
         await db.schema
           .createTable('audiences')
           .addColumn('id', 'text', (col) => col.primaryKey())
-          .addColumn('name', 'text', (col) => col.notNull().unique())
+          .addColumn('name', name, (col) => col.notNull().unique())
           .addColumn('created_at', timestamp, (col) => col.notNull())
           .addColumn('updated_at', timestamp, (col) => col.notNull())
           .execute();
@@ -20,7 +32,7 @@ export function migrationProvider(timestamp: 'text' | 'timestamptz'): MigrationP
           .createTable('topics')
           .addColumn('id', 'text', (col) => col.primaryKey())
           .addColumn('audience_id', 'text', (col) => col.notNull().references('audiences.id').onDelete('cascade'))
-          .addColumn('name', 'text', (col) => col.notNull())
+          .addColumn('name', name, (col) => col.notNull())
           .addColumn('created_at', timestamp, (col) => col.notNull())
           .addColumn('updated_at', timestamp, (col) => col.notNull())
           .addUniqueConstraint('topics_audience_name', ['audience_id', 'name'])
@@ -34,4 +46,3 @@ export function migrationProvider(timestamp: 'text' | 'timestamptz'): MigrationP
   };
   return { getMigrations: async () => migrations };
 }
-

@@ -1,3 +1,5 @@
+import type { Logger } from '../log.js';
+import { createPostgresStore } from './postgres.js';
 import { createSqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
 
@@ -8,12 +10,14 @@ export function describeDatabaseUrl(url: string): { kind: 'sqlite'; path: string
   return { kind: 'sqlite', path: url.replace(/^sqlite:(\/\/)?/i, '') };
 }
 
+export interface OpenStoreOptions {
+  /** Where a networked store logs losing and regaining its database. Default: no logs. */
+  readonly logger?: Logger;
+}
+
 /** Opens (and migrates) the store DATABASE_URL names. */
-export async function openStore(databaseUrl: string): Promise<Store> {
+export async function openStore(databaseUrl: string, options: OpenStoreOptions = {}): Promise<Store> {
   const target = describeDatabaseUrl(databaseUrl);
-  if (target.kind === 'postgres') {
-    // Config validation refuses postgres URLs until the PostgreSQL store lands; this guards direct callers.
-    throw new TypeError('DATABASE_URL: PostgreSQL is not supported yet; use a sqlite: path');
-  }
+  if (target.kind === 'postgres') return createPostgresStore(target.url, options);
   return createSqliteStore(target.path);
 }

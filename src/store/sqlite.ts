@@ -15,5 +15,5 @@ export async function createSqliteStore(path: string): Promise<Store> {
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database }) });
-  return createKyselyStore(db, migrationProvider('text'));
+  return createKyselyStore(db, migrationProvider('sqlite'));
 }

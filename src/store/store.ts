@@ -1,6 +1,6 @@
 /**
  * Where audiences and topics live. One interface, one implementation per database
- * (sqlite.ts now; postgres.ts beside it), one contract test suite over all of them.
+ * (sqlite.ts, postgres.ts), one contract test suite over all of them.
  */
 
 export interface AudienceRecord {
