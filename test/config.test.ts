@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       port: 4000,
       publicUrl: undefined,
       databaseUrl: 'sqlite:./data/herald.db',
+      redis: undefined,
       auth: {
         jwtSecret: undefined,
         jwtPublicKeyPem: undefined,
@@ -181,6 +182,21 @@ describe('loadConfig', () => {
   it('refuses production without SIGNING_SECRET', () => {
     const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: SECRET });
     expect(problems).toEqual([expect.stringContaining('SIGNING_SECRET')]);
+  });
+
+  it('reads REDIS_URL and REDIS_PREFIX (default "herald"), and refuses malformed ones', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'herald' });
+    expect(loadConfig({ REDIS_URL: 'rediss://cache.internal:6380/2', REDIS_PREFIX: 'herald-eu.1' }).redis).toEqual({
+      url: 'rediss://cache.internal:6380/2',
+      prefix: 'herald-eu.1',
+    });
+    expect(problemsOf({ REDIS_URL: 'localhost:6379' })).toEqual([expect.stringMatching(/^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/)]);
+    expect(problemsOf({ REDIS_URL: 'redis://h', REDIS_PREFIX: 'has space' })).toEqual([expect.stringMatching(/^REDIS_PREFIX must be/)]);
+  });
+
+  it('refuses production with REDIS_URL but no SIGNING_SECRET, saying why instances need one', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6379' });
+    expect(problems).toEqual([expect.stringMatching(/REDIS_URL is set .*SIGNING_SECRET.*shared by every instance/)]);
   });
 
   it('accepts production with each kind of token key and a SIGNING_SECRET', () => {

@@ -2,6 +2,7 @@ import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { Redis, type RedisOptions } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { redactUrl } from '../redact-url.js';
 import type { Message } from '../publish/message.js';
 import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
 import { redisChannelName } from './redis-channels.js';
@@ -179,15 +180,4 @@ function watchAvailability(clients: Redis[], logger: Logger, url: string) {
       }
     },
   };
-}
-
-/** The URL without its password, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'redis';
-  }
 }

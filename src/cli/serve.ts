@@ -2,6 +2,7 @@ import { createApp } from '../app.js';
 import { mintToken } from '../auth/mint-token.js';
 import { resolveKeys, type ResolvedKeys } from '../auth/resolve-keys.js';
 import { publicBaseUrl, type Config } from '../config.js';
+import { redactUrl } from '../redact-url.js';
 import { describeDatabaseUrl } from '../store/open-store.js';
 import { GRAPHQL_PATH } from '../transport/yoga.js';
 
@@ -71,8 +72,12 @@ function printBanner(config: Config, keys: ResolvedKeys, endpoint: string, demo:
   const lines = [
     '',
     `Herald is listening on ${endpoint}${config.graphiql ? '  (open it in a browser for GraphiQL)' : ''}`,
-    `  store: ${database.kind === 'sqlite' ? `SQLite ${database.path}` : 'PostgreSQL'} · bus: in-process`,
+    `  store: ${database.kind === 'sqlite' ? `SQLite ${database.path}` : `PostgreSQL ${redactUrl(database.url)}`}` +
+      ` · bus: ${config.redis === undefined ? 'in-process' : `Redis ${redactUrl(config.redis.url)} (prefix "${config.redis.prefix}")`}`,
   ];
+  if (config.redis !== undefined && config.auth.signingSecret === undefined) {
+    lines.push('  warning: SIGNING_SECRET is unset, so signed subscription URLs minted here work on this instance only; set one shared value');
+  }
   if (keys.development !== undefined) {
     lines.push(
       `  keys: development ES256 pair in ${keys.development.dir}/ (${keys.development.created ? 'created now' : 'reused'}); ` +
