@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql, startHerald, token, waitForSubscribers, type TestHerald } from './helpers/herald.js';
+import { openSse } from './helpers/sse.js';
 
 /**
  * GraphQL over SSE as graphql-yoga serves it ("distinct connections" mode): POST /graphql with
@@ -9,79 +10,6 @@ import { gql, startHerald, token, waitForSubscribers, type TestHerald } from './
 
 const ON_TOPIC = 'subscription ($name: String!) { topic(name: $name) { id topic audience payload publishedAt publisher } }';
 const PUBLISH = 'mutation ($topic: String!, $payload: JSON!) { publish(topic: $topic, payload: $payload) { id topic publishedAt } }';
-
-interface SseEvent {
-  readonly event: string;
-  /** The `data:` lines joined; parsed JSON when there is any. */
-  readonly data: any;
-}
-
-interface SseStream {
-  readonly status: number;
-  readonly contentType: string | null;
-  /** The next event (comments such as the `:` keep-alive are skipped); null once the stream has ended. */
-  next(): Promise<SseEvent | null>;
-  /** Every remaining event until the server ends the stream. */
-  rest(): Promise<SseEvent[]>;
-  readonly abort: AbortController;
-}
-
-async function openSse(url: string, bearer: string | undefined, query: string, variables?: Record<string, unknown>): Promise<SseStream> {
-  const abort = new AbortController();
-  const response = await fetch(url, {
-    method: 'POST',
-    signal: abort.signal,
-    headers: {
-      'content-type': 'application/json',
-      accept: 'text/event-stream',
-      ...(bearer !== undefined && { authorization: `Bearer ${bearer}` }),
-    },
-    body: JSON.stringify({ query, variables }),
-  });
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  let done = false;
-
-  const next = async (): Promise<SseEvent | null> => {
-    for (;;) {
-      const end = buffer.indexOf('\n\n');
-      if (end !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let event = 'message';
-        const data: string[] = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':')) continue;
-          const colon = line.indexOf(':');
-          const field = colon === -1 ? line : line.slice(0, colon);
-          const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') event = value;
-          else if (field === 'data') data.push(value);
-        }
-        if (data.length === 0 && event === 'message') continue; // a comment-only block (keep-alive)
-        const text = data.join('\n');
-        return { event, data: text === '' ? '' : JSON.parse(text) };
-      }
-      if (done) return null;
-      const chunk = await reader.read();
-      if (chunk.done) done = true;
-      else buffer += decoder.decode(chunk.value, { stream: true });
-    }
-  };
-
-  return {
-    status: response.status,
-    contentType: response.headers.get('content-type'),
-    next,
-    async rest() {
-      const events: SseEvent[] = [];
-      for (let event = await next(); event !== null; event = await next()) events.push(event);
-      return events;
-    },
-    abort,
-  };
-}
 
 describe('GraphQL over SSE', () => {
   let herald: TestHerald;

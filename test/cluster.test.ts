@@ -1,0 +1,176 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redisChannelName } from '../src/bus/redis-channels.js';
+import type { Channel } from '../src/bus/bus.js';
+import { gql, token, wsClient } from './helpers/herald.js';
+import { startHeraldProcess, type HeraldProcess } from './helpers/herald-process.js';
+import { createTestDatabase, postgresSkipReason, type TestDatabase } from './helpers/postgres.js';
+import { numsub, REDIS_URL, redisAvailable, uniquePrefix, until } from './helpers/redis.js';
+import { openSse, type SseStream } from './helpers/sse.js';
+import { subscribe, type Subscription } from './helpers/subscription.js';
+
+/**
+ * Three gateway processes on one Redis and one PostgreSQL act as one: what is published on any
+ * instance reaches subscribers on every instance exactly once, and what is declared on one is
+ * seen by all. Each run has its own REDIS_PREFIX and its own database.
+ */
+const canRun = (await redisAvailable()) && (await postgresSkipReason()) === undefined;
+
+const SIGNING_SECRET = 'cluster-signing-secret-0123456789abcdef';
+const ON_TOPIC = 'subscription ($name: String!) { topic(name: $name) { topic payload } }';
+const ON_BROADCASTS = 'subscription { broadcasts { payload } }';
+const PUBLISH = 'mutation ($topic: String!, $payload: JSON!) { publish(topic: $topic, payload: $payload) { id } }';
+
+describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => {
+  const prefix = uniquePrefix('cluster');
+  let database: TestDatabase;
+  let admin: Redis;
+  let a: HeraldProcess;
+  let b: HeraldProcess;
+  let c: HeraldProcess;
+  const cleanups: Array<() => unknown> = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    admin = new Redis(REDIS_URL);
+    const env = { REDIS_URL, REDIS_PREFIX: prefix, DATABASE_URL: database.url, SIGNING_SECRET };
+    // Started together: their migrations race on the empty database, as a rolling deploy's would.
+    [a, b, c] = await Promise.all([startHeraldProcess(env), startHeraldProcess(env), startHeraldProcess(env)]);
+    await Promise.all([a, b, c].map((instance) => until(async () => (await fetch(`${instance.baseUrl}/ready`)).status === 200, 'ready')));
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+    await Promise.all([a, b, c].map((instance) => instance?.stop()));
+    admin?.disconnect();
+    await database?.drop();
+  });
+
+  /** Waits until `instances` Redis subscriptions exist on a channel: each listening instance subscribes once. */
+  const listening = (channel: Channel, instances: number) =>
+    until(async () => (await numsub(admin, [redisChannelName(prefix, channel)]))[0] === instances, `${instances} instances on ${channel.kind}`);
+
+  const wsSubscribe = async (instance: HeraldProcess, bearer: string, query: string, variables?: Record<string, unknown>): Promise<Subscription<any>> => {
+    const client = wsClient(instance.wsUrl, { connectionParams: { token: bearer } });
+    cleanups.push(() => client.dispose());
+    return subscribe(client, query, variables);
+  };
+
+  const sseSubscribe = async (instance: HeraldProcess, bearer: string, query: string, variables?: Record<string, unknown>): Promise<SseStream> => {
+    const stream = await openSse(instance.httpUrl, bearer, query, variables);
+    cleanups.push(() => stream.abort.abort());
+    return stream;
+  };
+
+  const publishOn = async (instance: HeraldProcess, audience: string, topic: string, payload: unknown): Promise<void> => {
+    const response = await gql(instance.httpUrl, await token({ audience, scopes: ['publish'] }), PUBLISH, { topic, payload });
+    expect(response.errors).toBeUndefined();
+  };
+
+  /** The `next` payloads of an SSE stream, until `count` arrived. */
+  const ssePayloads = async (stream: SseStream, count: number, pick: (data: any) => unknown): Promise<unknown[]> => {
+    const got: unknown[] = [];
+    while (got.length < count) {
+      const event = await stream.next();
+      if (event === null) throw new Error(`SSE stream ended after ${got.length} events`);
+      if (event.event === 'next') got.push(pick(event.data.data));
+    }
+    return got;
+  };
+
+  const wsPayloads = async (subscription: Subscription<any>, count: number, pick: (data: any) => unknown): Promise<unknown[]> => {
+    const got: unknown[] = [];
+    while (got.length < count) got.push(pick((await subscription.next()).data));
+    return got;
+  };
+
+  it('a message published on C reaches a graphql-ws subscriber on A and an SSE subscriber on B, once each', async () => {
+    const subscriber = await token({ audience: 'acme' });
+    const onA = await wsSubscribe(a, subscriber, ON_TOPIC, { name: 'orders/1' });
+    const onB = await sseSubscribe(b, subscriber, ON_TOPIC, { name: 'orders/1' });
+    await listening({ kind: 'topic', audience: 'acme', topic: 'orders/1' }, 2);
+
+    await publishOn(c, 'acme', 'orders/1', { n: 1 });
+    // A sentinel behind it: anything delivered twice would arrive before it.
+    await publishOn(c, 'acme', 'orders/1', 'sentinel');
+    const pick = (data: any) => data.topic.payload;
+    expect(await wsPayloads(onA, 2, pick)).toEqual([{ n: 1 }, 'sentinel']);
+    expect(await ssePayloads(onB, 2, pick)).toEqual([{ n: 1 }, 'sentinel']);
+    expect(onA.received).toHaveLength(2);
+  });
+
+  it('a broadcast from C reaches both, once each', async () => {
+    const subscriber = await token({ audience: 'acme' });
+    const onA = await wsSubscribe(a, subscriber, ON_BROADCASTS);
+    const onB = await sseSubscribe(b, subscriber, ON_BROADCASTS);
+    await listening({ kind: 'broadcasts', audience: 'acme' }, 2);
+
+    const broadcaster = await token({ audience: 'acme', scopes: ['publish'] });
+    for (const payload of ['maintenance at 22:00', 'sentinel']) {
+      const response = await gql(c.httpUrl, broadcaster, 'mutation ($payload: JSON!) { broadcast(payload: $payload) { id } }', { payload });
+      expect(response.errors).toBeUndefined();
+    }
+    const pick = (data: any) => data.broadcasts.payload;
+    expect(await wsPayloads(onA, 2, pick)).toEqual(['maintenance at 22:00', 'sentinel']);
+    expect(await ssePayloads(onB, 2, pick)).toEqual(['maintenance at 22:00', 'sentinel']);
+  });
+
+  it('pattern subscriptions on A and B match topics published on C', async () => {
+    const subscriber = await token({ audience: 'patterns' });
+    const onA = await wsSubscribe(a, subscriber, ON_TOPIC, { name: 'orders/*' });
+    const onB = await sseSubscribe(b, subscriber, ON_TOPIC, { name: '**' });
+    await listening({ kind: 'patterns', audience: 'patterns' }, 2);
+
+    await publishOn(c, 'patterns', 'orders/7', 1);
+    await publishOn(c, 'patterns', 'invoices/2024/3', 2);
+    await publishOn(c, 'patterns', 'orders/8', 3);
+    const pick = (data: any) => `${data.topic.topic}=${data.topic.payload}`;
+    expect(await wsPayloads(onA, 2, pick)).toEqual(['orders/7=1', 'orders/8=3']);
+    expect(await ssePayloads(onB, 3, pick)).toEqual(['orders/7=1', 'invoices/2024/3=2', 'orders/8=3']);
+  });
+
+  it('two audiences with the same topic name stay apart across instances', async () => {
+    const onA = await wsSubscribe(a, await token({ audience: 'tenant-1' }), ON_TOPIC, { name: 'news' });
+    const onB = await wsSubscribe(b, await token({ audience: 'tenant-2' }), ON_TOPIC, { name: 'news' });
+    await listening({ kind: 'topic', audience: 'tenant-1', topic: 'news' }, 1);
+    await listening({ kind: 'topic', audience: 'tenant-2', topic: 'news' }, 1);
+
+    await publishOn(c, 'tenant-1', 'news', 'for tenant 1');
+    await publishOn(c, 'tenant-2', 'news', 'for tenant 2');
+    const pick = (data: any) => data.topic.payload;
+    expect(await wsPayloads(onA, 1, pick)).toEqual(['for tenant 1']);
+    expect(await wsPayloads(onB, 1, pick)).toEqual(['for tenant 2']);
+    // Each has had its own; a cross-delivery would have arrived before the other's own message.
+    expect(onA.received).toHaveLength(1);
+    expect(onB.received).toHaveLength(1);
+  });
+
+  it('a topic created through A is listed by B and C', async () => {
+    const manager = await token({ audience: 'shared-store', scopes: ['manage'] });
+    const created = await gql(a.httpUrl, manager, 'mutation { createTopic(name: "made-on-a") { name } }');
+    expect(created.errors).toBeUndefined();
+    for (const instance of [b, c]) {
+      const listed = await gql(instance.httpUrl, manager, '{ topics { name } audience { name } }');
+      expect(listed.data).toEqual({ topics: [{ name: 'made-on-a' }], audience: { name: 'shared-store' } });
+    }
+  });
+
+  it('a signSubscription URL minted on A works on B', async () => {
+    const manager = await token({ audience: 'signed', scopes: ['manage', 'subscribe'] });
+    const signed = await gql(a.httpUrl, manager, 'mutation { signSubscription(topics: ["alerts/*"]) { token url } }');
+    expect(signed.errors).toBeUndefined();
+    const { url, token: signedToken } = signed.data!.signSubscription as { url: string; token: string };
+    expect(url).toBe(`${a.wsUrl}?token=${signedToken}`);
+
+    // The same URL, pointed at B as a load balancer might.
+    const client = wsClient(url.replace(a.wsUrl, b.wsUrl));
+    cleanups.push(() => client.dispose());
+    const onB = subscribe(client, ON_TOPIC, { name: 'alerts/*' });
+    await listening({ kind: 'patterns', audience: 'signed' }, 1);
+    await publishOn(c, 'signed', 'alerts/fire', 'evacuate');
+    expect(await wsPayloads(onB, 1, (data: any) => data.topic.payload)).toEqual(['evacuate']);
+  });
+
+  it('no instance logged an error', () => {
+    for (const instance of [a, b, c]) expect(instance.stderr()).not.toMatch(/"level":(50|60)/);
+  });
+});
