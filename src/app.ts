@@ -58,11 +58,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const store: Store = await openStore(config.databaseUrl, { logger });
   const bus: Bus = openBus(config.redis, logger);
   const fanout = createFanout(bus);
+  bus.answerCountsWith(fanout.subscriberCount);
 
   let listeningPort = config.port;
   const services: Services = {
     store,
     fanout,
+    countSubscribers: (audience, topic) => bus.countSubscribers(audience, topic),
     publisher: createPublishService({
       bus,
       store,

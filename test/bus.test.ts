@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, Channel } from '../src/bus/bus.js';
 import { createMemoryBus } from '../src/bus/memory-bus.js';
 import { createRedisBus } from '../src/bus/redis-bus.js';
-import { redisChannelName } from '../src/bus/redis-channels.js';
+import { countRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
 import { HeraldError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import type { Message } from '../src/publish/message.js';
@@ -29,11 +29,17 @@ interface OpenedBus {
   listening(channel: Channel): Promise<void>;
 }
 
+interface Deployment {
+  open(): OpenedBus;
+  /** Resolves once `instances` instances answer subscriber-count questions. */
+  answering(instances: number): Promise<void>;
+}
+
 interface BusFactory {
   readonly name: string;
   readonly enabled: boolean;
   /** Buses opened by one factory share a backend (and, for Redis, a prefix): they are instances of one deployment. */
-  deployment(): { open(): OpenedBus };
+  deployment(): Deployment;
 }
 
 let admin: Redis | undefined;
@@ -64,7 +70,7 @@ const factories: BusFactory[] = [
       // One process is one instance: the memory bus has nobody to share with.
       const bus = createMemoryBus();
       opened.push(bus);
-      return { open: () => ({ bus, listening: async () => {} }) };
+      return { open: () => ({ bus, listening: async () => {} }), answering: async () => {} };
     },
   },
   {
@@ -86,6 +92,8 @@ const factories: BusFactory[] = [
             },
           };
         },
+        answering: (instances) =>
+          until(async () => (await numsub(admin!, [countRequestChannel(prefix)]))[0] === instances, `${instances} count answerers`),
       };
     },
   },
@@ -174,6 +182,23 @@ describe.each(factories)('Bus contract: $name', (factory) => {
     await until(() => collectors.every((c) => c.got.length >= 2), 'every instance');
     // The memory "deployment" is one bus, so its three listeners are three listeners of one instance.
     for (const c of collectors) expect(c.payloads()).toEqual(['once', 'sentinel']);
+  });
+});
+
+describe.each(factories)('Bus subscriber counts: $name', (factory) => {
+  it.runIf(factory.enabled)('sums every instance\'s own answer for the audience and topic asked', async () => {
+    const deployment = factory.deployment();
+    // The memory deployment is one instance, so only the last answer it was given counts.
+    const instances = factory.name === 'memory' ? [deployment.open()] : [deployment.open(), deployment.open(), deployment.open()];
+    instances.forEach(({ bus }, i) => bus.answerCountsWith((audience, topic) => (audience === 'a' && topic === 'x' ? 10 ** i : audience === 'a' && topic === null ? 7 : 0)));
+    await deployment.answering(instances.length);
+    for (const { bus } of instances) await until(() => available(bus), 'connected');
+    const expected = instances.reduce((sum, _, i) => sum + 10 ** i, 0);
+    for (const { bus } of instances) {
+      expect(await bus.countSubscribers('a', 'x')).toBe(expected);
+      expect(await bus.countSubscribers('a', null)).toBe(7 * instances.length);
+      expect(await bus.countSubscribers('b', 'x')).toBe(0);
+    }
   });
 });
 

@@ -170,6 +170,23 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
     expect(await wsPayloads(onB, 1, (data: any) => data.topic.payload)).toEqual(['evacuate']);
   });
 
+  it('Topic.subscriberCount on C counts the subscriptions open on A and B', async () => {
+    const manager = await token({ audience: 'counted', scopes: ['manage'] });
+    expect((await gql(c.httpUrl, manager, 'mutation { createTopic(name: "gauges/1") { name } }')).errors).toBeUndefined();
+    const count = async () => (await gql(c.httpUrl, manager, '{ topic(name: "gauges/1") { subscriberCount } }')).data?.topic?.subscriberCount;
+    expect(await count()).toBe(0);
+
+    const subscriber = await token({ audience: 'counted' });
+    await wsSubscribe(a, subscriber, ON_TOPIC, { name: 'gauges/1' });
+    await wsSubscribe(a, subscriber, ON_TOPIC, { name: 'gauges/1' });
+    await sseSubscribe(b, subscriber, ON_TOPIC, { name: 'gauges/*' });
+    await sseSubscribe(b, subscriber, ON_TOPIC, { name: 'other' });
+    await listening({ kind: 'topic', audience: 'counted', topic: 'gauges/1' }, 1);
+    await listening({ kind: 'patterns', audience: 'counted' }, 1);
+    await until(async () => (await count()) === 3, 'the count to include the pattern subscription on B');
+    expect(await count()).toBe(3);
+  });
+
   it('no instance logged an error', () => {
     for (const instance of [a, b, c]) expect(instance.stderr()).not.toMatch(/"level":(50|60)/);
   });

@@ -14,6 +14,9 @@ export type Channel =
 
 export type BusListener = (message: Message) => void;
 
+/** This instance's own answer: subscriptions here that a message to `topic` (null: a broadcast) would reach. */
+export type LocalCount = (audience: string, topic: string | null) => number;
+
 /**
  * Carries each published message to every gateway instance that listens for it; instances fan it
  * out locally (fanout.ts). One interface, two implementations: memory-bus.ts (one process) and
@@ -30,6 +33,10 @@ export interface Bus {
    * An instance asks the backend for a channel once, however many listeners it has.
    */
   listen(channel: Channel, listener: BusListener): () => void;
+  /** Sets how this instance answers when any instance asks countSubscribers. */
+  answerCountsWith(local: LocalCount): void;
+  /** Subscriptions across every instance on this bus that a message to `topic` (null: a broadcast) would reach. */
+  countSubscribers(audience: string, topic: string | null): Promise<number>;
   /** Throws an UNAVAILABLE HeraldError while the bus cannot deliver (readiness). */
   assertAvailable(): void;
   close(): Promise<void>;

@@ -1,4 +1,4 @@
-import type { Bus, BusListener, Channel } from './bus.js';
+import type { Bus, BusListener, Channel, LocalCount } from './bus.js';
 import { channelsOf } from './bus.js';
 
 /** Map key of a channel; NUL cannot occur in audience or topic names. */
@@ -9,6 +9,7 @@ function keyOf(channel: Channel): string {
 /** The single-instance bus: delivery is a synchronous call, so order is publish order. */
 export function createMemoryBus(): Bus {
   const listeners = new Map<string, Set<BusListener>>();
+  let local: LocalCount = () => 0;
   return {
     async publish(message) {
       for (const channel of channelsOf(message)) {
@@ -28,6 +29,11 @@ export function createMemoryBus(): Bus {
         if (set.size === 0 && listeners.get(key) === set) listeners.delete(key);
       };
     },
+    answerCountsWith(count) {
+      local = count;
+    },
+    // One instance: its own count is everyone's.
+    countSubscribers: async (audience, topic) => local(audience, topic),
     assertAvailable() {},
     async close() {
       listeners.clear();

@@ -6,6 +6,7 @@ import { redactUrl } from '../redact-url.js';
 import type { Message } from '../publish/message.js';
 import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
 import { redisChannelName } from './redis-channels.js';
+import { createRedisSubscriberCount } from './redis-subscriber-count.js';
 
 export interface RedisBusOptions {
   /** redis:// or rediss:// URL (REDIS_URL). */
@@ -58,6 +59,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     serializer: { stringify: JSON.stringify, parse: parseOrUndefined },
   });
 
+  const counts = createRedisSubscriberCount({ publishClient, subscribeClient, prefix, logger });
   const watch = watchAvailability([publishClient, subscribeClient], logger, url);
   let closed = false;
 
@@ -90,12 +92,20 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       };
     },
 
+    answerCountsWith: counts.answerWith,
+
+    async countSubscribers(audience, topic) {
+      if (!watch.available()) throw unavailable();
+      return counts.count(audience, topic);
+    },
+
     assertAvailable() {
       if (!watch.available()) throw unavailable();
     },
 
     async close() {
       closed = true;
+      counts.stop();
       watch.stop();
       await Promise.all([publishClient, subscribeClient].map(quit));
     },

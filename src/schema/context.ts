@@ -15,6 +15,8 @@ export interface Services {
   readonly store: Store;
   readonly publisher: PublishService;
   readonly fanout: Fanout;
+  /** Subscriptions across every gateway instance that a message to `topic` (null: a broadcast) would reach. */
+  readonly countSubscribers: (audience: string, topic: string | null) => Promise<number>;
   readonly signer: SubscriptionSigner;
   readonly requireDeclaredTopics: boolean;
 }

@@ -30,7 +30,7 @@ TopicRef.implement({
     subscriberCount: t.int({
       description:
         'Subscriptions open on this topic right now, across every gateway instance (with the in-process bus there is one instance).',
-      resolve: (topic, _args, { viewer, services }) => services.fanout.subscriberCount(viewer.audience, topic.name),
+      resolve: (topic, _args, { viewer, services }) => services.countSubscribers(viewer.audience, topic.name),
     }),
   }),
 });
