@@ -8,7 +8,7 @@
  */
 import { Agent, request } from 'node:http';
 import WebSocket from 'ws';
-import { benchPayload, now, type LoadJob, type LoadResult } from './protocol.js';
+import { benchPayload, now, speaksGraphql, type LoadJob, type LoadResult } from './protocol.js';
 
 const CONNECT_BATCH = 250;
 const WARM_SEQ = -1;
@@ -73,10 +73,11 @@ async function run(job: LoadJob): Promise<void> {
     await Promise.all(batch);
   }
 
+  const graphql = speaksGraphql(kind);
   const publish = (topic: string, payload: unknown): Promise<void> =>
     new Promise((resolve, reject) => {
       const body =
-        kind === 'herald'
+        graphql
           ? JSON.stringify({
               query: 'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: $p) { id } }',
               variables: { t: topic, p: payload },
@@ -88,11 +89,11 @@ async function run(job: LoadJob): Promise<void> {
           port,
           agent,
           method: 'POST',
-          path: kind === 'herald' ? '/graphql' : '/publish',
+          path: graphql ? '/graphql' : '/publish',
           headers: {
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(body),
-            ...(kind === 'herald' && { authorization: `Bearer ${job.token}` }),
+            ...(graphql && { authorization: `Bearer ${job.token}` }),
           },
         },
         (res) => {

@@ -2,7 +2,11 @@
 
 export const BENCH_SECRET = 'herald-bench-secret-0123456789abcdef';
 
-export type ServerKind = 'baseline' | 'herald';
+/** The plain `ws` baseline, Herald on its in-process bus, and Herald on the Redis bus (`--redis`). */
+export type ServerKind = 'baseline' | 'herald' | 'herald-redis';
+
+/** Every Herald kind speaks GraphQL (graphql-transport-ws subscriptions, the publish mutation). */
+export const speaksGraphql = (kind: ServerKind): boolean => kind !== 'baseline';
 
 export interface Scenario {
   readonly name: string;

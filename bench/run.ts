@@ -6,6 +6,7 @@
  *   npm run bench -- --quick           200 subscribers, one run: a smoke test (CI), no figure checked
  *   npm run bench -- --runs 5 --only 1k-1t-max
  *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of the Herald server in bench/results/profiles
+ *   npm run bench -- --redis            also Herald on the Redis bus (REDIS_URL, default redis://127.0.0.1:6379)
  *
  * Each server and the load client run in their own process; the harness reads the server's RSS
  * (after a forced GC) and CPU time from /proc. Results print as a table and go to bench/results/.
@@ -30,10 +31,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
   },
 });
-if (args.redis) {
-  process.stderr.write('bench: --redis needs the Redis bus, which has not landed yet\n');
-  process.exit(2);
-}
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const kinds: ServerKind[] = args.redis ? ['baseline', 'herald', 'herald-redis'] : ['baseline', 'herald'];
 
 const scenarios = buildScenarios(args.quick).filter((s) => args.only === undefined || args.only.split(',').includes(s.name));
 if (scenarios.length === 0) {
@@ -59,16 +58,17 @@ interface Measurement extends LoadResult {
 }
 
 const token = (await mintToken({ secret: BENCH_SECRET }, { audience: 'bench', scopes: ['subscribe', 'publish'], ttlSeconds: 3600 })).token;
-const results: Array<{ scenario: Scenario; runs: Record<ServerKind, Measurement[]> }> = [];
+const results: Array<{ scenario: Scenario; runs: Partial<Record<ServerKind, Measurement[]>> }> = [];
 
 for (const scenario of scenarios) {
-  const entry = { scenario, runs: { baseline: [] as Measurement[], herald: [] as Measurement[] } };
+  const entry = { scenario, runs: Object.fromEntries(kinds.map((kind) => [kind, [] as Measurement[]])) as Partial<Record<ServerKind, Measurement[]>> };
   results.push(entry);
   for (let run = 0; run < runs; run++) {
-    const order: ServerKind[] = run % 2 === 0 ? ['baseline', 'herald'] : ['herald', 'baseline'];
+    // Each run starts with a different server, so drift in the machine's speed spreads over all of them.
+    const order = kinds.map((_, i) => kinds[(i + run) % kinds.length]!);
     for (const kind of order) {
       const measurement = await measure(kind, scenario);
-      entry.runs[kind].push(measurement);
+      entry.runs[kind]!.push(measurement);
       process.stderr.write(
         `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(8)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
           `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}  ` +
@@ -97,13 +97,18 @@ function buildScenarios(quick: boolean): Scenario[] {
       list.push({ name: `${label}-10k/s`, connections, topics, messages: Math.max(5, Math.round((10_000 * seconds) / perTopic)), deliveriesPerSecond: 10_000, inFlight: 16 });
     }
   }
+  // Unloaded latency: one subscriber, messages spaced 5 ms apart, so each is timed on its own
+  // (this is where the Redis bus's added hop shows, without queueing on top).
+  list.push({ name: '1-1t-200/s', connections: 1, topics: 1, messages: quick ? 100 : 400, deliveriesPerSecond: 200, inFlight: 1 });
   return list;
 }
 
 async function measure(kind: ServerKind, scenario: Scenario): Promise<Measurement> {
   const profile = args.profile && kind === 'herald' ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`] : [];
-  const server = fork(join(here, 'servers', `${kind}.ts`), [], {
+  const server = fork(join(here, 'servers', kind === 'baseline' ? 'baseline.ts' : 'herald.ts'), [], {
     execArgv: ['--expose-gc', '--import', 'tsx', ...profile],
+    // Its own channel prefix per run, so nothing else on that Redis hears the benchmark (or is heard).
+    env: { ...process.env, ...(kind === 'herald-redis' && { BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: `herald-bench-${process.pid}-${Date.now()}` }) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const client = fork(join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -129,7 +134,8 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
     const elapsedMicros = (performance.now() - startedAt) * 1000;
     return {
       ...result,
-      rssPerConnectionKB: (rssAfter - rssBefore) / scenario.connections,
+      // A handful of sockets is lost in the RSS noise of the heap itself: no per-connection figure then.
+      rssPerConnectionKB: scenario.connections >= 100 ? (rssAfter - rssBefore) / scenario.connections : NaN,
       cpuMicrosPerDelivery: (cpuAfter - cpuBefore) / Math.max(1, result.delivered),
       serverCpuShare: (cpuAfter - cpuBefore) / elapsedMicros,
       clientCpuShare: (clientCpuAfter - clientCpuBefore) / elapsedMicros,
@@ -189,12 +195,16 @@ function fmt(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
 }
 
+function signed(value: number): string {
+  return `${value >= 0 ? '+' : ''}${fmt(value, 2)}`;
+}
+
 function report(all: typeof results): void {
   type Row = Record<string, string>;
   const rows: Row[] = [];
   const summary = all.map(({ scenario, runs: byKind }) => {
     const pick = (kind: ServerKind) => {
-      const list = byKind[kind];
+      const list = byKind[kind] ?? [];
       return {
         deliveredPerSecond: median(list.map((m) => m.deliveredPerSecond)),
         p50: median(list.map((m) => m.latencyMs.p50)),
@@ -210,12 +220,15 @@ function report(all: typeof results): void {
     };
     const herald = pick('herald');
     const baseline = pick('baseline');
+    const heraldRedis = kinds.includes('herald-redis') ? pick('herald-redis') : undefined;
     const ratio = {
       deliveredPerSecond: herald.deliveredPerSecond / baseline.deliveredPerSecond,
       p99: herald.p99 / baseline.p99,
       rssPerConnection: herald.rssPerConnectionKB / baseline.rssPerConnectionKB,
     };
-    for (const [kind, m] of [['baseline', baseline], ['herald', herald]] as const) {
+    const measured: Array<[ServerKind, typeof herald]> = [['baseline', baseline], ['herald', herald]];
+    if (heraldRedis !== undefined) measured.push(['herald-redis', heraldRedis]);
+    for (const [kind, m] of measured) {
       rows.push({
         scenario: scenario.name,
         server: kind,
@@ -231,7 +244,7 @@ function report(all: typeof results): void {
         'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
       });
     }
-    return { scenario, herald, baseline, ratio, runs: byKind };
+    return { scenario, herald, baseline, heraldRedis, ratio, runs: byKind };
   });
 
   const columns = Object.keys(rows[0]!);
@@ -246,6 +259,15 @@ function report(all: typeof results): void {
       `  ${scenario.name.padEnd(14)} ${fixed ? `p99 latency ${fmt(ratio.p99, 2)}×` : `throughput ${fmt(ratio.deliveredPerSecond, 2)}×`}` +
         `   memory/conn ${fmt(ratio.rssPerConnection, 2)}×`,
     );
+  }
+  if (kinds.includes('herald-redis')) {
+    out.push('', 'Redis bus vs in-process bus (herald-redis − herald, same run; target: ≤ 1 ms added to p50):');
+    for (const { scenario, herald, heraldRedis } of summary) {
+      out.push(
+        `  ${scenario.name.padEnd(14)} p50 ${signed(heraldRedis!.p50 - herald.p50)} ms   p99 ${signed(heraldRedis!.p99 - herald.p99)} ms` +
+          `   throughput ${fmt(heraldRedis!.deliveredPerSecond / herald.deliveredPerSecond, 2)}×   lost ${heraldRedis!.lost}`,
+      );
+    }
   }
   process.stdout.write(`${out.join('\n')}\n`);
 

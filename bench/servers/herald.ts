@@ -1,9 +1,13 @@
-/** Herald as the benchmark runs it: the real createApp, in-process bus, limits raised for 10k sockets. */
+/**
+ * Herald as the benchmark runs it: the real createApp, limits raised for 10k sockets. The in-process
+ * bus, or the Redis bus when the harness passes BENCH_REDIS_URL and BENCH_REDIS_PREFIX (`--redis`).
+ */
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { BENCH_SECRET } from '../protocol.js';
 import { serveBenchControl } from './control.js';
 
+const redisUrl = process.env.BENCH_REDIS_URL;
 const app = await createApp(
   loadConfig({
     JWT_SECRET: BENCH_SECRET,
@@ -11,7 +15,10 @@ const app = await createApp(
     DATABASE_URL: ':memory:',
     LOG_LEVEL: 'warn',
     MAX_CONNECTIONS: '100000',
+    ...(redisUrl !== undefined && { REDIS_URL: redisUrl, REDIS_PREFIX: process.env.BENCH_REDIS_PREFIX ?? 'herald-bench' }),
   }),
 );
 const url = await app.start();
+// Report ready only once the bus is: the first publishes would otherwise meet UNAVAILABLE.
+while ((await fetch(`${url}/ready`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
 serveBenchControl(Number(new URL(url).port));
