@@ -8,6 +8,9 @@ import { createTokenVerifier, type VerifyToken } from './auth/verify-token.js';
 import type { Bus } from './bus/bus.js';
 import { createFanout, type Fanout } from './bus/fanout.js';
 import { openBus } from './bus/open-bus.js';
+import { createCourierSurface } from './compat/courier/courier-surface.js';
+import { createNotifluxSurface } from './compat/notiflux/notiflux-surface.js';
+import type { CompatSurface } from './compat/surface.js';
 import { publicBaseUrl, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createMessageIdGenerator } from './publish/message-id.js';
@@ -18,13 +21,13 @@ import type { Store } from './store/store.js';
 import { limitRequestBody } from './transport/body-limit.js';
 import { createMaskError } from './transport/error-codes.js';
 import { attachGraphqlWsServer, type GraphqlWsServer } from './transport/graphql-ws-server.js';
+import { SHUTDOWN_CLOSE_CODE } from './transport/shutdown-close-code.js';
+import { createSendBufferLimit, type SendBufferLimit } from './transport/send-buffer-limit.js';
 import { createHttpFastPath, createPreparedDocuments, type HttpFastPath } from './transport/http-fast-path.js';
 import { createSubscriptionGroups, type SubscriptionGroups } from './transport/subscription-groups.js';
 import { schema } from './schema/index.js';
 import { createHeraldYoga, GRAPHQL_PATH } from './transport/yoga.js';
 
-/** Close code sent to WebSocket clients when the server shuts down (RFC 6455 "going away"). */
-export const SHUTDOWN_CLOSE_CODE = 1001;
 
 export interface AppOptions {
   /** Defaults to resolveKeys(config): configured keys, or the development pair. */
@@ -44,6 +47,8 @@ export interface App {
   /** Shared execution groups of graphql-ws subscriptions. */
   readonly groups: SubscriptionGroups;
   readonly graphqlWs: GraphqlWsServer;
+  /** MAX_BUFFERED_BYTES across every WebSocket surface; `closes` counts slow consumers closed. */
+  readonly sendBufferLimit: SendBufferLimit;
   readonly httpFastPath: HttpFastPath;
   readonly keys: ResolvedKeys;
   readonly verifyToken: VerifyToken;
@@ -93,7 +98,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
   });
   const httpFastPath = createHttpFastPath({ yoga, schema, prepared, verifyToken, services, maskError: maskUnexpected, graphqlPath: GRAPHQL_PATH });
-  const handleHttp = limitRequestBody(config.limits.maxBodyBytes, httpFastPath.handle);
+  const sendBufferLimit = createSendBufferLimit(config.limits.maxBufferedBytes, logger);
+  const compatDeps = {
+    services,
+    verifyToken,
+    limits: config.limits,
+    logger,
+    sendBufferLimit,
+    publicBaseUrl: () => publicBaseUrl(config, listeningPort),
+  };
+  const compat: CompatSurface[] = [createCourierSurface(compatDeps), createNotifluxSurface(compatDeps)];
+  const handleHttp = limitRequestBody(config.limits.maxBodyBytes, (request, response) => {
+    for (const surface of compat) if (surface.handleRequest(request, response)) return;
+    return httpFastPath.handle(request, response);
+  });
   const server = createServer(handleHttp);
   // Bounds a client's incoming frames like the HTTP body limit bounds requests.
   const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
@@ -105,16 +123,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     maskError: maskUnexpected,
     logger,
     maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
-    maxBufferedBytes: config.limits.maxBufferedBytes,
+    sendBufferLimit,
   });
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    if (path !== GRAPHQL_PATH) return rejectUpgrade(socket, 404, 'Not Found');
-    if (graphqlSockets.clients.size >= config.limits.maxConnections) {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const surface = url.pathname === GRAPHQL_PATH ? undefined : compat.find((candidate) => candidate.ownsUpgrade(url));
+    if (url.pathname !== GRAPHQL_PATH && surface === undefined) return rejectUpgrade(socket, 404, 'Not Found');
+    // One limit over every WebSocket surface.
+    const open = graphqlSockets.clients.size + compat.reduce((sum, each) => sum + each.connections, 0);
+    if (open >= config.limits.maxConnections) {
       logger.warn({ limit: config.limits.maxConnections }, 'WebSocket refused: MAX_CONNECTIONS reached');
       return rejectUpgrade(socket, 503, 'Service Unavailable');
     }
+    if (surface !== undefined) return surface.handleUpgrade(request, socket, head);
     graphqlSockets.handleUpgrade(request, socket, head, (ws) => graphqlSockets.emit('connection', ws, request));
   });
 
@@ -124,6 +146,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger.info('shutting down');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const ws of graphqlSockets.clients) ws.close(SHUTDOWN_CLOSE_CODE, 'server shutting down');
+      for (const surface of compat) surface.close();
       // Ends SSE streams, so their responses finish like any other in-flight request.
       fanout.closeAll();
       server.closeIdleConnections();
@@ -161,6 +184,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     fanout,
     groups,
     graphqlWs,
+    sendBufferLimit,
     httpFastPath,
     keys,
     verifyToken,

@@ -187,6 +187,26 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
     expect(await count()).toBe(3);
   });
 
+  it('an instance unsubscribes from a Redis channel when its last local subscriber leaves', async () => {
+    const subscriber = await token({ audience: 'leaving' });
+    const channel: Channel = { kind: 'topic', audience: 'leaving', topic: 'room' };
+    const first = wsClient(a.wsUrl, { connectionParams: { token: subscriber } });
+    const second = wsClient(a.wsUrl, { connectionParams: { token: subscriber } });
+    cleanups.push(() => first.dispose(), () => second.dispose());
+    subscribe(first, ON_TOPIC, { name: 'room' });
+    subscribe(second, ON_TOPIC, { name: 'room' });
+    const counted = async () => (await gql(c.httpUrl, await token({ audience: 'leaving', scopes: ['manage'] }), '{ topic(name: "room") { subscriberCount } }')).data;
+    expect((await gql(c.httpUrl, await token({ audience: 'leaving', scopes: ['manage'] }), 'mutation { createTopic(name: "room") { name } }')).errors).toBeUndefined();
+    await until(async () => (await counted())?.topic?.subscriberCount === 2, 'both subscriptions counted');
+    // Two subscribers on A, one Redis subscription.
+    await listening(channel, 1);
+    await first.dispose();
+    await until(async () => (await counted())?.topic?.subscriberCount === 1, 'one left');
+    expect((await numsub(admin, [redisChannelName(prefix, channel)]))[0]).toBe(1);
+    await second.dispose();
+    await listening(channel, 0);
+  });
+
   it('no instance logged an error', () => {
     for (const instance of [a, b, c]) expect(instance.stderr()).not.toMatch(/"level":(50|60)/);
   });

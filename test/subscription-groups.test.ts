@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SLOW_CONSUMER_CLOSE_CODE } from '../src/transport/graphql-ws-server.js';
+import { SLOW_CONSUMER_CLOSE_CODE } from '../src/transport/send-buffer-limit.js';
 import { gql, startHerald, token, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
 import { subscribe } from './helpers/subscription.js';
 
@@ -112,14 +112,14 @@ describe('grouped delivery', () => {
     await waitForSubscribers(herald.app, audience, 'firehose', 2);
     (slow as unknown as { _socket: { pause(): void } })._socket.pause();
 
-    const before = herald.app.graphqlWs.slowConsumerCloses;
+    const before = herald.app.sendBufferLimit.closes;
     const big = 'x'.repeat(32 * 1024);
     let sent = 0;
     // Far more than the 64 KiB limit plus what the kernel's socket buffers absorb; stops as soon as the server gives up on it.
-    while (herald.app.graphqlWs.slowConsumerCloses === before && sent < 2000) {
+    while (herald.app.sendBufferLimit.closes === before && sent < 2000) {
       await publish(publisher, 'firehose', { n: sent++, big });
     }
-    expect(herald.app.graphqlWs.slowConsumerCloses).toBe(before + 1);
+    expect(herald.app.sendBufferLimit.closes).toBe(before + 1);
     await waitForSubscribers(herald.app, audience, 'firehose', 1);
 
     for (let i = 0; i < sent; i++) expect((await reader.next()).data!.topic.payload.n).toBe(i);

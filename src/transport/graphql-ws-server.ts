@@ -25,6 +25,7 @@ import type { Viewer } from '../auth/viewer.js';
 import { MessageSource } from '../bus/message-stream.js';
 import type { Logger } from '../log.js';
 import { formatErrors } from './format-errors.js';
+import type { SendBufferLimit } from './send-buffer-limit.js';
 import type { SubscriptionGroups } from './subscription-groups.js';
 import { writeTextFrame } from './text-frame.js';
 
@@ -38,8 +39,6 @@ import { writeTextFrame } from './text-frame.js';
 
 /** The token expired: graphql-ws's Unauthorized. */
 export const TOKEN_EXPIRED_CLOSE_CODE = CloseCode.Unauthorized; // 4401
-/** The client stopped reading and its send buffer passed MAX_BUFFERED_BYTES. */
-export const SLOW_CONSUMER_CLOSE_CODE = 4429;
 
 export interface GraphqlWsServerOptions {
   readonly yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>;
@@ -49,8 +48,8 @@ export interface GraphqlWsServerOptions {
   readonly logger: Logger;
   /** Operations (subscriptions and in-flight queries) open at once on one connection. */
   readonly maxSubscriptionsPerConnection: number;
-  /** Bytes a connection may have queued for sending before it is closed with 4429. */
-  readonly maxBufferedBytes: number;
+  /** MAX_BUFFERED_BYTES, shared with the other WebSocket surfaces. */
+  readonly sendBufferLimit: SendBufferLimit;
   /** How long a socket may stay open without connection_init. Default 3 000 ms (as graphql-ws). */
   readonly connectionInitWaitMs?: number;
   /** Server-side ping interval; a socket that has not answered the previous ping is terminated. Default 12 000 ms. */
@@ -58,8 +57,8 @@ export interface GraphqlWsServerOptions {
 }
 
 export interface GraphqlWsServer {
-  /** Connections closed because they stopped reading (MAX_BUFFERED_BYTES). */
-  readonly slowConsumerCloses: number;
+  /** Connections open now. */
+  readonly connections: number;
 }
 
 /** What one open operation holds until it ends. */
@@ -79,10 +78,9 @@ interface Connection {
 }
 
 export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlWsServerOptions): GraphqlWsServer {
-  const { yoga, groups, verifyToken, maskError, logger, maxSubscriptionsPerConnection, maxBufferedBytes } = options;
+  const { yoga, groups, verifyToken, maskError, logger, maxSubscriptionsPerConnection, sendBufferLimit } = options;
   const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
-  let slowConsumerCloses = 0;
 
   server.options.handleProtocols = handleProtocols;
 
@@ -143,27 +141,22 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
   const send = (connection: Connection, frame: string): void => {
     if (connection.closed || connection.socket.readyState !== connection.socket.OPEN) return;
     connection.socket.send(frame);
-    if (connection.socket.bufferedAmount > maxBufferedBytes) closeSlowConsumer(connection);
+    if (sendBufferLimit.exceeded(connection.socket)) stopConnection(connection);
   };
 
   /** The hot path: one group event to one member, the shared body written by reference. */
   const sendShared = (connection: Connection, prefix: Buffer, body: Buffer): void => {
     if (connection.closed || connection.socket.readyState !== connection.socket.OPEN) return;
     writeTextFrame(connection.socket, prefix, body);
-    if (connection.socket.bufferedAmount > maxBufferedBytes) closeSlowConsumer(connection);
+    if (sendBufferLimit.exceeded(connection.socket)) stopConnection(connection);
   };
 
-  function closeSlowConsumer(connection: Connection): void {
+  /** A slow consumer being closed: stop queueing for it at once, so memory stays bounded. */
+  function stopConnection(connection: Connection): void {
     if (connection.closed) return;
-    slowConsumerCloses++;
-    logger.warn({ bufferedBytes: connection.socket.bufferedAmount, limit: maxBufferedBytes }, 'closing a slow consumer');
-    // Stop queueing at once, so memory stays bounded; the close frame waits behind what is queued.
     connection.closed = true;
     for (const operation of connection.operations.values()) operation?.stop();
     connection.operations.clear();
-    connection.socket.close(SLOW_CONSUMER_CLOSE_CODE, 'slow consumer: send buffer over MAX_BUFFERED_BYTES');
-    // A client that never reads never completes the close handshake either.
-    setTimeout(() => connection.socket.terminate(), 5_000).unref();
   }
 
   async function handleMessage(connection: Connection, data: string): Promise<void> {
@@ -289,8 +282,8 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
   }
 
   return {
-    get slowConsumerCloses() {
-      return slowConsumerCloses;
+    get connections() {
+      return connections.size;
     },
   };
 }
