@@ -62,6 +62,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   const counts = createRedisSubscriberCount({ publishClient, subscribeClient, prefix, logger });
   const watch = watchAvailability([publishClient, subscribeClient], logger, url);
   let closed = false;
+  let warnedMalformed = false;
 
   return {
     async publish(message) {
@@ -80,8 +81,10 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       const handler = (event: MessageEvent): void => {
         const message = event.detail;
         // Nothing crosses audiences, even if something else writes to our channels.
-        if (isMessage(message) && message.audience === channel.audience) listener(message);
-        else logger.warn({ channel: name }, 'ignored a malformed bus message');
+        if (isMessage(message) && message.audience === channel.audience) return listener(message);
+        // Once at warn (something else writes to our channels: check REDIS_PREFIX), then quietly.
+        logger[warnedMalformed ? 'debug' : 'warn']({ channel: name }, 'ignored a malformed bus message');
+        warnedMalformed = true;
       };
       target.addEventListener(name, handler);
       let stopped = false;
