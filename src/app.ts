@@ -8,6 +8,7 @@ import { createTokenVerifier, type VerifyToken } from './auth/verify-token.js';
 import type { Bus } from './bus/bus.js';
 import { createFanout, type Fanout } from './bus/fanout.js';
 import { openBus } from './bus/open-bus.js';
+import { createCatalogService } from './catalog/catalog-service.js';
 import { createCourierSurface } from './compat/courier/courier-surface.js';
 import { createNotifluxSurface } from './compat/notiflux/notiflux-surface.js';
 import type { CompatSurface } from './compat/surface.js';
@@ -66,17 +67,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   bus.answerCountsWith(fanout.subscriberCount);
 
   let listeningPort = config.port;
+  const publisher = createPublishService({
+    bus,
+    store,
+    nextId: createMessageIdGenerator(),
+    maxPayloadBytes: config.limits.maxPayloadBytes,
+    requireDeclaredTopics: config.requireDeclaredTopics,
+  });
   const services: Services = {
     store,
     fanout,
     countSubscribers: (audience, topic) => bus.countSubscribers(audience, topic),
-    publisher: createPublishService({
-      bus,
-      store,
-      nextId: createMessageIdGenerator(),
-      maxPayloadBytes: config.limits.maxPayloadBytes,
-      requireDeclaredTopics: config.requireDeclaredTopics,
-    }),
+    publisher,
+    catalog: createCatalogService({ store, publisher, logger }),
     signer: createSubscriptionSigner(keys.verification.signingSecret, () => publicBaseUrl(config, listeningPort)),
     requireDeclaredTopics: config.requireDeclaredTopics,
   };

@@ -1,5 +1,5 @@
 import { HeraldError } from '../errors.js';
-import { isPattern } from '../topics/topic-name.js';
+import { assertTopicName, isPattern } from '../topics/topic-name.js';
 import { patternsOverlap } from '../topics/topic-pattern.js';
 import type { Scope } from './scopes.js';
 import { hasScope, type Viewer } from './viewer.js';
@@ -35,4 +35,11 @@ export function authorizePublish(viewer: Viewer, topic: string): void {
 export function authorizeBroadcast(viewer: Viewer): void {
   requireScope(viewer, 'PUBLISH');
   if (viewer.topics !== undefined) throw new HeraldError('FORBIDDEN', 'broadcast needs a token without a topics limit');
+}
+
+/** Declaring or removing a topic: MANAGE, a valid name, and a topics limit (if any) that covers it. */
+export function authorizeManageTopic(viewer: Viewer, name: string): void {
+  requireScope(viewer, 'MANAGE');
+  assertTopicName(name, 'name');
+  if (!viewer.allowsTopic(name)) throw new HeraldError('FORBIDDEN', `the token's topics do not include "${name}"`);
 }

@@ -11,6 +11,12 @@ export interface PublishService {
   publish(viewer: Viewer, topic: string, payload: unknown): Promise<Message>;
   /** The same for an audience-wide broadcast. */
   broadcast(viewer: Viewer, payload: unknown): Promise<Message>;
+  /**
+   * A message the gateway itself publishes (lifecycle events on `system/events`): no viewer, so
+   * nothing to authorise and no declaration check; stamped like any other, with a null publisher.
+   * Never reachable from a client request; callers inside Herald decide what the system says.
+   */
+  publishSystem(audience: string, topic: string, payload: unknown): Promise<Message>;
 }
 
 export interface PublishServiceOptions {
@@ -27,7 +33,7 @@ export interface PublishServiceOptions {
 export function createPublishService(options: PublishServiceOptions): PublishService {
   const { bus, store, nextId, maxPayloadBytes, requireDeclaredTopics } = options;
 
-  const send = async (viewer: Viewer, topic: string | null, payload: unknown): Promise<Message> => {
+  const send = async (audience: string, publisher: string | null, topic: string | null, payload: unknown): Promise<Message> => {
     const text = JSON.stringify(payload);
     if (text === undefined) throw new HeraldError('BAD_USER_INPUT', 'payload must be a JSON value');
     const bytes = Buffer.byteLength(text, 'utf8');
@@ -36,11 +42,11 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
     }
     const message: Message = {
       id: nextId(),
-      audience: viewer.audience,
+      audience,
       topic,
       payload,
       publishedAt: new Date().toISOString(),
-      publisher: viewer.subject ?? null,
+      publisher,
     };
     await bus.publish(message);
     return message;
@@ -51,11 +57,15 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
       assertTopicName(topic);
       authorizePublish(viewer, topic);
       if (requireDeclaredTopics) await assertDeclared(store, viewer.audience, topic);
-      return send(viewer, topic, payload);
+      return send(viewer.audience, viewer.subject ?? null, topic, payload);
     },
     async broadcast(viewer, payload) {
       authorizeBroadcast(viewer);
-      return send(viewer, null, payload);
+      return send(viewer.audience, viewer.subject ?? null, null, payload);
+    },
+    async publishSystem(audience, topic, payload) {
+      assertTopicName(topic);
+      return send(audience, null, topic, payload);
     },
   };
 }

@@ -32,6 +32,6 @@ builder.mutationField('createAudience', (t) =>
     type: AudienceRef,
     description: "Registers the caller's audience; idempotent. Needs MANAGE.",
     authScopes: { manage: true },
-    resolve: async (_root, _args, { viewer, services }) => (await services.store.ensureAudience(viewer.audience)).record,
+    resolve: async (_root, _args, { viewer, services }) => (await services.catalog.ensureAudience(viewer)).record,
   }),
 );

@@ -1,5 +1,6 @@
 import type { Viewer } from '../auth/viewer.js';
 import type { Fanout } from '../bus/fanout.js';
+import type { CatalogService } from '../catalog/catalog-service.js';
 import type { PublishService } from '../publish/publish-service.js';
 import type { SubscriptionSigner } from '../auth/subscription-signer.js';
 import type { Store } from '../store/store.js';
@@ -14,6 +15,8 @@ export interface HeraldContext {
 export interface Services {
   readonly store: Store;
   readonly publisher: PublishService;
+  /** Creating and removing audiences and topics, with their lifecycle events (every surface goes through it). */
+  readonly catalog: CatalogService;
   readonly fanout: Fanout;
   /** Subscriptions across every gateway instance that a message to `topic` (null: a broadcast) would reach. */
   readonly countSubscribers: (audience: string, topic: string | null) => Promise<number>;

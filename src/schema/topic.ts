@@ -1,16 +1,8 @@
-import { requireScope } from '../auth/access.js';
-import type { Viewer } from '../auth/viewer.js';
-import { HeraldError } from '../errors.js';
 import type { TopicRecord } from '../store/store.js';
-import { assertTopicName } from '../topics/topic-name.js';
 import { AudienceRef } from './audience.js';
 import { builder } from './builder.js';
 
 export const TopicRef = builder.objectRef<TopicRecord>('Topic');
-
-/** A token limited to some topics sees only those among the declared ones. */
-export const visibleTo = (viewer: Viewer, topics: TopicRecord[]): TopicRecord[] =>
-  viewer.topics === undefined ? topics : topics.filter((topic) => viewer.allowsTopic(topic.name));
 
 TopicRef.implement({
   description: 'A declared topic of an audience.',
@@ -39,7 +31,7 @@ builder.queryFields((t) => ({
   topics: t.field({
     type: [TopicRef],
     description: "The caller's declared topics, by name.",
-    resolve: async (_root, _args, { viewer, services }) => visibleTo(viewer, await services.store.listTopics(viewer.audience)),
+    resolve: (_root, _args, { viewer, services }) => services.catalog.listTopics(viewer),
   }),
   topic: t.field({
     type: TopicRef,
@@ -52,13 +44,6 @@ builder.queryFields((t) => ({
   }),
 }));
 
-/** Managing a topic needs MANAGE, a valid name, and a topics limit (if any) that covers it. */
-function authorizeManageTopic(viewer: Viewer, name: string): void {
-  requireScope(viewer, 'MANAGE');
-  assertTopicName(name, 'name');
-  if (!viewer.allowsTopic(name)) throw new HeraldError('FORBIDDEN', `the token's topics do not include "${name}"`);
-}
-
 builder.mutationFields((t) => ({
   createTopic: t.field({
     type: TopicRef,
@@ -66,8 +51,7 @@ builder.mutationFields((t) => ({
     args: { name: t.arg.string({ required: true }) },
     authScopes: { manage: true },
     resolve: async (_root, { name }, { viewer, services }) => {
-      authorizeManageTopic(viewer, name);
-      return (await services.store.ensureTopic(viewer.audience, name)).record;
+      return (await services.catalog.ensureTopic(viewer, name)).record;
     },
   }),
   deleteTopic: t.boolean({
@@ -75,8 +59,7 @@ builder.mutationFields((t) => ({
     args: { name: t.arg.string({ required: true }) },
     authScopes: { manage: true },
     resolve: async (_root, { name }, { viewer, services }) => {
-      authorizeManageTopic(viewer, name);
-      return (await services.store.deleteTopic(viewer.audience, name)) !== undefined;
+      return (await services.catalog.deleteTopic(viewer, name)) !== undefined;
     },
   }),
 }));
