@@ -1,0 +1,313 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { authorizeSubscribe } from '../../auth/access.js';
+import { tokenFromUrl } from '../../auth/bearer.js';
+import { hasScope, type Viewer } from '../../auth/viewer.js';
+import { closeAtExpiry } from '../../auth/token-expiry.js';
+import type { Subscriber } from '../../bus/fanout.js';
+import { HeraldError } from '../../errors.js';
+import { assertDeclared } from '../../publish/publish-service.js';
+import { isPattern } from '../../topics/topic-name.js';
+import { compilePattern } from '../../topics/topic-pattern.js';
+import { SHUTDOWN_CLOSE_CODE } from '../../transport/shutdown-close-code.js';
+import { createPayloadEncoder } from '../encoded-payload.js';
+import type { CompatDeps } from '../surface.js';
+import { FRAME_ACTIONS, readAction } from './actions.js';
+import { CourierError, errorBody, errorFrame, reasonPhrase, toCourierError } from './errors.js';
+import { isJsonObject } from './http-json.js';
+
+/**
+ * The token that opened the socket expired. The same code as graphql-ws (4401): courier closed
+ * nothing at expiry, so its clients see a close they did not see before and reconnect with a fresh
+ * token or /v1/sign key, as they do after any close.
+ */
+export const TOKEN_EXPIRED_CLOSE_CODE = 4401;
+
+export interface CourierSocketOptions {
+  /**
+   * Server-side ping interval, in milliseconds; a socket that has not answered the previous ping by
+   * the next sweep is terminated. Browsers and gorilla/websocket answer pings by themselves.
+   * Default 12 000 ms (as the graphql-ws server).
+   */
+  readonly keepAliveMs?: number;
+  /**
+   * Client frames read but not yet handled on one socket past which reading from it pauses until
+   * the backlog drains (a client sending faster than its publishes complete). Default 32.
+   */
+  readonly maxQueuedFrames?: number;
+}
+
+export interface CourierSockets {
+  /** Verifies `?token=` and completes the upgrade, or answers HTTP 401/403 with a courier error body. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Sockets open now (those closing included, until they have closed). */
+  readonly connections: number;
+  /** Graceful shutdown: every socket closed with 1001, cut after SHUTDOWN_TIMEOUT_MS if the client does not finish the close. */
+  close(): void;
+}
+
+/** One topic or pattern a connection subscribed to. */
+interface Subscription {
+  readonly matches: (topic: string) => boolean;
+  readonly remove: () => void;
+}
+
+interface Connection {
+  readonly socket: WebSocket;
+  readonly viewer: Viewer;
+  /** Topic or pattern → subscription, in subscribe order (which decides who delivers an overlapping message). */
+  readonly subscriptions: Map<string, Subscription>;
+  patterns: number;
+  stopBroadcasts: () => void;
+  cancelExpiry: () => void;
+  /** False once closing for any reason: nothing more is written, nothing more registered. */
+  live: boolean;
+  awaitingPong: boolean;
+  /** Frames are handled one after another, so a client's publishes keep their order. */
+  pending: Promise<void>;
+  queued: number;
+}
+
+/**
+ * courier's JSON WebSocket at GET /ws?token=…. On open the server sends the connection id (one text
+ * frame); the client sends `{"action","topic","message"}` frames (subscribe, unsubscribe, publish,
+ * broadcast); each delivered message is a text frame holding exactly the published JSON.
+ *
+ * Delivery rules beyond courier's: a message reaches a connection once, however many of its
+ * subscriptions match (the first subscription, in subscribe order, that matches delivers it); a
+ * broadcast reaches each connection once (one broadcasts entry per connection in the fan-out
+ * registry); bad frames get an error frame and the socket stays open.
+ */
+export function createCourierSockets(deps: CompatDeps, options: CourierSocketOptions = {}): CourierSockets {
+  const { services, verifyToken, limits, logger, sendBufferLimit } = deps;
+  const keepAliveMs = options.keepAliveMs ?? 12_000;
+  const maxQueuedFrames = options.maxQueuedFrames ?? 32;
+  // Bounds a client's frames like the HTTP body limit bounds requests (ws closes with 1009 past it).
+  const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes, clientTracking: false });
+  // One encoding per message for every courier socket: the fan-out hands a message to all its subscribers in turn.
+  const encode = createPayloadEncoder(JSON.stringify);
+  const connections = new Set<Connection>();
+  let closing = false;
+
+  // One sweep for every connection rather than a timer each.
+  const keepAlive = setInterval(() => {
+    for (const connection of connections) {
+      if (connection.awaitingPong) {
+        connection.socket.terminate();
+        continue;
+      }
+      connection.awaitingPong = true;
+      connection.socket.ping();
+    }
+  }, keepAliveMs);
+  keepAlive.unref();
+
+  /** Writes one text frame; a socket over MAX_BUFFERED_BYTES is being closed (4429) and is written to no more. */
+  const write = (connection: Connection, frame: Buffer | string): void => {
+    if (!connection.live || connection.socket.readyState !== connection.socket.OPEN) return;
+    connection.socket.send(frame, { binary: false });
+    if (sendBufferLimit.exceeded(connection.socket)) stop(connection);
+  };
+
+  /** Ends everything the connection holds in the registry; its socket is closing or closed. */
+  function stop(connection: Connection): void {
+    if (!connection.live) return;
+    connection.live = false;
+    connection.cancelExpiry();
+    connection.stopBroadcasts();
+    for (const subscription of connection.subscriptions.values()) subscription.remove();
+    connection.subscriptions.clear();
+  }
+
+  /** Whether `subscription` is the first of the connection's subscriptions that matches `topic`. */
+  const deliversFor = (connection: Connection, subscription: Subscription, topic: string): boolean => {
+    // Exact names never overlap one another; only a pattern can make two subscriptions match one topic.
+    if (connection.patterns === 0) return true;
+    for (const candidate of connection.subscriptions.values()) {
+      if (candidate.matches(topic)) return candidate === subscription;
+    }
+    return false;
+  };
+
+  async function subscribe(connection: Connection, topic: string): Promise<void> {
+    const { viewer, subscriptions } = connection;
+    if (subscriptions.has(topic)) return; // idempotent
+    if (subscriptions.size >= limits.maxSubscriptionsPerConnection) {
+      throw new HeraldError(
+        'RATE_LIMITED',
+        `this connection already has ${limits.maxSubscriptionsPerConnection} subscriptions (MAX_SUBSCRIPTIONS_PER_CONNECTION)`,
+      );
+    }
+    // The same rules as the GraphQL `topic` subscription.
+    authorizeSubscribe(viewer, topic);
+    if (services.requireDeclaredTopics && !isPattern(topic)) await assertDeclared(services.store, viewer.audience, topic);
+    if (!connection.live) return;
+
+    const pattern = isPattern(topic);
+    const regex = pattern ? compilePattern(topic) : undefined;
+    const limit = viewer.topics === undefined ? undefined : viewer.allowsTopic;
+    let remove = (): void => {};
+    const subscription: Subscription = {
+      matches: regex === undefined ? (name) => name === topic : (name) => regex.test(name),
+      remove: () => remove(),
+    };
+    const subscriber: Subscriber = {
+      deliver: (message) => write(connection, encode(message)),
+      // The token's topics limit (as GraphQL subscriptions), then one copy per connection.
+      accepts: (name) => (limit === undefined || limit(name)) && deliversFor(connection, subscription, name),
+      close: () => unsubscribe(connection, topic),
+    };
+    subscriptions.set(topic, subscription);
+    if (pattern) connection.patterns++;
+    const leave = services.fanout.add(viewer.audience, { kind: 'topic', name: topic }, subscriber);
+    remove = () => {
+      leave();
+      if (pattern) connection.patterns--;
+    };
+  }
+
+  function unsubscribe(connection: Connection, topic: string): void {
+    const subscription = connection.subscriptions.get(topic);
+    if (subscription === undefined) return; // idempotent
+    connection.subscriptions.delete(topic);
+    subscription.remove();
+  }
+
+  async function handleFrame(connection: Connection, data: RawData): Promise<void> {
+    if (!connection.live) return;
+    try {
+      let body: unknown;
+      try {
+        body = JSON.parse(rawText(data));
+      } catch {
+        throw new CourierError(400, 'EBODY_INVALID', 'frame is not valid JSON');
+      }
+      if (!isJsonObject(body)) throw new CourierError(400, 'EBODY_INVALID', 'frame must be a JSON object');
+      const action = readAction(body, FRAME_ACTIONS);
+      const { viewer } = connection;
+      switch (action.action) {
+        case 'subscribe':
+          return await subscribe(connection, action.topic);
+        case 'unsubscribe':
+          return unsubscribe(connection, action.topic);
+        case 'publish':
+          await services.publisher.publish(viewer, action.topic, action.message);
+          return;
+        case 'broadcast':
+          await services.publisher.broadcast(viewer, action.message);
+          return;
+      }
+    } catch (error) {
+      write(connection, errorFrame(toCourierError(error, logger)));
+    }
+  }
+
+  function open(socket: WebSocket, viewer: Viewer): void {
+    const connection: Connection = {
+      socket,
+      viewer,
+      subscriptions: new Map(),
+      patterns: 0,
+      stopBroadcasts: () => {},
+      cancelExpiry: () => {},
+      live: true,
+      awaitingPong: false,
+      pending: Promise.resolve(),
+      queued: 0,
+    };
+    connections.add(connection);
+    socket.on('pong', () => (connection.awaitingPong = false));
+    socket.on('error', (error) => logger.debug({ err: error }, 'courier socket error'));
+    socket.once('close', () => {
+      connections.delete(connection);
+      stop(connection);
+    });
+    socket.on('message', (data) => {
+      if (++connection.queued === maxQueuedFrames) socket.pause();
+      connection.pending = connection.pending
+        .then(() => handleFrame(connection, data))
+        .catch((error: unknown) => logger.error({ err: error }, 'courier frame handling failed'))
+        .finally(() => {
+          if (connection.queued-- === maxQueuedFrames) socket.resume();
+        });
+    });
+
+    write(connection, randomUUID());
+    // Receiving broadcasts is subscribing to the audience's announcements: it needs the subscribe
+    // scope, not the topics limit (as the GraphQL `broadcasts` subscription).
+    if (hasScope(viewer, 'SUBSCRIBE') && connection.live) {
+      connection.stopBroadcasts = services.fanout.add(viewer.audience, { kind: 'broadcasts' }, {
+        deliver: (message) => write(connection, encode(message)),
+        close: () => connection.stopBroadcasts(),
+      });
+    }
+    // Armed last: an already expired token (within the clock tolerance) closes at once.
+    connection.cancelExpiry = closeAtExpiry(viewer, () => {
+      stop(connection);
+      socket.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
+    });
+  }
+
+  return {
+    handleUpgrade(request, socket, head) {
+      // Until ws owns the socket, a client that resets it mid-verification must not crash the process.
+      const onError = (): void => void socket.destroy();
+      socket.on('error', onError);
+      verifyToken(tokenFromUrl(request.url))
+        .then(
+          (viewer) => {
+            socket.off('error', onError);
+            if (socket.destroyed) return;
+            if (closing) return rejectUpgrade(socket, new CourierError(503, 'ESERVER_UNAVAILABLE', 'server shutting down'));
+            server.handleUpgrade(request, socket, head, (ws) => open(ws, viewer));
+          },
+          (error: unknown) => {
+            socket.off('error', onError);
+            logger.debug({ err: error }, 'courier WebSocket refused');
+            if (!socket.destroyed) rejectUpgrade(socket, toCourierError(error, logger));
+          },
+        )
+        .catch((error: unknown) => {
+          logger.error({ err: error }, 'courier upgrade failed');
+          socket.destroy();
+        });
+    },
+
+    get connections() {
+      return connections.size;
+    },
+
+    close() {
+      closing = true;
+      clearInterval(keepAlive);
+      for (const connection of connections) {
+        stop(connection);
+        connection.socket.close(SHUTDOWN_CLOSE_CODE, 'server shutting down');
+      }
+      if (connections.size > 0) {
+        const cut = setTimeout(() => {
+          for (const connection of connections) connection.socket.terminate();
+        }, limits.shutdownTimeoutMs);
+        cut.unref();
+      }
+      server.close();
+    },
+  };
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+/** An HTTP answer instead of the upgrade, with a courier error body. */
+function rejectUpgrade(socket: Duplex, error: CourierError): void {
+  const body = JSON.stringify(errorBody(error));
+  socket.end(
+    `HTTP/1.1 ${error.status} ${reasonPhrase(error.status)}\r\nConnection: close\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
