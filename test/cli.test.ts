@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,6 +111,38 @@ describe('herald CLI', () => {
       expect(forced.code).toBe(0);
       expect(readFileSync(join(keysDir, 'es256_private.pem'), 'utf8')).not.toBe(before);
     });
+  });
+
+  it('token --key takes a key made by openssl ecparam (SEC1, as notiflux users have them) and omits aud unless asked', async () => {
+    const dir = join(scratch, 'openssl');
+    mkdirSync(dir);
+    execFileSync('openssl', ['ecparam', '-genkey', '-name', 'prime256v1', '-out', 'es256_private.pem'], { cwd: dir, stdio: 'ignore' });
+    execFileSync('openssl', ['ec', '-in', 'es256_private.pem', '-pubout', '-out', 'es256_public.pem'], { cwd: dir, stdio: 'ignore' });
+    expect(readFileSync(join(dir, 'es256_private.pem'), 'utf8')).toContain('-----BEGIN EC PRIVATE KEY-----');
+    const minted = await herald(['token', '--key', join(dir, 'es256_private.pem'), '--scope', 'broadcast', '--topics', 'campaign:1', '--sub', 'notiflux'], { cwd: scratch });
+    expect(minted.stderr).toBe('');
+    expect(minted.code).toBe(0);
+    const jwt = minted.stdout.trim();
+    expect(JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg: 'ES256' });
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(claims).toMatchObject({ scope: 'broadcast', topics: ['campaign:1'], sub: 'notiflux' });
+    expect(claims).not.toHaveProperty('aud');
+
+    const gateway = await startHerald({ JWT_SECRET: '', JWT_PUBLIC_KEY_B64: readFileSync(join(dir, 'es256_public.pem')).toString('base64') });
+    try {
+      const response = await gql(gateway.httpUrl, jwt, VIEWER);
+      expect(response.errors).toBeUndefined();
+      expect(response.data!.viewer).toMatchObject({ audience: 'default', scopes: ['PUBLISH'], topics: ['campaign:1'], subject: 'notiflux' });
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it('token --key refuses a file that is not a private key', async () => {
+    const refused = await herald(['token', '--key', HERALD_BIN], { cwd: scratch });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/is not a PEM private key/);
+    expect(refused.stdout).toBe('');
   });
 
   describe('token with JWT_SECRET', () => {

@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIN_SECRET_BYTES } from '../config.js';
@@ -33,7 +34,7 @@ export async function token(options: TokenOptions, env: NodeJS.ProcessEnv): Prom
 }
 
 function signingKey(keyPath: string | undefined, env: NodeJS.ProcessEnv): SigningKey {
-  if (keyPath !== undefined) return { privateKeyPem: readFileSync(keyPath, 'utf8') };
+  if (keyPath !== undefined) return { privateKeyPem: asPkcs8(readFileSync(keyPath, 'utf8'), keyPath) };
   const secret = env.JWT_SECRET;
   if (secret !== undefined && secret !== '') {
     if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) throw new Error(`JWT_SECRET must be at least ${MIN_SECRET_BYTES} bytes`);
@@ -42,6 +43,19 @@ function signingKey(keyPath: string | undefined, env: NodeJS.ProcessEnv): Signin
   const devKey = join(DEV_KEY_DIR, PRIVATE_KEY_FILE);
   if (existsSync(devKey)) return { privateKeyPem: readFileSync(devKey, 'utf8') };
   throw new Error(`no signing key: pass --key <private.pem>, set JWT_SECRET, or run "npm start" once to make ${devKey}`);
+}
+
+/**
+ * Any private key PEM as PKCS#8. `openssl ecparam -genkey` (how notiflux's users made their keys)
+ * writes SEC1 ("BEGIN EC PRIVATE KEY", after an "EC PARAMETERS" block), and `openssl genrsa` PKCS#1 on
+ * older versions; the signer takes PKCS#8 only.
+ */
+function asPkcs8(pem: string, keyPath: string): string {
+  try {
+    return createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }).toString();
+  } catch {
+    throw new Error(`${keyPath} is not a PEM private key`);
+  }
 }
 
 /** Seconds, or a number with s, m, h or d. */
