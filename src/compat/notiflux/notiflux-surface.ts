@@ -1,12 +1,31 @@
 import type { CompatDeps, CompatSurface } from '../surface.js';
+import { BROADCAST_PATH, createBroadcastRoute } from './broadcast-route.js';
+import { createNotifluxSockets, type NotifluxSocketOptions } from './socket.js';
 
-/** notiflux's text-command WebSocket (/ws without a token) and POST /broadcast; see contract/compat.md §B. */
-export function createNotifluxSurface(_deps: CompatDeps): CompatSurface {
+export const NOTIFLUX_WS_PATH = '/ws';
+
+/** What a notiflux surface can be tuned with; every field has notiflux's value as its default. */
+export type NotifluxOptions = NotifluxSocketOptions;
+
+/**
+ * notiflux's text-command WebSocket (/ws without a token) and POST /broadcast; see contract/compat.md §B.
+ * GET /health is the app's own (Yoga answers 200 while the process runs).
+ */
+export function createNotifluxSurface(deps: CompatDeps, options: NotifluxOptions = {}): CompatSurface {
+  const sockets = createNotifluxSockets(deps, options);
+  const broadcast = createBroadcastRoute(deps);
   return {
-    handleRequest: () => false,
-    ownsUpgrade: () => false,
-    handleUpgrade: () => {},
-    connections: 0,
-    close() {},
+    handleRequest(request, response) {
+      if (new URL(request.url ?? '/', 'http://localhost').pathname !== BROADCAST_PATH) return false;
+      broadcast(request, response);
+      return true;
+    },
+    // /ws?token=… is courier's (its token rides in the URL); notiflux's tokens ride in /subscribe commands.
+    ownsUpgrade: (url) => url.pathname === NOTIFLUX_WS_PATH && !url.searchParams.has('token'),
+    handleUpgrade: (request, socket, head) => sockets.handleUpgrade(request, socket, head),
+    get connections() {
+      return sockets.connections;
+    },
+    close: () => sockets.close(),
   };
 }
