@@ -17,7 +17,9 @@ export const BROADCAST_PATH = '/broadcast';
  * REQUIRE_DECLARED_TOPICS), 413 PAYLOAD_TOO_LARGE, 503 UNAVAILABLE (the bus is unreachable).
  * The body limit (MAX_BODY_BYTES: 413, no Content-Length: 411) is enforced before this handler runs.
  */
-export function createBroadcastRoute(deps: Pick<CompatDeps, 'verifyToken' | 'services' | 'limits' | 'logger'>) {
+export function createBroadcastRoute(
+  deps: Pick<CompatDeps, 'verifyToken' | 'services' | 'limits' | 'logger'>,
+): (request: IncomingMessage, response: ServerResponse) => void {
   const { verifyToken, services, limits, logger } = deps;
 
   async function broadcast(request: IncomingMessage): Promise<void> {

@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { closeAtExpiry } from '../../auth/token-expiry.js';
 import type { Viewer } from '../../auth/viewer.js';
 import type { Fanout, Subscriber } from '../../bus/fanout.js';
-import { HeraldError } from '../../errors.js';
+import { HeraldError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Message } from '../../publish/message.js';
 import type { SendBufferLimit } from '../../transport/send-buffer-limit.js';
@@ -31,9 +31,8 @@ export interface NotifluxSession {
   readonly size: number;
 }
 
-/** One `/subscribe`: its own token (so its own audience, topics limit and expiry) and its fan-out entry. */
+/** One `/subscribe`, with its own token (so its own audience, topics limit and expiry): ends its fan-out entry and expiry timer. */
 interface Subscription {
-  readonly viewer: Viewer;
   remove(): void;
 }
 
@@ -63,7 +62,7 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
   };
 
   async function subscribe(topic: string, token: string): Promise<void> {
-    const refuse = (code: HeraldError['code'], reason: string): void => write(errorReply(code, `cannot subscribe to ${quoteTopic(topic)}: ${reason}`));
+    const refuse = (code: ErrorCode, reason: string): void => write(errorReply(code, `cannot subscribe to ${quoteTopic(topic)}: ${reason}`));
     const existing = subscriptions.get(topic);
     if (existing === undefined && subscriptions.size >= maxSubscriptions) {
       return refuse('RATE_LIMITED', `this connection has ${maxSubscriptions} subscriptions already (MAX_SUBSCRIPTIONS_PER_CONNECTION)`);
@@ -90,7 +89,6 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
     const removeFromFanout = fanout.add(viewer.audience, { kind: 'topic', name: topic }, subscriber);
     let cancelExpiry = (): void => {};
     const entry: Subscription = {
-      viewer,
       remove: () => {
         cancelExpiry();
         removeFromFanout();
