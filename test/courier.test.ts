@@ -701,6 +701,17 @@ describe('courier connections', () => {
     }
   });
 
+  it('are refused (403) for a token past its exp even within JWT_CLOCK_TOLERANCE, which still lets one REST request through', async () => {
+    const herald = await startHerald({ JWT_CLOCK_TOLERANCE: '30' });
+    try {
+      const stale = await courierToken(TEST_SECRET, { aud: 'stale', exp: nowSeconds() - 5 });
+      expect(await upgradeRefusal(courierWsUrl(herald.baseUrl, stale))).toEqual({ status: 403, body: courierError(403, 'ETOKEN_INVALID') });
+      expect((await courierFetch(herald.baseUrl, 'GET', '/v1/topic', { token: stale })).status).toBe(200);
+    } finally {
+      await herald.stop();
+    }
+  });
+
   it('are closed with 1001 when the server shuts down', async () => {
     const herald = await startHerald();
     const socket = await openCourier(courierWsUrl(herald.baseUrl, await courierToken(TEST_SECRET, { aud: 'bye' })));

@@ -11,10 +11,16 @@ import { CourierError, errorBody } from './errors.js';
 export async function readJsonObject(request: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw new CourierError(413, 'EPAYLOAD_TOOLARGE', `request body is larger than ${maxBytes} bytes (MAX_BODY_BYTES)`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) throw new CourierError(413, 'EPAYLOAD_TOOLARGE', `request body is larger than ${maxBytes} bytes (MAX_BODY_BYTES)`);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof CourierError) throw error;
+    // The client went away mid-body: its mistake, not the server's (and nobody is left to read the answer).
+    throw new CourierError(400, 'EBODY_INVALID', 'request body was cut off');
   }
   let value: unknown;
   try {

@@ -37,7 +37,11 @@ interface Route {
 export function createCourierRoutes(deps: CompatDeps): (request: IncomingMessage, response: ServerResponse) => boolean {
   const { services, verifyToken, limits, logger } = deps;
 
-  const topicBody = (topic: TopicRecord, audience: AudienceRecord) => ({ ...topicJson(topic), audience: audienceJson(audience) });
+  // In the field order of courier's answers (compat.md): the topic row with its audience nested.
+  const topicBody = (topic: TopicRecord, audience: AudienceRecord) => {
+    const { id, topic: name, ...rest } = topicJson(topic);
+    return { id, topic: name, audience: audienceJson(audience), ...rest };
+  };
 
   const routes: Readonly<Record<string, Partial<Record<Method, Route>>>> = {
     '/v1/audience': {

@@ -261,6 +261,12 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
             socket.off('error', onError);
             if (socket.destroyed) return;
             if (closing) return rejectUpgrade(socket, new CourierError(503, 'ESERVER_UNAVAILABLE', 'server shutting down'));
+            // The verifier accepts a token up to JWT_CLOCK_TOLERANCE past its exp, which is right for one
+            // request; a socket would be closed (4401) the moment it opened, so a client reconnecting with
+            // a stale key gets a plain 403 instead of a socket that opens and closes in a loop.
+            if (viewer.expiresAt !== undefined && viewer.expiresAt.getTime() <= Date.now()) {
+              return rejectUpgrade(socket, new CourierError(403, 'ETOKEN_INVALID', 'token expired'));
+            }
             server.handleUpgrade(request, socket, head, (ws) => open(ws, viewer));
           },
           (error: unknown) => {
