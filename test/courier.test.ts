@@ -1,8 +1,6 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { SignJWT } from 'jose';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -768,57 +766,5 @@ describe('courier connections', () => {
       expect(answering.ws.readyState).toBe(answering.ws.OPEN);
       await answering.close();
     });
-  });
-});
-
-describe('courier and notiflux on one gateway', () => {
-  it('a courier publish reaches a notiflux /subscribe-r of the topic, and a notiflux POST /broadcast reaches a courier socket', async () => {
-    // notiflux tokens are ES256 without aud (the default audience); courier's are HS256 with aud.
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const herald = await startHerald({
-      DEFAULT_SCOPES: 'subscribe publish manage',
-      JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
-    });
-    const notifluxToken = (scope: string) =>
-      new SignJWT({ sub: 'notiflux', exp: nowSeconds() + 300, topics: ['news'], scope }).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(privateKey);
-    const notiflux = new WebSocket(`${herald.baseUrl.replace(/^http/, 'ws')}/ws`);
-    const notifluxFrames: string[] = [];
-    const notifluxWaiting: Array<(frame: string) => void> = [];
-    notiflux.on('message', (data: Buffer) => {
-      const frame = data.toString('utf8');
-      const waiter = notifluxWaiting.shift();
-      if (waiter === undefined) notifluxFrames.push(frame);
-      else waiter(frame);
-    });
-    const notifluxFrame = () =>
-      notifluxFrames.length > 0 ? Promise.resolve(notifluxFrames.shift()!) : new Promise<string>((resolve) => notifluxWaiting.push(resolve));
-    try {
-      await new Promise<void>((resolve) => notiflux.once('open', () => resolve()));
-      notiflux.send(`/subscribe news ${await notifluxToken('subscribe')}`);
-      await waitForSubscribers(herald.app, 'default', 'news');
-      const token = await courierToken(TEST_SECRET, { aud: 'default' });
-      const courier = await openCourier(courierWsUrl(herald.baseUrl, token));
-      courier.send({ action: 'subscribe', topic: 'news' });
-      await waitForSubscribers(herald.app, 'default', 'news', 2);
-
-      const hooked = await courierFetch(herald.baseUrl, 'POST', '/v1/hook', { token, body: { action: 'publish', topic: 'news', message: { from: 'courier' } } });
-      expect(hooked.status).toBe(200);
-      expect(await notifluxFrame()).toBe('{"from":"courier"}');
-      expect(await courier.next()).toEqual({ from: 'courier' });
-
-      const broadcast = await fetch(`${herald.baseUrl}/broadcast`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ topic: 'news', message: 'from notiflux', token: await notifluxToken('broadcast') }),
-      });
-      expect(broadcast.status).toBe(200);
-      // notiflux messages are strings; courier delivers the message's JSON, so a JSON string.
-      expect(await courier.nextText()).toBe('"from notiflux"');
-      expect(await notifluxFrame()).toBe('from notiflux');
-      await courier.close();
-    } finally {
-      notiflux.close();
-      await herald.stop();
-    }
   });
 });

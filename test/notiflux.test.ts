@@ -1,6 +1,6 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import type { KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { gql, startHerald, waitForSubscribers, wsClient, type TestHerald } from 
 import { startHeraldProcess } from './helpers/herald-process.js';
 import { redisAvailable, startPrivateRedis, uniquePrefix, until } from './helpers/redis.js';
 import { openSse } from './helpers/sse.js';
+import { connectNotiflux, makeOpensslKeyPair, notifluxWsUrl as wsUrlOf, type RawClient } from './helpers/notiflux.js';
 import { subscribe } from './helpers/subscription.js';
 
 /**
@@ -44,78 +45,14 @@ const notifluxToken = (scope: 'subscribe' | 'broadcast', topics: string[], ttlSe
 beforeAll(() => {
   // Once for the whole file, exactly as notiflux's README says to make the pair.
   keyDir = mkdtempSync(join(tmpdir(), 'herald-notiflux-'));
-  execFileSync('openssl', ['ecparam', '-genkey', '-name', 'prime256v1', '-out', 'es256_private.pem'], { cwd: keyDir, stdio: 'ignore' });
-  execFileSync('openssl', ['ec', '-in', 'es256_private.pem', '-pubout', '-out', 'es256_public.pem'], { cwd: keyDir, stdio: 'ignore' });
-  privateKey = createPrivateKey(readFileSync(join(keyDir, 'es256_private.pem')));
-  publicKeyB64 = readFileSync(join(keyDir, 'es256_public.pem')).toString('base64');
-  otherKey = createPrivateKey(execFileSync('openssl', ['ecparam', '-genkey', '-name', 'prime256v1'], { cwd: keyDir }));
+  ({ privateKey, publicKeyB64 } = makeOpensslKeyPair(keyDir));
+  otherKey = makeOpensslKeyPair(keyDir, 'other').privateKey;
 });
 afterAll(() => rmSync(keyDir, { recursive: true, force: true }));
 
 /** A Herald that knows only the notiflux key (no JWT_SECRET). */
 const startNotifluxHerald = (env: Record<string, string> = {}): Promise<TestHerald> =>
   startHerald({ JWT_SECRET: '', JWT_PUBLIC_KEY_B64: publicKeyB64, ...env });
-
-// ---------------------------------------------------------------------------------------------
-// A raw notiflux client: text frames in, text frames out.
-
-interface RawClient {
-  readonly ws: WebSocket;
-  send(text: string): void;
-  /** The next text frame (failing after `timeoutMs`, or when the socket closes first). */
-  next(timeoutMs?: number): Promise<string>;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  close(): Promise<void>;
-}
-
-function wsUrlOf(herald: { baseUrl: string }, path = '/ws'): string {
-  return `${herald.baseUrl.replace(/^http/, 'ws')}${path}`;
-}
-
-async function connect(url: string, options: WebSocket.ClientOptions = {}): Promise<RawClient> {
-  const ws = new WebSocket(url, options);
-  const frames: string[] = [];
-  const waiting: Array<(frame: string) => void> = [];
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) throw new Error('notiflux sends text frames only');
-    const frame = String(data);
-    const waiter = waiting.shift();
-    if (waiter !== undefined) waiter(frame);
-    else frames.push(frame);
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  return {
-    ws,
-    send: (text) => ws.send(text),
-    next(timeoutMs = 5_000) {
-      const queued = frames.shift();
-      if (queued !== undefined) return Promise.resolve(queued);
-      return new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no frame within ${timeoutMs} ms`)), timeoutMs);
-        const waiter = (frame: string): void => {
-          clearTimeout(timer);
-          resolve(frame);
-        };
-        waiting.push(waiter);
-        void closed.then(({ code }) => {
-          if (!waiting.includes(waiter)) return;
-          clearTimeout(timer);
-          reject(new Error(`socket closed (${code}) before a frame came`));
-        });
-      });
-    },
-    closed,
-    async close() {
-      if (ws.readyState === ws.CLOSED) return;
-      ws.close();
-      await closed;
-    },
-  };
-}
 
 /** Asserts that `client` sent no reply so far: a known command's answer is the next frame. */
 async function expectNoReply(client: RawClient): Promise<void> {
@@ -158,7 +95,7 @@ describe('notiflux surface', () => {
 
   /** A subscribed raw client, returned once the server has registered the subscription. */
   async function subscribed(topic: string, token?: string, audience = DEFAULT_AUDIENCE): Promise<RawClient> {
-    const client = await connect(wsUrlOf(herald));
+    const client = await connectNotiflux(wsUrlOf(herald));
     const before = herald.app.fanout.subscriberCount(audience, topic);
     client.send(`/subscribe ${topic} ${token ?? (await notifluxToken('subscribe', [topic]))}`);
     await waitForSubscribers(herald.app, audience, topic, before + 1);
@@ -180,7 +117,7 @@ describe('notiflux surface', () => {
     });
 
     it('trims frames and reads arguments separated by any whitespace', async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       client.send(`  \t/subscribe   trimmed\t${await notifluxToken('subscribe', ['trimmed'])}  \n`);
       await waitForSubscribers(herald.app, DEFAULT_AUDIENCE, 'trimmed');
       await broadcastOk('trimmed', 'ok');
@@ -189,7 +126,7 @@ describe('notiflux surface', () => {
     });
 
     it("answers a /subscribe with the wrong number of arguments with notiflux's text, and the socket goes on", async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       const token = await notifluxToken('subscribe', ['arity']);
       for (const bad of ['/subscribe', '/subscribe arity', `/subscribe arity ${token} extra`]) {
         client.send(bad);
@@ -204,7 +141,7 @@ describe('notiflux surface', () => {
     });
 
     it('answers an unknown command with "Unknown command", and wrong-arity unsubscribes with their usage', async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       for (const bad of ['/publish x y', '/SUBSCRIBE a b', '/', '/help']) {
         client.send(bad);
         expect(await client.next()).toBe(UNKNOWN_COMMAND);
@@ -223,7 +160,7 @@ describe('notiflux surface', () => {
     });
 
     it('ignores text that is not a command, and binary frames, without a reply (as notiflux did)', async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       client.send('hello');
       client.send('   ');
       client.send('{"action":"subscribe","topic":"x"}');
@@ -234,7 +171,7 @@ describe('notiflux surface', () => {
     });
 
     it('/unsubscribe <topic> ends that subscription only; unsubscribing a topic never subscribed says nothing', async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       client.send(`/subscribe unsub-a ${await notifluxToken('subscribe', ['unsub-a', 'unsub-b'])}`);
       client.send(`/subscribe unsub-b ${await notifluxToken('subscribe', ['unsub-b'])}`);
       await waitForSubscribers(herald.app, DEFAULT_AUDIENCE, 'unsub-a');
@@ -250,7 +187,7 @@ describe('notiflux surface', () => {
     });
 
     it('/unsubscribe-all ends every subscription of the connection, which can subscribe again', async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       const token = await notifluxToken('subscribe', ['all-a', 'all-b']);
       client.send(`/subscribe all-a ${token}`);
       client.send(`/subscribe all-b ${token}`);
@@ -268,7 +205,7 @@ describe('notiflux surface', () => {
     });
 
     it('subscribing twice to a topic is one subscription (one copy per message)', async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       const token = await notifluxToken('subscribe', ['twice']);
       client.send(`/subscribe twice ${token}`);
       client.send(`/subscribe twice ${token}`);
@@ -343,7 +280,7 @@ describe('notiflux surface', () => {
     ];
 
     it.each(cases)('$name', async ({ topic, token, reply }) => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       client.send(`/subscribe ${topic} ${await token()}`);
       expect(await client.next()).toMatch(reply);
       expect(herald.app.fanout.subscriberCount(DEFAULT_AUDIENCE, topic)).toBe(0);
@@ -357,7 +294,7 @@ describe('notiflux surface', () => {
     });
 
     it('answers in command order even when refusals and successes are pipelined', async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       const good = await notifluxToken('subscribe', ['order-1', 'order-2']);
       client.send(`/subscribe order-1 ${good}`);
       client.send('/subscribe order-x not-a-jwt');
@@ -379,7 +316,7 @@ describe('notiflux surface', () => {
     it('refuses a subscription past MAX_SUBSCRIPTIONS_PER_CONNECTION with "Error:", other connections unaffected', async () => {
       const topics = ['max-1', 'max-2', 'max-3', 'max-4'];
       const token = await notifluxToken('subscribe', topics);
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       for (const topic of topics.slice(0, 3)) client.send(`/subscribe ${topic} ${token}`);
       client.send(`/subscribe max-4 ${token}`);
       expect(await client.next()).toBe('Error: RATE_LIMITED: cannot subscribe to "max-4": this connection has 3 subscriptions already (MAX_SUBSCRIPTIONS_PER_CONNECTION)');
@@ -402,7 +339,7 @@ describe('notiflux surface', () => {
     });
 
     it("filters a pattern subscription to the token's topics limit, and refuses one the limit excludes", async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       client.send(`/subscribe feed/* ${await notifluxToken('subscribe', ['feed/public'])}`);
       await waitForSubscribers(herald.app, DEFAULT_AUDIENCE, 'feed/public');
       expect(herald.app.fanout.subscriberCount(DEFAULT_AUDIENCE, 'feed/private')).toBe(1); // registered; the limit filters at delivery
@@ -448,7 +385,7 @@ describe('notiflux surface', () => {
 
   describe('WebSocket /ws: token expiry', () => {
     it('ends a subscription when its token expires, says so with "Error:", and keeps the socket and its other subscriptions', async () => {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       const shortLived = await notifluxToken('subscribe', ['expiring', 'refreshed'], 2);
       client.send(`/subscribe expiring ${shortLived}`);
       client.send(`/subscribe refreshed ${shortLived}`);
@@ -667,7 +604,7 @@ describe('notiflux surface: configuration', () => {
   it('REQUIRE_DECLARED_TOPICS applies to /subscribe and POST /broadcast (NOT_FOUND until declared)', async () => {
     const herald = await startNotifluxHerald({ REQUIRE_DECLARED_TOPICS: 'true' });
     try {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       const subscriber = await notifluxToken('subscribe', ['declared']);
       client.send(`/subscribe declared ${subscriber}`);
       expect(await client.next()).toBe('Error: NOT_FOUND: cannot subscribe to "declared": topic "declared" is not declared in this audience');
@@ -691,7 +628,7 @@ describe('notiflux surface: configuration', () => {
   it('tokens without aud belong to DEFAULT_AUDIENCE', async () => {
     const herald = await startNotifluxHerald({ DEFAULT_AUDIENCE: 'legacy' });
     try {
-      const client = await connect(wsUrlOf(herald));
+      const client = await connectNotiflux(wsUrlOf(herald));
       client.send(`/subscribe t ${await notifluxToken('subscribe', ['t'])}`);
       await waitForSubscribers(herald.app, 'legacy', 't');
       expect((await postBroadcast(herald, { topic: 't', message: 'legacy', token: await notifluxToken('broadcast', ['t']) })).status).toBe(200);
@@ -706,7 +643,7 @@ describe('notiflux surface: configuration', () => {
     const herald = await startNotifluxHerald({ MAX_CONNECTIONS: '2' });
     let stopped = false;
     try {
-      const first = await connect(wsUrlOf(herald));
+      const first = await connectNotiflux(wsUrlOf(herald));
       const graphql = new WebSocket(herald.wsUrl, 'graphql-transport-ws');
       await new Promise((resolve) => graphql.once('open', resolve));
       const refused = await new Promise<number>((resolve) => {
@@ -756,7 +693,7 @@ describe('notiflux surface: configuration', () => {
 async function connectWhenRoom(url: string): Promise<RawClient> {
   for (;;) {
     try {
-      return await connect(url);
+      return await connectNotiflux(url);
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -798,8 +735,8 @@ describe('notiflux deployment: HOST, PORT and JWT_PUBLIC_KEY_B64 only, keys by o
       const publisherToken = await cliToken(['--key', keyPath, '--scope', 'broadcast', '--topics', 'campaign:7', '--ttl', '5m']);
       const notiflux = await sign({ sub: 'notiflux', exp: nowSeconds() + 300, topics: ['campaign:7'], scope: 'subscribe' });
 
-      const viaCli = await connect(`${gateway.baseUrl.replace(/^http/, 'ws')}/ws`);
-      const viaJose = await connect(`${gateway.baseUrl.replace(/^http/, 'ws')}/ws`);
+      const viaCli = await connectNotiflux(`${gateway.baseUrl.replace(/^http/, 'ws')}/ws`);
+      const viaJose = await connectNotiflux(`${gateway.baseUrl.replace(/^http/, 'ws')}/ws`);
       viaCli.send(`/subscribe campaign:7 ${subscriberToken}`);
       viaJose.send(`/subscribe campaign:7 ${notiflux}`);
       // Commands are answered in order, so once the unknown command's reply is back the subscribe is in place.
