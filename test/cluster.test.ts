@@ -2,7 +2,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisChannelName } from '../src/bus/redis-channels.js';
 import type { Channel } from '../src/bus/bus.js';
+import { courierFetch, courierWsUrl, openCourier } from './helpers/courier.js';
 import { gql, token, wsClient } from './helpers/herald.js';
+import { connectNotiflux, notifluxWsUrl } from './helpers/notiflux.js';
 import { startHeraldProcess, type HeraldProcess } from './helpers/herald-process.js';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './helpers/postgres.js';
 import { numsub, REDIS_URL, redisAvailable, uniquePrefix, until } from './helpers/redis.js';
@@ -205,6 +207,27 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
     expect((await numsub(admin, [redisChannelName(prefix, channel)]))[0]).toBe(1);
     await second.dispose();
     await listening(channel, 0);
+  });
+
+  it('a courier socket on A and a notiflux socket on B receive a POST /v1/hook publish made on C', async () => {
+    const courier = await openCourier(courierWsUrl(a.baseUrl, await token({ audience: 'legacy', scopes: ['subscribe'] })));
+    const notiflux = await connectNotiflux(notifluxWsUrl(b));
+    cleanups.push(() => courier.close(), () => notiflux.close());
+    courier.send({ action: 'subscribe', topic: 'jobs' });
+    // notiflux tokens carry no aud: they belong to the default audience, so the publisher uses it too.
+    notiflux.send(`/subscribe jobs ${await token({ scopes: ['subscribe'], topics: ['jobs'] })}`);
+    await listening({ kind: 'topic', audience: 'legacy', topic: 'jobs' }, 1);
+    await listening({ kind: 'topic', audience: 'default', topic: 'jobs' }, 1);
+
+    for (const audience of ['legacy', 'default']) {
+      const hooked = await courierFetch(c.baseUrl, 'POST', '/v1/hook', {
+        token: await token({ audience, scopes: ['publish'] }),
+        body: { action: 'publish', topic: 'jobs', message: { audience } },
+      });
+      expect(hooked.status).toBe(200);
+    }
+    expect(await courier.next()).toEqual({ audience: 'legacy' });
+    expect(await notiflux.next()).toBe('{"audience":"default"}');
   });
 
   it('no instance logged an error', () => {
