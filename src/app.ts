@@ -19,7 +19,7 @@ import { createPublishService } from './publish/publish-service.js';
 import type { Services } from './schema/context.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
-import { limitRequestBody } from './transport/body-limit.js';
+import { limitRequestBody, reply } from './transport/body-limit.js';
 import { createMaskError } from './transport/error-codes.js';
 import { attachGraphqlWsServer, type GraphqlWsServer } from './transport/graphql-ws-server.js';
 import { SHUTDOWN_CLOSE_CODE } from './transport/shutdown-close-code.js';
@@ -111,10 +111,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     publicBaseUrl: () => publicBaseUrl(config, listeningPort),
   };
   const compat: CompatSurface[] = [createCourierSurface(compatDeps), createNotifluxSurface(compatDeps)];
-  const handleHttp = limitRequestBody(config.limits.maxBodyBytes, (request, response) => {
-    for (const surface of compat) if (surface.handleRequest(request, response)) return;
-    return httpFastPath.handle(request, response);
-  });
+  const handleHttp = limitRequestBody(
+    config.limits.maxBodyBytes,
+    (request, response) => {
+      for (const surface of compat) if (surface.handleRequest(request, response)) return;
+      return httpFastPath.handle(request, response);
+    },
+    // A compat route's refusal keeps its protocol's error shape; everything else answers as GraphQL.
+    (request, response, refusal) => {
+      for (const surface of compat) if (surface.answerRefusal(request, response, refusal)) return;
+      reply(response, refusal.code, refusal.message, refusal.status);
+    },
+  );
   const server = createServer(handleHttp);
   // Bounds a client's incoming frames like the HTTP body limit bounds requests.
   const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });

@@ -254,6 +254,26 @@ describe('courier', () => {
     it('a body over MAX_BODY_BYTES is refused with 413 before it is read', async () => {
       const response = await post('/v1/hook', { action: 'publish', topic: 't', message: { big: 'x'.repeat(1_100_000) } })();
       expect(response.status).toBe(413);
+      // courier's error shape, even though the gateway refused it before courier's routes ran.
+      expect(response.body).toEqual(courierError(413, 'EPAYLOAD_TOOLARGE'));
+      await good();
+    });
+
+    it('a chunked body (no Content-Length) is refused with 411 in courier\'s error shape', async () => {
+      const chunked = new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"action":"broadcast","message":{}}'));
+          controller.close();
+        },
+      });
+      const response = await fetch(`${base}/v1/hook`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await tokenFor('rest-errors')}`, 'content-type': 'application/json' },
+        body: chunked,
+        duplex: 'half',
+      } as RequestInit);
+      expect(response.status).toBe(411);
+      expect(await response.json()).toEqual(courierError(411, 'EBODY_INVALID'));
       await good();
     });
   });

@@ -568,7 +568,7 @@ describe('notiflux surface', () => {
     it('answers 413 to a body over MAX_BODY_BYTES before reading it', async () => {
       const response = await postBroadcast(herald, { topic: 'pub', message: 'x'.repeat(1024 * 1024), token: 'x' });
       expect(response.status).toBe(413);
-      expect(response.text).toMatch(/MAX_BODY_BYTES/);
+      expect(response.json).toEqual({ error: expect.stringMatching(/MAX_BODY_BYTES/), code: 'PAYLOAD_TOO_LARGE' });
       await broadcastOk('pub', 'still up');
     });
 

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { Limits } from '../config.js';
+import type { RequestRefusal } from '../transport/body-limit.js';
 import type { Logger } from '../log.js';
 import type { Services } from '../schema/context.js';
 import type { SendBufferLimit } from '../transport/send-buffer-limit.js';
@@ -14,6 +15,11 @@ import type { SendBufferLimit } from '../transport/send-buffer-limit.js';
 export interface CompatSurface {
   /** Serves the request when it is one of this surface's routes and returns true; false: not its route. */
   handleRequest(request: IncomingMessage, response: ServerResponse): boolean;
+  /**
+   * A request refused before routing (body over MAX_BODY_BYTES, no Content-Length): answers it in
+   * this surface's own error shape and returns true when it is one of its routes; false otherwise.
+   */
+  answerRefusal(request: IncomingMessage, response: ServerResponse, refusal: RequestRefusal): boolean;
   /** Whether this surface serves a WebSocket upgrade to `url`. */
   ownsUpgrade(url: URL): boolean;
   /** Authenticates (when the protocol does at the upgrade) and completes the upgrade, or answers with an HTTP error. */

@@ -1,5 +1,9 @@
+import { HeraldError } from '../../errors.js';
+import { REFUSAL_HEADERS } from '../../transport/body-limit.js';
 import type { CompatDeps, CompatSurface } from '../surface.js';
-import { COURIER_WS_PATH, createCourierRoutes } from './routes.js';
+import { CourierError, toCourierError } from './errors.js';
+import { sendError } from './http-json.js';
+import { COURIER_WS_PATH, createCourierRoutes, isCourierPath } from './routes.js';
 import { createCourierSockets, type CourierSocketOptions } from './socket.js';
 
 export type CourierOptions = CourierSocketOptions;
@@ -14,6 +18,13 @@ export function createCourierSurface(deps: CompatDeps, options: CourierOptions =
   const sockets = createCourierSockets(deps, options);
   return {
     handleRequest,
+    answerRefusal(request, response, { code, message, status }) {
+      if (!isCourierPath(new URL(request.url ?? '/', 'http://localhost').pathname)) return false;
+      // courier's code for the Herald code, with the refusal's own status (411 has no Herald code of its own).
+      const courier = toCourierError(new HeraldError(code, message), deps.logger);
+      sendError(response, new CourierError(status, courier.code, courier.message), REFUSAL_HEADERS);
+      return true;
+    },
     ownsUpgrade: (url) => url.pathname === COURIER_WS_PATH && url.searchParams.has('token'),
     handleUpgrade: (request, socket, head) => sockets.handleUpgrade(request, socket, head),
     get connections() {

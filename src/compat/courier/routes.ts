@@ -114,7 +114,7 @@ export function createCourierRoutes(deps: CompatDeps): (request: IncomingMessage
 
   return (request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
-    if (url.pathname !== '/v1' && !url.pathname.startsWith('/v1/')) return false;
+    if (!isCourierPath(url.pathname)) return false;
     serve(request, response, url).catch((error: unknown) => sendError(response, toCourierError(error, logger)));
     return true;
   };
@@ -128,3 +128,6 @@ function readTtl(raw: string | null): number {
   }
   return ttl;
 }
+
+/** courier's REST namespace. */
+export const isCourierPath = (pathname: string): boolean => pathname === '/v1' || pathname.startsWith('/v1/');

@@ -94,8 +94,15 @@ function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
   });
 }
 
-function answerError(response: ServerResponse, code: ErrorCode, message: string, status: number = ERROR_STATUS[code]): void {
+/** notiflux's error body (the original had none): `{"error", "code"}` with Herald's stable code. */
+export function answerError(
+  response: ServerResponse,
+  code: ErrorCode,
+  message: string,
+  status: number = ERROR_STATUS[code],
+  headers: Record<string, string> = {},
+): void {
   const body = JSON.stringify({ error: message, code });
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
   response.end(body);
 }

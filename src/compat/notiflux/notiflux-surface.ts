@@ -1,5 +1,6 @@
 import type { CompatDeps, CompatSurface } from '../surface.js';
-import { BROADCAST_PATH, createBroadcastRoute } from './broadcast-route.js';
+import { REFUSAL_HEADERS } from '../../transport/body-limit.js';
+import { answerError, BROADCAST_PATH, createBroadcastRoute } from './broadcast-route.js';
 import { createNotifluxSockets, type NotifluxSocketOptions } from './socket.js';
 
 export const NOTIFLUX_WS_PATH = '/ws';
@@ -14,10 +15,16 @@ export type NotifluxOptions = NotifluxSocketOptions;
 export function createNotifluxSurface(deps: CompatDeps, options: NotifluxOptions = {}): CompatSurface {
   const sockets = createNotifluxSockets(deps, options);
   const broadcast = createBroadcastRoute(deps);
+  const isBroadcast = (request: { url?: string | undefined }): boolean => new URL(request.url ?? '/', 'http://localhost').pathname === BROADCAST_PATH;
   return {
     handleRequest(request, response) {
-      if (new URL(request.url ?? '/', 'http://localhost').pathname !== BROADCAST_PATH) return false;
+      if (!isBroadcast(request)) return false;
       broadcast(request, response);
+      return true;
+    },
+    answerRefusal(request, response, { code, message, status }) {
+      if (!isBroadcast(request)) return false;
+      answerError(response, code, message, status, REFUSAL_HEADERS);
       return true;
     },
     // /ws?token=… is courier's (its token rides in the URL); notiflux's tokens ride in /subscribe commands.
