@@ -45,6 +45,11 @@ export interface AuthConfig {
   readonly jwksUrl: URL | undefined;
   /** When set, tokens must carry exactly this `iss`. */
   readonly issuer: string | undefined;
+  /**
+   * Refuse tokens without `exp` (JWT_REQUIRE_EXP). Default true. Off only for legacy issuers that
+   * never set it (some courier deployments): such tokens then never expire, so sockets they open stay open.
+   */
+  readonly requireExp: boolean;
   /** Seconds of clock skew accepted on exp/nbf. Default 30. */
   readonly clockToleranceSeconds: number;
   /** Audience of tokens that carry no `aud`. Default `default`. */
@@ -211,6 +216,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jwksUrl,
       issuer: read('JWT_ISSUER'),
       clockToleranceSeconds: int('JWT_CLOCK_TOLERANCE', 30, 0, 3600),
+      requireExp: bool('JWT_REQUIRE_EXP', true),
       defaultAudience: read('DEFAULT_AUDIENCE') ?? 'default',
       defaultScopes: defaultScopes ?? ['SUBSCRIBE'],
       signingSecret,

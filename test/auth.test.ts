@@ -109,6 +109,19 @@ describe('HTTP token refusals (JWT_SECRET server)', () => {
     expectRefused(await gql(herald.httpUrl, forever, VIEWER), 401, 'UNAUTHENTICATED');
   });
 
+  it('accepts a token without exp only when JWT_REQUIRE_EXP=false (legacy issuers), still checking everything else', async () => {
+    const lenient = await startHerald({ JWT_REQUIRE_EXP: 'false' });
+    try {
+      const forever = await hs256Token(TEST_SECRET, { aud: audience, scope: 'subscribe' });
+      await expectViewer(lenient.httpUrl, forever, audience);
+      // An exp that is there is still enforced, and the signature still matters.
+      expectRefused(await gql(lenient.httpUrl, await hs256Token(TEST_SECRET, { ...valid(), exp: nowSeconds() - 60 }), VIEWER), 401, 'UNAUTHENTICATED');
+      expectRefused(await gql(lenient.httpUrl, await hs256Token('another-secret-0123456789abcdef0123', { aud: audience }), VIEWER), 401, 'UNAUTHENTICATED');
+    } finally {
+      await lenient.stop();
+    }
+  });
+
   it('refuses a token naming several audiences: 401 UNAUTHENTICATED', async () => {
     const ambiguous = await hs256Token(TEST_SECRET, { ...valid(), aud: [audience, 'other'] });
     expectRefused(await gql(herald.httpUrl, ambiguous, VIEWER), 401, 'UNAUTHENTICATED');

@@ -35,6 +35,7 @@ describe('loadConfig', () => {
         jwksUrl: undefined,
         issuer: undefined,
         clockToleranceSeconds: 30,
+        requireExp: true,
         defaultAudience: 'default',
         defaultScopes: ['SUBSCRIBE'],
         signingSecret: undefined,

@@ -88,7 +88,7 @@ export async function createTokenVerifier(keys: VerificationKeys, config: AuthCo
       try {
         const options = {
           algorithms: candidate.algorithms,
-          requiredClaims: ['exp'],
+          requiredClaims: config.requireExp ? ['exp'] : [],
           clockTolerance: config.clockToleranceSeconds,
           ...(candidate.issuer !== undefined && { issuer: candidate.issuer }),
         };
