@@ -7,7 +7,8 @@ import { countRequestChannel, redisChannelName } from '../src/bus/redis-channels
 import { HeraldError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import type { Message } from '../src/publish/message.js';
-import { numsub, REDIS_URL, redisAvailable, uniquePrefix, until } from './helpers/redis.js';
+import { numsub, REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { until } from './helpers/until.js';
 
 const quiet = createLogger('silent');
 const hasRedis = await redisAvailable();

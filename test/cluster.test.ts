@@ -7,7 +7,8 @@ import { gql, token, wsClient } from './helpers/herald.js';
 import { connectNotiflux, notifluxWsUrl } from './helpers/notiflux.js';
 import { startHeraldProcess, type HeraldProcess } from './helpers/herald-process.js';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './helpers/postgres.js';
-import { numsub, REDIS_URL, redisAvailable, uniquePrefix, until } from './helpers/redis.js';
+import { numsub, REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { until } from './helpers/until.js';
 import { openSse, type SseStream } from './helpers/sse.js';
 import { subscribe, type Subscription } from './helpers/subscription.js';
 

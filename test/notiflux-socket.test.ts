@@ -6,7 +6,7 @@ import { mintToken } from '../src/auth/mint-token.js';
 import { createNotifluxSockets, IDLE_CLOSE_CODE, type NotifluxSockets } from '../src/compat/notiflux/socket.js';
 import { loadConfig } from '../src/config.js';
 import { startHerald, TEST_SECRET, waitForSubscribers, type TestHerald } from './helpers/herald.js';
-import { until } from './helpers/redis.js';
+import { until } from './helpers/until.js';
 
 /**
  * The notiflux socket module's timers (ping every 15 s, close after 30 s of silence) with short

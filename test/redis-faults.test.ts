@@ -6,7 +6,8 @@ import { redisChannelName } from '../src/bus/redis-channels.js';
 import { loadConfig } from '../src/config.js';
 import { Redis } from 'ioredis';
 import { errorCode, gql, TEST_SECRET, token, waitForSubscribers, wsClient } from './helpers/herald.js';
-import { numsub, redisAvailable, startPrivateRedis, uniquePrefix, until, type PrivateRedis } from './helpers/redis.js';
+import { numsub, redisAvailable, startPrivateRedis, uniquePrefix, type PrivateRedis } from './helpers/redis.js';
+import { until } from './helpers/until.js';
 import { subscribe } from './helpers/subscription.js';
 
 /**

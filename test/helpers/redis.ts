@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { until } from './until.js';
 
 /** The shared Redis the suites use (CI starts it; see .ci/run). */
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -33,15 +34,6 @@ export async function redisAvailable(url = REDIS_URL): Promise<boolean> {
 export async function numsub(admin: Redis, channels: readonly string[]): Promise<number[]> {
   const reply = (await admin.call('PUBSUB', 'NUMSUB', ...channels)) as Array<string | number>;
   return channels.map((_, i) => Number(reply[i * 2 + 1]));
-}
-
-/** Polls until `check` holds (Redis has no subscribe acknowledgement to wait on); fails after `timeoutMs`. */
-export async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /**
