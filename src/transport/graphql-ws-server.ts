@@ -25,6 +25,7 @@ import type { Viewer } from '../auth/viewer.js';
 import { MessageSource } from '../bus/message-stream.js';
 import type { Logger } from '../log.js';
 import { formatErrors } from './format-errors.js';
+import { startKeepAlive } from './keep-alive.js';
 import type { SendBufferLimit } from './send-buffer-limit.js';
 import type { SubscriptionGroups } from './subscription-groups.js';
 import { writeTextFrame } from './text-frame.js';
@@ -70,8 +71,6 @@ interface Connection {
   readonly url: string | undefined;
   readonly operations: Map<string, Operation | null>;
   initReceived: boolean;
-  /** A keep-alive ping went out and no pong has come back yet. */
-  awaitingPong: boolean;
   viewer: Viewer | undefined;
   closed: boolean;
   cancelExpiry?: () => void;
@@ -84,20 +83,9 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
 
   server.options.handleProtocols = handleProtocols;
 
-  // One sweep for every connection rather than a timer each: at 10k sockets the timers alone weigh.
   const connections = new Set<Connection>();
-  const keepAlive = setInterval(() => {
-    for (const connection of connections) {
-      if (connection.awaitingPong) {
-        connection.socket.terminate();
-        continue;
-      }
-      connection.awaitingPong = true;
-      connection.socket.ping();
-    }
-  }, keepAliveMs);
-  keepAlive.unref();
-  server.on('close', () => clearInterval(keepAlive));
+  const keepAlive = startKeepAlive(keepAliveMs);
+  server.on('close', () => keepAlive.stop());
 
   server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const connection: Connection = {
@@ -105,7 +93,6 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       url: request.url,
       operations: new Map(),
       initReceived: false,
-      awaitingPong: false,
       viewer: undefined,
       closed: false,
     };
@@ -117,7 +104,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       if (!connection.initReceived) socket.close(CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
     }, connectionInitWaitMs);
 
-    socket.on('pong', () => (connection.awaitingPong = false));
+    keepAlive.watch(socket);
     connections.add(connection);
 
     socket.on('message', (data, isBinary) => {

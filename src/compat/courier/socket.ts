@@ -11,6 +11,7 @@ import { HeraldError } from '../../errors.js';
 import { assertDeclared } from '../../publish/publish-service.js';
 import { isPattern } from '../../topics/topic-name.js';
 import { compilePattern } from '../../topics/topic-pattern.js';
+import { startKeepAlive } from '../../transport/keep-alive.js';
 import { SHUTDOWN_CLOSE_CODE } from '../../transport/shutdown-close-code.js';
 import { createPayloadEncoder } from '../encoded-payload.js';
 import type { CompatDeps } from '../surface.js';
@@ -64,7 +65,6 @@ interface Connection {
   cancelExpiry: () => void;
   /** False once closing for any reason: nothing more is written, nothing more registered. */
   live: boolean;
-  awaitingPong: boolean;
   /** Frames are handled one after another, so a client's publishes keep their order. */
   pending: Promise<void>;
   queued: number;
@@ -91,18 +91,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
   const connections = new Set<Connection>();
   let closing = false;
 
-  // One sweep for every connection rather than a timer each.
-  const keepAlive = setInterval(() => {
-    for (const connection of connections) {
-      if (connection.awaitingPong) {
-        connection.socket.terminate();
-        continue;
-      }
-      connection.awaitingPong = true;
-      connection.socket.ping();
-    }
-  }, keepAliveMs);
-  keepAlive.unref();
+  const keepAlive = startKeepAlive(keepAliveMs);
 
   /** Writes one text frame; a socket over MAX_BUFFERED_BYTES is being closed (4429) and is written to no more. */
   const write = (connection: Connection, frame: Buffer | string): void => {
@@ -213,12 +202,11 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
       stopBroadcasts: () => {},
       cancelExpiry: () => {},
       live: true,
-      awaitingPong: false,
       pending: Promise.resolve(),
       queued: 0,
     };
     connections.add(connection);
-    socket.on('pong', () => (connection.awaitingPong = false));
+    keepAlive.watch(socket);
     socket.on('error', (error) => logger.debug({ err: error }, 'courier socket error'));
     socket.once('close', () => {
       connections.delete(connection);
@@ -287,7 +275,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
 
     close() {
       closing = true;
-      clearInterval(keepAlive);
+      keepAlive.stop();
       for (const connection of connections) {
         stop(connection);
         connection.socket.close(SHUTDOWN_CLOSE_CODE, 'server shutting down');
