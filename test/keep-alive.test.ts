@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startKeepAlive, type KeepAlive } from '../src/transport/keep-alive.js';
 
@@ -34,5 +34,37 @@ describe('keep-alive sweep', () => {
     expect(code).toBe(1006); // terminated: no close frame
     expect(answering.readyState).toBe(WebSocket.OPEN);
     answering.close();
+  });
+
+  it('spreads the pings over the interval instead of pinging every socket at once', async () => {
+    // Only the sweep's timer is faked, so each tick can be run and counted; the sockets are real.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      keepAlive = startKeepAlive(400); // four slices of 100 ms
+      server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      const pinged = new Map<WebSocket, number>();
+      server.on('connection', (socket) => {
+        const ping = socket.ping.bind(socket);
+        socket.ping = (...args: Parameters<typeof socket.ping>) => {
+          pinged.set(socket, (pinged.get(socket) ?? 0) + 1);
+          ping(...args);
+        };
+        keepAlive!.watch(socket);
+      });
+      await once(server, 'listening');
+      const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const clients = Array.from({ length: 8 }, () => new WebSocket(url));
+      await Promise.all(clients.map((client) => once(client, 'open')));
+      await new Promise<void>((resolve) => (server!.clients.size === 8 ? resolve() : server!.on('connection', () => server!.clients.size === 8 && resolve())));
+
+      vi.advanceTimersByTime(100);
+      expect([...pinged.values()]).toEqual([1, 1]);
+      vi.advanceTimersByTime(300);
+      expect(pinged.size).toBe(8);
+      expect([...pinged.values()].every((count) => count === 1)).toBe(true);
+      for (const client of clients) client.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

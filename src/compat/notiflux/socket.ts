@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createPayloadEncoder } from '../encoded-payload.js';
 import { SHUTDOWN_CLOSE_CODE } from '../../transport/shutdown-close-code.js';
+import { startStaggeredSweep } from '../../transport/staggered-sweep.js';
 import type { CompatDeps } from '../surface.js';
 import { createSubscribeAuthorizer } from './authorize-subscribe.js';
 import { createNotifluxSession, type NotifluxSession } from './session.js';
@@ -60,23 +61,20 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
   const connections = new Set<Connection>();
   let closing = false;
 
-  // One sweep for every connection rather than a timer each.
-  const heartbeat = setInterval(() => {
-    const now = Date.now();
-    for (const connection of connections) {
-      if (connection.closing) continue;
-      if (now - connection.lastHeardAt >= idleTimeoutMs) {
-        closeConnection(connection, IDLE_CLOSE_CODE, `idle: nothing received for ${idleTimeoutMs} ms`, CLOSE_GRACE_MS);
-      } else {
-        connection.socket.ping();
-      }
+  // Pings spread over the interval, one timer for every connection (see staggered-sweep.ts).
+  const heartbeat = startStaggeredSweep<Connection>(pingIntervalMs, (connection) => {
+    if (connection.closing) return;
+    if (Date.now() - connection.lastHeardAt >= idleTimeoutMs) {
+      closeConnection(connection, IDLE_CLOSE_CODE, `idle: nothing received for ${idleTimeoutMs} ms`, CLOSE_GRACE_MS);
+    } else {
+      connection.socket.ping();
     }
-  }, pingIntervalMs);
-  heartbeat.unref();
+  });
 
   const accept = (socket: WebSocket): void => {
     const connection: Connection = { socket, session: createNotifluxSession(socket, sessionDeps), lastHeardAt: Date.now(), closing: false };
     connections.add(connection);
+    heartbeat.add(connection);
     const heard = (): void => void (connection.lastHeardAt = Date.now());
     socket.on('message', (data, isBinary) => {
       heard();
@@ -88,6 +86,7 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
     socket.on('error', (error) => logger.debug({ err: error }, 'notiflux socket error'));
     socket.once('close', () => {
       connections.delete(connection);
+      heartbeat.delete(connection);
       connection.session.end();
     });
   };
@@ -106,7 +105,7 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
     close() {
       if (closing) return;
       closing = true;
-      clearInterval(heartbeat);
+      heartbeat.stop();
       for (const connection of connections) closeConnection(connection, SHUTDOWN_CLOSE_CODE, 'server shutting down', limits.shutdownTimeoutMs);
     },
   };
