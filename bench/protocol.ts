@@ -40,6 +40,13 @@ export interface LoadResult {
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
+/** GC pauses in a server during the measured phase. */
+export interface GcReport {
+  readonly pauses: number;
+  readonly totalMs: number;
+  readonly maxMs: number;
+}
+
 /** Roughly 200 bytes of JSON once stamped; `t` is the send time (ms, wall clock with µs precision). */
 export function benchPayload(seq: number, t: number): Record<string, unknown> {
   return {

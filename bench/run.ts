@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mintToken } from '../src/auth/mint-token.js';
-import { BENCH_SECRET, type LoadResult, type Scenario, type ServerKind } from './protocol.js';
+import { BENCH_SECRET, type GcReport, type LoadResult, type Scenario, type ServerKind } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
@@ -55,6 +55,9 @@ interface Measurement extends LoadResult {
   /** Fraction of one core each process used during the measured phase. */
   readonly serverCpuShare: number;
   readonly clientCpuShare: number;
+  /** Server GC pause time per second of the measured phase, and its longest pause. */
+  readonly gcMsPerSecond: number;
+  readonly gcMaxPauseMs: number;
 }
 
 const token = (await mintToken({ secret: BENCH_SECRET }, { audience: 'bench', scopes: ['subscribe', 'publish'], ttlSeconds: 3600 })).token;
@@ -120,10 +123,14 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
     await nextMessage(client, 'subscribed');
     await gc(server);
     const rssAfter = rssKB(server.pid!);
+    // The client warms the server up with unmeasured traffic first; CPU is read from its end.
+    client.send({ type: 'go' });
+    await nextMessage(client, 'warmed');
     const cpuBefore = cpuMicros(server.pid!);
     const clientCpuBefore = cpuMicros(client.pid!);
     const startedAt = performance.now();
-    client.send({ type: 'go' });
+    server.send({ type: 'count-gc' });
+    client.send({ type: 'measure' });
     const resultMessage = nextMessage<{ result: LoadResult }>(client, 'result');
     // The client's own CPU share while measuring: near 100% means the figures are the client's limit, not the server's.
     let clientCpuAfter = clientCpuBefore;
@@ -132,6 +139,8 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
     clearInterval(sampler);
     const cpuAfter = cpuMicros(server.pid!);
     const elapsedMicros = (performance.now() - startedAt) * 1000;
+    server.send({ type: 'gc-report' });
+    const { report: gcReport } = await nextMessage<{ report: GcReport }>(server, 'gc-report');
     return {
       ...result,
       // A handful of sockets is lost in the RSS noise of the heap itself: no per-connection figure then.
@@ -139,6 +148,8 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
       cpuMicrosPerDelivery: (cpuAfter - cpuBefore) / Math.max(1, result.delivered),
       serverCpuShare: (cpuAfter - cpuBefore) / elapsedMicros,
       clientCpuShare: (clientCpuAfter - clientCpuBefore) / elapsedMicros,
+      gcMsPerSecond: gcReport.totalMs / (elapsedMicros / 1_000_000),
+      gcMaxPauseMs: gcReport.maxMs,
     };
   } finally {
     // A polite exit lets --cpu-prof write its profile.
@@ -216,6 +227,8 @@ function report(all: typeof results): void {
         connectSeconds: median(list.map((m) => m.connectSeconds)),
         serverCpuShare: median(list.map((m) => m.serverCpuShare)),
         clientCpuShare: median(list.map((m) => m.clientCpuShare)),
+        gcMsPerSecond: median(list.map((m) => m.gcMsPerSecond)),
+        gcMaxPauseMs: median(list.map((m) => m.gcMaxPauseMs)),
       };
     };
     const herald = pick('herald');
@@ -242,6 +255,7 @@ function report(all: typeof results): void {
         'connect s': fmt(m.connectSeconds, 2),
         // Near 100% for the client: the run measured the load client's limit as much as the server's.
         'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
+        'gc ms/s (max)': `${fmt(m.gcMsPerSecond, 1)} (${fmt(m.gcMaxPauseMs, 1)})`,
       });
     }
     return { scenario, herald, baseline, heraldRedis, ratio, runs: byKind };

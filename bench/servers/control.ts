@@ -1,12 +1,30 @@
+import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import type { GcReport } from '../protocol.js';
+
 /**
  * How the harness talks to a server child process (over IPC): the child reports its port; the
- * harness asks it to collect garbage before a memory reading, and to exit.
+ * harness asks it to collect garbage before a memory reading, to start counting GC pauses when the
+ * measured phase begins and to report them when it ends, and to exit.
  */
 export function serveBenchControl(port: number): void {
+  const pauses: number[] = [];
+  let counting = false;
+  // GC pauses stop the event loop: the first suspect for a latency tail, so the table shows them.
+  new PerformanceObserver((list) => {
+    if (counting) for (const entry of list.getEntries() as PerformanceEntry[]) pauses.push(entry.duration);
+  }).observe({ entryTypes: ['gc'] });
+
   process.on('message', (message: { type: string }) => {
     if (message.type === 'gc') {
       globalThis.gc?.();
       process.send?.({ type: 'gc-done' });
+    } else if (message.type === 'count-gc') {
+      pauses.length = 0;
+      counting = true;
+    } else if (message.type === 'gc-report') {
+      counting = false;
+      const report: GcReport = { pauses: pauses.length, totalMs: pauses.reduce((sum, ms) => sum + ms, 0), maxMs: Math.max(0, ...pauses) };
+      process.send?.({ type: 'gc-report', report });
     } else if (message.type === 'exit') {
       process.exit(0);
     }
