@@ -114,7 +114,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const handleHttp = limitRequestBody(
     config.limits.maxBodyBytes,
     (request, response) => {
-      for (const surface of compat) if (surface.handleRequest(request, response)) return;
+      // The GraphQL path is no compat route; the publish path skips the surfaces' URL parsing.
+      if (!isGraphqlPath(request.url)) for (const surface of compat) if (surface.handleRequest(request, response)) return;
       return httpFastPath.handle(request, response);
     },
     // A compat route's refusal keeps its protocol's error shape; everything else answers as GraphQL.
@@ -205,4 +206,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** Whether a request target is exactly the GraphQL path, with or without a query string (no URL parsing). */
+function isGraphqlPath(target: string | undefined): boolean {
+  return target !== undefined && target.startsWith(GRAPHQL_PATH) && (target.length === GRAPHQL_PATH.length || target[GRAPHQL_PATH.length] === '?');
 }
