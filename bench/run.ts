@@ -134,7 +134,10 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
     const resultMessage = nextMessage<{ result: LoadResult }>(client, 'result');
     // The client's own CPU share while measuring: near 100% means the figures are the client's limit, not the server's.
     let clientCpuAfter = clientCpuBefore;
-    const sampler = setInterval(() => (clientCpuAfter = cpuMicros(client.pid!)), 100);
+    const sampler = setInterval(() => {
+      // A client that died is reported by its own error and the 'result' it never sends, not by a missing /proc entry.
+      if (client.exitCode === null && client.signalCode === null) clientCpuAfter = cpuMicros(client.pid!);
+    }, 100);
     const { result } = await resultMessage;
     clearInterval(sampler);
     const cpuAfter = cpuMicros(server.pid!);

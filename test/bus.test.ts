@@ -255,6 +255,20 @@ describe.runIf(hasRedis)('Redis bus', () => {
     expect(payloads()).toEqual(['good']);
   });
 
+  it('does not count event-loop lag as a publish timeout: a reply waiting unread behind a busy loop succeeds', async () => {
+    const bus = createRedisBus({ url: REDIS_URL, prefix: uniquePrefix('lag'), logger: quiet, publishTimeoutMs: 50 });
+    opened.push(bus);
+    await until(() => available(bus), 'connected');
+    // Resume inside an I/O callback (a Redis reply), as a fan-out burst runs: the next loop turn
+    // then meets its timers before it reads any socket.
+    await admin!.ping();
+    const publishing = bus.publish(message('a', 'x'));
+    // The loop is busy for six times the timeout; Redis answers long before it ends.
+    const busyUntil = Date.now() + 300;
+    while (Date.now() < busyUntil);
+    await expect(publishing).resolves.toBeUndefined();
+  });
+
   it('fails publish fast with UNAVAILABLE while Redis cannot be reached, and reports not available', async () => {
     // Port 1 on loopback: nothing listens, every connection attempt is refused.
     const bus = createRedisBus({ url: 'redis://127.0.0.1:1', prefix: uniquePrefix('down'), logger: quiet });

@@ -2,8 +2,10 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../src/app.js';
+import { createRedisBus } from '../src/bus/redis-bus.js';
 import { redisChannelName } from '../src/bus/redis-channels.js';
 import { loadConfig } from '../src/config.js';
+import { HeraldError } from '../src/errors.js';
 import { Redis } from 'ioredis';
 import { errorCode, gql, TEST_SECRET, token, waitForSubscribers, wsClient } from './helpers/herald.js';
 import { numsub, redisAvailable, startPrivateRedis, uniquePrefix, type PrivateRedis } from './helpers/redis.js';
@@ -118,6 +120,29 @@ describe.runIf(canRun)('Redis faults', () => {
     } finally {
       await client.dispose();
       await herald.app.stop();
+    }
+  });
+
+  it('answers UNAVAILABLE when Redis is connected but silent past the publish timeout', async () => {
+    const bus = createRedisBus({ url: redis.url, prefix: uniquePrefix('silent'), logger: pino({ level: 'silent' }), publishTimeoutMs: 200 });
+    const admin = new Redis(redis.url);
+    try {
+      await until(() => {
+        try {
+          bus.assertAvailable();
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'bus connected');
+      // Redis stops answering every client for a second: a hung server, not a refused connection.
+      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      const failure = await bus.publish({ id: '1', audience: 'acme', topic: 'orders', payload: 1, publishedAt: new Date().toISOString(), publisher: null }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(HeraldError);
+      expect((failure as HeraldError).code).toBe('UNAVAILABLE');
+    } finally {
+      await bus.close();
+      admin.disconnect();
     }
   });
 });

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { redactUrl } from '../redact-url.js';
 import type { Message } from '../publish/message.js';
 import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
+import { withLagAwareTimeout } from './lag-aware-timeout.js';
 import { redisChannelName } from './redis-channels.js';
 import { createRedisSubscriberCount } from './redis-subscriber-count.js';
 
@@ -47,8 +48,9 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    commandTimeout: options.publishTimeoutMs ?? 2_000,
+    // No commandTimeout: publish applies its own, which does not count event-loop lag (see lag-aware-timeout.ts).
   });
+  const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
   // SUBSCRIBE commands issued while disconnected wait for the connection rather than fail.
   const subscribeClient = new Redis(url, { ...common, maxRetriesPerRequest: null });
 
@@ -69,7 +71,8 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       if (!watch.available()) throw unavailable();
       const text = JSON.stringify(message);
       try {
-        await Promise.all(channelsOf(message).map((channel) => publishClient.publish(redisChannelName(prefix, channel), text)));
+        const published = Promise.all(channelsOf(message).map((channel) => publishClient.publish(redisChannelName(prefix, channel), text)));
+        await withLagAwareTimeout(published, publishTimeoutMs, () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`));
       } catch (error) {
         logger.debug({ err: error }, 'redis publish failed');
         throw unavailable();
