@@ -57,6 +57,7 @@ async function run(job: LoadJob): Promise<void> {
   const latencies = new Float64Array(expected);
   let delivered = 0;
   let warmDelivered = 0;
+  let failedPublishes = 0;
   let lastDelivery = 0;
   let onProgress: (() => void) | undefined;
 
@@ -176,7 +177,12 @@ async function run(job: LoadJob): Promise<void> {
           const wait = start + index * interval - now();
           if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
         }
-        await publish(topicOf(index), benchPayload(seqOf(index), now()));
+        try {
+          await publish(topicOf(index), benchPayload(seqOf(index), now()));
+        } catch (error) {
+          // An overloaded server may refuse or reset a publish: counted and reported, not fatal to the run.
+          if (failedPublishes++ === 0) process.stderr.write(`bench: a publish failed: ${(error as Error).message}\n`);
+        }
       }
     };
     await Promise.all(Array.from({ length: scenario.inFlight }, worker));
@@ -205,6 +211,7 @@ async function run(job: LoadJob): Promise<void> {
     expected,
     delivered,
     lost: Math.max(0, expected - delivered) + warmLost,
+    failedPublishes,
     publishSeconds,
     deliveredPerSecond: delivered / ((lastDelivery - publishStart) / 1000),
     latencyMs: { p50: percentile(0.5), p99: percentile(0.99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! },

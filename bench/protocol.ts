@@ -34,6 +34,8 @@ export interface LoadResult {
   readonly expected: number;
   readonly delivered: number;
   readonly lost: number;
+  /** Publishes the server refused or reset (their deliveries count as lost). */
+  readonly failedPublishes: number;
   readonly publishSeconds: number;
   /** Deliveries per second, first publish sent to last delivery received. */
   readonly deliveredPerSecond: number;

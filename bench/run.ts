@@ -75,6 +75,7 @@ for (const scenario of scenarios) {
       process.stderr.write(
         `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(8)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
           `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}  ` +
+          (measurement.failedPublishes > 0 ? `FAILED PUBLISHES ${measurement.failedPublishes}  ` : '') +
           `cpu server ${fmt(100 * measurement.serverCpuShare, 0)}% client ${fmt(100 * measurement.clientCpuShare, 0)}%\n`,
       );
     }
@@ -269,6 +270,10 @@ function report(all: typeof results): void {
   const line = (cells: string[]): string => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   const out: string[] = [`Herald vs plain ws fan-out, median of ${runs} run(s), ${new Date().toISOString()}`, '', line(columns)];
   for (const row of rows) out.push(line(columns.map((column) => row[column]!)));
+  const failed = all.flatMap(({ scenario, runs: byKind }) =>
+    Object.entries(byKind).flatMap(([kind, list]) => list.filter((m) => m.failedPublishes > 0).map((m) => `${scenario.name} ${kind}: ${m.failedPublishes}`)),
+  );
+  if (failed.length > 0) out.push('', `Publishes that failed (their deliveries are in "lost"): ${failed.join(', ')}`);
   out.push('', 'Herald ÷ baseline (throughput: higher is better; p99 and memory: lower is better):');
   for (const { scenario, ratio } of summary) {
     const fixed = scenario.deliveriesPerSecond !== undefined;

@@ -125,6 +125,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
   );
   const server = createServer(handleHttp);
+  // Node closes a keep-alive connection after 5 s idle; load balancers in front keep theirs longer
+  // (AWS ALB 60 s), so a connection they reuse can be reset under them. The 5 s also fired, under a
+  // fan-out burst that kept the loop busy for seconds, on connections whose next request sat unread
+  // (the benchmark's publisher saw ECONNRESET). 65 s, with headersTimeout above it as Node requires.
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   // Bounds a client's incoming frames like the HTTP body limit bounds requests.
   const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
   const groups = createSubscriptionGroups(fanout, maskUnexpected);
@@ -207,6 +213,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
+
+/** How long an idle HTTP keep-alive connection stays open (see createApp). */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /** Whether a request target is exactly the GraphQL path, with or without a query string (no URL parsing). */
 function isGraphqlPath(target: string | undefined): boolean {

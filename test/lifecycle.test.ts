@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,27 @@ describe('health and readiness', () => {
     expect(response.status).toBe(200);
     await response.arrayBuffer();
   });
+
+  it("keeps an idle keep-alive connection open past Node's 5 s default, for load balancers that reuse it", async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = request(`${herald.baseUrl}/health`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect(await get()).toEqual({ status: 200, reused: false });
+      // The idle time is what is under test: past Node's 5 s default (closed by 6 s), well inside KEEP_ALIVE_TIMEOUT_MS.
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
+      expect(await get()).toEqual({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
+  }, 20_000);
 });
 
 describe('readiness follows the store', () => {
