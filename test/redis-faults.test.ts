@@ -3,7 +3,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../src/app.js';
 import { createRedisBus } from '../src/bus/redis-bus.js';
-import { redisChannelName } from '../src/bus/redis-channels.js';
+import { countRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
 import { loadConfig } from '../src/config.js';
 import { HeraldError } from '../src/errors.js';
 import { Redis } from 'ioredis';
@@ -123,8 +123,9 @@ describe.runIf(canRun)('Redis faults', () => {
     }
   });
 
-  it('answers UNAVAILABLE when Redis is connected but silent past the publish timeout', async () => {
-    const bus = createRedisBus({ url: redis.url, prefix: uniquePrefix('silent'), logger: pino({ level: 'silent' }), publishTimeoutMs: 200 });
+  it('answers UNAVAILABLE when Redis is connected but silent past the publish and count timeouts', async () => {
+    const prefix = uniquePrefix('silent');
+    const bus = createRedisBus({ url: redis.url, prefix, logger: pino({ level: 'silent' }), publishTimeoutMs: 200 });
     const admin = new Redis(redis.url);
     try {
       await until(() => {
@@ -135,11 +136,15 @@ describe.runIf(canRun)('Redis faults', () => {
           return false;
         }
       }, 'bus connected');
-      // Redis stops answering every client for a second: a hung server, not a refused connection.
-      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      await until(async () => (await numsub(admin, [countRequestChannel(prefix)]))[0] === 1, 'the count channel subscribed');
+      // Redis stops answering every client for 2.5 s: a hung server, not a refused connection.
+      await admin.call('CLIENT', 'PAUSE', '2500', 'ALL');
       const failure = await bus.publish({ id: '1', audience: 'acme', topic: 'orders', payload: 1, publishedAt: new Date().toISOString(), publisher: null }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(HeraldError);
       expect((failure as HeraldError).code).toBe('UNAVAILABLE');
+      // The cluster-wide count (its own 2 s timeout) fails the same way, with no unhandled rejection left behind.
+      const countFailure = await bus.countSubscribers('acme', 'orders').catch((error: unknown) => error);
+      expect((countFailure as HeraldError).code).toBe('UNAVAILABLE');
     } finally {
       await bus.close();
       admin.disconnect();

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { LocalCount } from './bus.js';
+import { withLagAwareTimeout } from './lag-aware-timeout.js';
 import { countReplyChannel, countRequestChannel } from './redis-channels.js';
 
 interface CountRequest {
@@ -110,8 +111,11 @@ export function createRedisSubscriberCount(options: {
           },
         });
       });
+      // The timer may reject `result` while the question is still being sent; the caller handles it once returned.
+      result.catch(() => {});
       try {
-        const receivers = await publishClient.publish(requestChannel, JSON.stringify(request));
+        // Bounded like a message publish: a silent Redis must not hold this call past the count's own timeout.
+        const receivers = await withLagAwareTimeout(publishClient.publish(requestChannel, JSON.stringify(request)), timeoutMs, () => new Error(`no reply from Redis in ${timeoutMs} ms`));
         const entry = pending.get(id);
         if (entry !== undefined) {
           entry.expected = receivers;
