@@ -1,15 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql, startHerald, TEST_SECRET, token, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
+import { gql, startHerald, token, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
+import { startHeraldProcess, type HeraldProcess } from './helpers/herald-process.js';
 import { subscribe } from './helpers/subscription.js';
 
-const HERALD_BIN = fileURLToPath(new URL('../bin/herald.js', import.meta.url));
 const ON_TOPIC = 'subscription ($name: String!) { topic(name: $name) { id payload } }';
 const PUBLISH = 'mutation ($topic: String!, $payload: JSON!) { publish(topic: $topic, payload: $payload) { id } }';
 
@@ -91,66 +89,46 @@ describe('in-process stop()', () => {
 
 describe('graceful shutdown of the real process', () => {
   let scratch: string;
-  let child: ChildProcess | undefined;
+  let herald: HeraldProcess | undefined;
   beforeAll(() => {
     scratch = mkdtempSync(join(tmpdir(), 'herald-lifecycle-'));
   });
-  afterAll(() => {
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  afterAll(async () => {
+    await herald?.stop();
     rmSync(scratch, { recursive: true, force: true });
   });
 
   it('on SIGTERM closes WebSockets with 1001 and exits 0', async () => {
     const port = await freePort();
-    const baseUrl = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of ['NODE_ENV', 'JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_B64', 'JWKS_URL', 'SIGNING_SECRET', 'HOST', 'PUBLIC_URL']) delete env[name];
-    Object.assign(env, { PORT: String(port), JWT_SECRET: TEST_SECRET, DATABASE_URL: ':memory:', LOG_LEVEL: 'warn' });
-    const proc = spawn(process.execPath, [HERALD_BIN, 'serve'], { cwd: scratch, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child = proc;
-    let stdout = '';
-    let stderr = '';
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      proc.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-
-    // The banner is printed once the server listens.
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (stdout.includes('Herald is listening on')) resolve();
-      };
-      proc.stdout!.on('data', check);
-      void exited.then(({ code }) => reject(new Error(`herald exited ${code} before listening:\n${stderr}`)));
-      check();
-    });
-    expect(stdout).toContain(`${baseUrl}/graphql`);
+    herald = await startHeraldProcess({ PORT: String(port) }, scratch);
+    const { baseUrl, child } = herald;
+    // The banner names the configured port.
+    expect(baseUrl).toBe(`http://127.0.0.1:${port}`);
     const health = await fetch(`${baseUrl}/health`);
     expect(health.status).toBe(200);
     await health.arrayBuffer();
 
     const audience = 'lifecycle-sigterm';
     const publisher = await token({ audience, scopes: ['publish', 'manage'] });
-    const client = wsClient(`${baseUrl.replace(/^http/, 'ws')}/graphql`, { connectionParams: { token: await token({ audience }) } });
+    const client = wsClient(herald.wsUrl, { connectionParams: { token: await token({ audience }) } });
     const closed = new Promise<number>((resolve) => client.on('closed', (event) => resolve((event as { code: number }).code)));
     const sub = subscribe(client, ON_TOPIC, { name: 'events' });
 
     // Another process: no fan-out to wait on, so ask the gateway until it counts the subscriber.
-    expect((await gql(baseUrl + '/graphql', publisher, 'mutation { createTopic(name: "events") { name } }')).errors).toBeUndefined();
+    expect((await gql(herald.httpUrl, publisher, 'mutation { createTopic(name: "events") { name } }')).errors).toBeUndefined();
     for (;;) {
-      const counted = await gql(baseUrl + '/graphql', publisher, '{ topic(name: "events") { subscriberCount } }');
+      const counted = await gql(herald.httpUrl, publisher, '{ topic(name: "events") { subscriberCount } }');
       if (counted.data?.topic?.subscriberCount === 1) break;
-      expect(proc.exitCode).toBeNull();
+      expect(child.exitCode).toBeNull();
     }
-    const sent = await gql(baseUrl + '/graphql', publisher, PUBLISH, { topic: 'events', payload: { live: true } });
+    const sent = await gql(herald.httpUrl, publisher, PUBLISH, { topic: 'events', payload: { live: true } });
     expect(sent.errors).toBeUndefined();
     expect((await sub.next()).data).toEqual({ topic: { id: sent.data!.publish.id, payload: { live: true } } });
 
-    expect(proc.kill('SIGTERM')).toBe(true);
+    expect(child.kill('SIGTERM')).toBe(true);
     expect(await closed).toBe(1001);
-    expect(await exited).toEqual({ code: 0, signal: null });
-    expect(stderr).toBe('');
+    expect(await herald.exited).toEqual({ code: 0, signal: null });
+    expect(herald.stderr()).toBe('');
     await client.dispose();
   });
 });
