@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tokenFromAuthorization } from '../auth/bearer.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { HeraldContext, Services } from '../schema/context.js';
+import { compileMutation, type CompiledMutation, type CompiledOutcome } from './compiled-mutation.js';
 import { formatErrors } from './format-errors.js';
 
 /**
@@ -12,23 +13,34 @@ import { formatErrors } from './format-errors.js';
  * general request pipeline (WHATWG Request/Response objects, plugins, content negotiation) costs more
  * than the publish itself. For a plain POST of a document Yoga has already parsed and validated
  * (with every limit: depth, cost, aliases, tokens), this lane verifies the token with the same
- * verifier, executes with the same schema and context, masks errors the same way and answers with
- * the same status and body. Anything else — a new document, a browser request (Origin, CORS), SSE,
- * GET, a refused token, a subscription — goes to Yoga untouched, so Yoga stays the reference.
+ * verifier, executes with the same schema and context (the common shape of mutation compiled, see
+ * compiled-mutation.ts), masks errors the same way and answers with the same status and body.
+ * Anything else — a new document, a browser request (Origin, CORS), SSE, GET, a refused token, a
+ * subscription — goes to Yoga untouched, so Yoga stays the reference.
  */
 
 const MAX_PREPARED = 1_000;
 
 export interface PreparedDocuments {
   get(query: string): DocumentNode | undefined;
+  /** The document's mutation compiled for the fast lane (compiled-mutation.ts), when it has the common shape. */
+  compiled(schema: GraphQLSchema, document: DocumentNode, operationName: string | undefined): CompiledMutation | undefined;
   /** The Yoga plugin that records every document that passed validation. */
   readonly plugin: Plugin;
 }
 
 export function createPreparedDocuments(): PreparedDocuments {
   const documents = new Map<string, DocumentNode>();
+  // Keyed by the document itself, so a plan goes when its document leaves the map above.
+  const plans = new WeakMap<DocumentNode, Map<string | undefined, CompiledMutation | undefined>>();
   return {
     get: (query) => documents.get(query),
+    compiled(schema, document, operationName) {
+      let byName = plans.get(document);
+      if (byName === undefined) plans.set(document, (byName = new Map()));
+      if (!byName.has(operationName)) byName.set(operationName, compileMutation(schema, document, operationName));
+      return byName.get(operationName);
+    },
     plugin: {
       onValidate: ({ params }) => ({ result }) => {
         const query = params.documentAST.loc?.source.body;
@@ -102,15 +114,13 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
       return replayThroughYoga(req, res, body);
     }
     const contextValue: HeraldContext = { viewer, services };
-    let result: ExecutionResult;
+    const compiled = operation.operation === 'mutation' ? prepared.compiled(schema, document, operationName) : undefined;
+    let outcome: CompiledOutcome;
     try {
-      result = (await execute({
-        schema,
-        document,
-        operationName,
-        variableValues: variables as Record<string, unknown> | undefined,
-        contextValue,
-      })) as ExecutionResult;
+      outcome =
+        compiled !== undefined
+          ? await compiled(variables as Record<string, unknown> | undefined, contextValue)
+          : { result: (await execute({ schema, document, operationName, variableValues: variables as Record<string, unknown> | undefined, contextValue })) as ExecutionResult };
     } finally {
       // Pothos keeps each context's scope cache in a module-wide WeakMap, whose entries outlive
       // young-generation GCs: at 1 000 publishes/s every scavenge promoted about 470 KB of them
@@ -118,7 +128,8 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
       // is over: drop its entry now.
       RequestCache.clearForContext(contextValue);
     }
-    respond(res, result, contentType);
+    if ('json' in outcome) send(res, 200, outcome.json, contentType);
+    else respond(res, outcome.result, contentType);
   }
 
   function respond(res: ServerResponse, result: ExecutionResult, contentType: string): void {
@@ -135,7 +146,10 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
       status = asked ?? 200;
       payload = { ...result, errors: formatErrors(masked, (error) => error as Error) };
     }
-    const text = JSON.stringify(payload);
+    send(res, status, JSON.stringify(payload), contentType);
+  }
+
+  function send(res: ServerResponse, status: number, text: string, contentType: string): void {
     served++;
     res.writeHead(status, { 'Content-Type': `${contentType}; charset=utf-8`, 'content-length': Buffer.byteLength(text) });
     res.end(text);

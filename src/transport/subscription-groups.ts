@@ -3,13 +3,16 @@ import type { Fanout, Target } from '../bus/fanout.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Message } from '../publish/message.js';
 import { formatErrors } from './format-errors.js';
+import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from './subscription-event.js';
 
 /**
  * The hot path of graphql-ws delivery. Subscriptions that would produce the same result for every
  * event share a group: the same audience, topics limit, target, document, operation name and
  * variables. A group registers once in the fan-out registry; per event it executes the document
  * once, serialises once, and writes `{"id":<its id>,"type":"next","payload":<shared JSON>}` to each
- * member synchronously. graphql-js runs once per group per event, never once per subscriber.
+ * member synchronously. graphql-js runs once per group per event, never once per subscriber, and
+ * not at all for the common shape of document, whose per-event execution is compiled when the group
+ * forms (subscription-event.ts).
  */
 
 /** One socket's view of a subscription in a group: where to write and its frame prefix. */
@@ -46,6 +49,8 @@ export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unkn
   class Group {
     readonly members = new Set<GroupMember>();
     private readonly removeFromFanout: () => void;
+    /** The per-event execution compiled for the common shape (subscription-event.ts), else graphql-js's execute. */
+    private readonly compiled: CompiledSubscriptionEvent | undefined;
     /** Keeps per-topic order when a resolver answers asynchronously (none does today). */
     private pending: Promise<void> | undefined;
 
@@ -54,6 +59,7 @@ export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unkn
       private readonly spec: GroupSpec,
     ) {
       const { viewer, target } = spec;
+      this.compiled = compileSubscriptionEvent(spec.schema, spec.document, spec.operationName, spec.variables);
       this.removeFromFanout = fanout.add(viewer.audience, target, {
         deliver: (message) => this.deliver(message),
         ...(viewer.topics !== undefined && { accepts: viewer.allowsTopic }),
@@ -73,6 +79,11 @@ export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unkn
 
     private deliverNow(message: Message): Promise<void> | undefined {
       const { schema, document, operationName, variables, contextValue } = this.spec;
+      const json = this.compiled?.(message, contextValue);
+      if (json !== undefined) {
+        this.writeJson(json);
+        return undefined;
+      }
       const result = execute({ schema, document, operationName, variableValues: variables, contextValue, rootValue: message });
       if (isPromise(result)) return result.then((settled) => this.write(settled));
       this.write(result);
@@ -80,7 +91,10 @@ export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unkn
     }
 
     private write(result: ExecutionResult): void {
-      const json = JSON.stringify(result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) });
+      this.writeJson(JSON.stringify(result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) }));
+    }
+
+    private writeJson(json: string): void {
       // Serialised and encoded once per group and event; every member's frame shares these bytes.
       const body = Buffer.from(`${json}}`);
       for (const member of this.members) member.write(member.prefix, body);

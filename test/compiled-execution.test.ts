@@ -1,0 +1,129 @@
+import { execute, parse, type DocumentNode } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Message } from '../src/publish/message.js';
+import { schema } from '../src/schema/index.js';
+import type { HeraldContext } from '../src/schema/context.js';
+import { compileMutation } from '../src/transport/compiled-mutation.js';
+import { compileSubscriptionEvent } from '../src/transport/subscription-event.js';
+import { startHerald, token, type TestHerald } from './helpers/herald.js';
+
+/**
+ * The compiled executions (subscription-event.ts, compiled-mutation.ts, message-selection.ts) must
+ * give exactly what graphql-js gives. Here each is run side by side with graphql-js's execute on
+ * the real schema; the fast lane's parity with Yoga over HTTP is in http-fast-path.test.ts.
+ */
+
+const EVERY_FIELD = 'id topic audience payload publishedAt publisher __typename';
+
+const messages: Message[] = [
+  { id: '0001', audience: 'a', topic: 'orders/1', payload: { n: 1, nested: { list: [1, 'two', null, true] } }, publishedAt: '2026-11-23T10:00:00.123Z', publisher: 'svc' },
+  { id: '0002', audience: 'a', topic: null, payload: 0, publishedAt: '2026-11-23T10:00:01.000Z', publisher: null },
+  { id: '0003', audience: 'a', topic: 'x', payload: 'quotes " and \\ and \u2028 and émoji 🎉', publishedAt: '2026-11-23T10:00:02.000Z', publisher: 'p' },
+  { id: '0004', audience: 'a', topic: 'x', payload: [0, -1.5, 1e21, false], publishedAt: '2026-11-23T10:00:03.000Z', publisher: 'p' },
+];
+
+describe('compiled subscription events', () => {
+  let herald: TestHerald;
+  let contextValue: HeraldContext;
+
+  beforeAll(async () => {
+    herald = await startHerald();
+    contextValue = { viewer: await herald.app.verifyToken(await token({ audience: 'a', scopes: ['subscribe'] })), services: herald.app.services };
+  });
+  afterAll(() => herald.stop());
+
+  const compiled = [
+    ['every field', `subscription ($n: String!) { topic(name: $n) { ${EVERY_FIELD} } }`, { n: 'x' }],
+    ['aliases', 'subscription ($n: String!) { feed: topic(name: $n) { key: id body: payload when: publishedAt kind: __typename } }', { n: 'x' }],
+    ['one field', 'subscription ($n: String!) { topic(name: $n) { payload } }', { n: 'x' }],
+    ['a literal argument', 'subscription { topic(name: "x/*") { id publisher } }', undefined],
+    ['broadcasts', `subscription { broadcasts { ${EVERY_FIELD} } }`, undefined],
+    ['a named operation among others', 'subscription B { broadcasts { id } } subscription T { topic(name: "x") { topic } }', undefined, 'T'],
+  ] as const;
+
+  it.each(compiled)('%s: the same JSON as graphql-js for every message', (_name, query, variables, operationName?: string) => {
+    const document = parse(query);
+    const run = compileSubscriptionEvent(schema, document, operationName, variables);
+    expect(run).toBeDefined();
+    for (const message of messages) {
+      const expected = JSON.stringify(execute({ schema, document, operationName, variableValues: variables, contextValue, rootValue: message }));
+      expect(run!(message, contextValue)).toBe(expected);
+    }
+  });
+
+  it.each([
+    ['a fragment spread', 'subscription { broadcasts { ...F } } fragment F on Message { id }'],
+    ['an inline fragment', 'subscription { broadcasts { ... on Message { id } } }'],
+    ['@include', 'subscription ($on: Boolean!) { broadcasts { id @include(if: $on) } }'],
+    ['a field twice', 'subscription { broadcasts { id id } }'],
+    ['two root fields', 'subscription { broadcasts { id } other: broadcasts { id } }'],
+    ['a directive on the root field', 'subscription ($on: Boolean!) { broadcasts @include(if: $on) { id } }'],
+  ])('leaves %s to graphql-js', (_name, query) => {
+    expect(compileSubscriptionEvent(schema, parse(query), undefined, { on: true })).toBeUndefined();
+  });
+
+  it('answers undefined (graphql-js runs the event) where graphql-js would report a field error', () => {
+    const run = compileSubscriptionEvent(schema, parse(`subscription { broadcasts { ${EVERY_FIELD} } }`), undefined, undefined)!;
+    // A null payload (a compat surface can publish one) or id, where the schema says non-null.
+    for (const broken of [{ ...messages[0]!, payload: null }, { ...messages[0]!, id: null } as unknown as Message]) {
+      expect(run(broken, contextValue)).toBeUndefined();
+      expect(execute({ schema, document: parse(`subscription { broadcasts { ${EVERY_FIELD} } }`), contextValue, rootValue: broken })).toHaveProperty('errors');
+    }
+  });
+});
+
+describe('compiled mutations', () => {
+  let herald: TestHerald;
+  let publisher: HeraldContext;
+  let subscriberOnly: HeraldContext;
+  let limited: HeraldContext;
+
+  beforeAll(async () => {
+    herald = await startHerald({ MAX_PAYLOAD_BYTES: '64' });
+    const { verifyToken, services } = herald.app;
+    publisher = { viewer: await verifyToken(await token({ audience: 'm', subject: 'svc', scopes: ['publish'] })), services };
+    subscriberOnly = { viewer: await verifyToken(await token({ audience: 'm', scopes: ['subscribe'] })), services };
+    limited = { viewer: await verifyToken(await token({ audience: 'm', scopes: ['publish'], topics: ['allowed/*'] })), services };
+  });
+  afterAll(() => herald.stop());
+
+  /** Runs the document both ways; ids and timestamps differ between two publishes, so they are masked. */
+  const both = async (query: string, variables: Record<string, unknown> | undefined, contextValue: HeraldContext) => {
+    const document: DocumentNode = parse(query);
+    const plan = compileMutation(schema, document, undefined);
+    expect(plan).toBeDefined();
+    const outcome = await plan!(variables, contextValue);
+    const compiled = 'json' in outcome ? outcome.json : JSON.stringify(outcome.result);
+    const reference = JSON.stringify(await execute({ schema, document, variableValues: variables, contextValue }));
+    const mask = (json: string) => json.replace(/"(id|key|at|publishedAt)":"[^"]*"/g, '"$1":"…"');
+    return { compiled: mask(compiled), reference: mask(reference) };
+  };
+
+  const PUBLISH = `mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: $p) { ${EVERY_FIELD} } }`;
+
+  it.each([
+    ['publish, every field', PUBLISH, { t: 'orders/1', p: { a: [1, 'é'] } }, () => publisher],
+    ['aliases and literals', 'mutation { sent: publish(topic: "allowed/x", payload: {deep: [1, {x: null}]}) { key: id at: publishedAt topic payload } }', undefined, () => limited],
+    ['broadcast', `mutation ($p: JSON!) { broadcast(payload: $p) { ${EVERY_FIELD} } }`, { p: 1 }, () => publisher],
+    ['no publish scope (Pothos refuses)', PUBLISH, { t: 'orders/1', p: 1 }, () => subscriberOnly],
+    ['a topic outside the token’s topics', PUBLISH, { t: 'orders/1', p: 1 }, () => limited],
+    ['broadcast with a topics limit', 'mutation { broadcast(payload: 1) { id } }', undefined, () => limited],
+    ['an invalid topic name', PUBLISH, { t: 'a b', p: 1 }, () => publisher],
+    ['a payload over MAX_PAYLOAD_BYTES', PUBLISH, { t: 'big', p: 'x'.repeat(100) }, () => publisher],
+    ['a missing variable', PUBLISH, { t: 'orders/1' }, () => publisher],
+    ['a null for a non-null variable', PUBLISH, { t: 'orders/1', p: null }, () => publisher],
+    ['a variable of the wrong type', PUBLISH, { t: ['list'], p: 1 }, () => publisher],
+  ] as const)('%s: the same result as graphql-js', async (_name, query, variables, context) => {
+    const { compiled, reference } = await both(query, variables, context());
+    expect(compiled).toBe(reference);
+  });
+
+  it.each([
+    ['a query', '{ viewer { subject } }'],
+    ['a nested selection', 'mutation { createTopic(name: "t") { name audience { name } } }'],
+    ['a fragment', 'mutation { publish(topic: "t", payload: 1) { ...F } } fragment F on Message { id }'],
+    ['two root fields', 'mutation { a: publish(topic: "t", payload: 1) { id } b: publish(topic: "t", payload: 2) { id } }'],
+  ])('leaves %s to graphql-js', (_name, query) => {
+    expect(compileMutation(schema, parse(query), undefined)).toBeUndefined();
+  });
+});
