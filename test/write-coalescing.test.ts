@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { writeTextFrame } from '../src/transport/text-frame.js';
-import { holdWebSocketUntilTurnEnds } from '../src/transport/write-coalescing.js';
+import { coalesceWebSocketWrites } from '../src/transport/write-coalescing.js';
 
 /** A connected pair over loopback; `writes` counts the server socket's writes to the kernel (chunks in each). */
 async function connectedPair() {
@@ -46,7 +46,7 @@ describe('write coalescing', () => {
     close = undefined;
   });
 
-  it('sends the frames one loop turn writes to a socket in one write, in order, with ws’s own sends among them', async () => {
+  it('sends a socket’s first frame of a loop turn at once and the rest of the turn in one write, in order, with ws’s own sends among them', async () => {
     const pair = await connectedPair();
     close = pair.close;
     const expected: string[] = [];
@@ -58,26 +58,26 @@ describe('write coalescing', () => {
         expected.push('ws-own');
       }
     }
-    expect(pair.writes).toEqual([]); // held until the turn ends
-    expect(await pair.receive(expected.length)).toEqual(expected);
     // Each frame is two chunks (header with head, shared body); ws.send adds header and data.
-    expect(pair.writes).toEqual([12]);
+    expect(pair.writes).toEqual([2]); // the first at once, the rest held until the turn ends
+    expect(await pair.receive(expected.length)).toEqual(expected);
+    expect(pair.writes).toEqual([2, 10]);
   });
 
-  it('holds ws.send the same way (courier and notiflux deliveries), and a later turn gets a write of its own', async () => {
+  it('coalesces ws.send the same way (courier and notiflux deliveries), afresh in every turn', async () => {
     const pair = await connectedPair();
     close = pair.close;
     for (const text of ['a', 'b', 'c']) {
-      holdWebSocketUntilTurnEnds(pair.socket);
+      coalesceWebSocketWrites(pair.socket);
       pair.socket.send(text);
     }
     await pair.receive(3);
-    expect(pair.writes).toEqual([6]);
+    expect(pair.writes).toEqual([2, 4]);
 
     await new Promise((resolve) => setImmediate(resolve));
-    holdWebSocketUntilTurnEnds(pair.socket);
+    coalesceWebSocketWrites(pair.socket);
     pair.socket.send('d');
+    expect(pair.writes).toEqual([2, 4, 2]); // a new turn: its first frame goes at once
     expect(await pair.receive(4)).toEqual(['a', 'b', 'c', 'd']);
-    expect(pair.writes).toEqual([6, 2]);
   });
 });

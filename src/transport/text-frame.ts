@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { holdUntilTurnEnds } from './write-coalescing.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 /** What this module reads of `ws` internals; checked on every call, with ws.send as the fallback. */
 interface WsInternals {
@@ -13,9 +13,10 @@ const SENDER_IDLE = 0; // ws Sender's DEFAULT state: nothing deflating or waitin
 /**
  * Writes one unmasked text frame whose data is `head` followed by `body`, without copying `body`:
  * the frame header and `head` go in one small buffer, `body` (shared by every subscriber of a
- * group) is written as is. Both wait, with the turn's other frames for this socket, for one
- * writev when the loop turn ends (write-coalescing.ts). Falls back to ws.send when ws has frames
- * queued (never the case without compression), so frame order on the socket is always ws's order.
+ * group) is written as is, both corked into one writev, as ws's own Sender does for [header, data];
+ * a socket's later frames in the same loop turn wait to go together (write-coalescing.ts). Falls
+ * back to ws.send when ws has frames queued (never the case without compression), so frame order on
+ * the socket is always ws's order.
  */
 export function writeTextFrame(ws: WebSocket, head: Buffer, body: Buffer): void {
   const { _socket: socket, _sender: sender } = ws as unknown as WsInternals;
@@ -38,7 +39,9 @@ export function writeTextFrame(ws: WebSocket, head: Buffer, body: Buffer): void 
     first.writeUInt32BE(length >>> 0, 6);
   }
   head.copy(first, headerLength);
-  holdUntilTurnEnds(socket);
+  coalesceWrites(socket);
+  socket.cork();
   socket.write(first);
   socket.write(body);
+  socket.uncork();
 }

@@ -13,7 +13,7 @@ import { isPattern } from '../../topics/topic-name.js';
 import { compilePattern } from '../../topics/topic-pattern.js';
 import { startKeepAlive } from '../../transport/keep-alive.js';
 import { SHUTDOWN_CLOSE_CODE } from '../../transport/shutdown-close-code.js';
-import { holdWebSocketUntilTurnEnds } from '../../transport/write-coalescing.js';
+import { coalesceWebSocketWrites } from '../../transport/write-coalescing.js';
 import { createPayloadEncoder } from '../encoded-payload.js';
 import type { CompatDeps } from '../surface.js';
 import { FRAME_ACTIONS, readAction } from './actions.js';
@@ -97,7 +97,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
   /** Writes one text frame; a socket over MAX_BUFFERED_BYTES is being closed (4429) and is written to no more. */
   const write = (connection: Connection, frame: Buffer | string): void => {
     if (!connection.live || connection.socket.readyState !== connection.socket.OPEN) return;
-    holdWebSocketUntilTurnEnds(connection.socket);
+    coalesceWebSocketWrites(connection.socket);
     connection.socket.send(frame, { binary: false });
     if (sendBufferLimit.exceeded(connection.socket)) stop(connection);
   };

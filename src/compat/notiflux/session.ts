@@ -6,7 +6,7 @@ import { HeraldError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Message } from '../../publish/message.js';
 import type { SendBufferLimit } from '../../transport/send-buffer-limit.js';
-import { holdWebSocketUntilTurnEnds } from '../../transport/write-coalescing.js';
+import { coalesceWebSocketWrites } from '../../transport/write-coalescing.js';
 import type { AuthorizeSubscription } from './authorize-subscribe.js';
 import { parseCommand, type Command } from './commands.js';
 import { errorReply, quoteTopic } from './replies.js';
@@ -48,7 +48,7 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
   /** Every write goes through here: after it, a socket over MAX_BUFFERED_BYTES is being closed (4429) and gets nothing more. */
   const write = (data: Buffer | string): void => {
     if (ended || socket.readyState !== socket.OPEN) return;
-    holdWebSocketUntilTurnEnds(socket);
+    coalesceWebSocketWrites(socket);
     socket.send(data, { binary: false });
     if (sendBufferLimit.exceeded(socket)) end();
   };
