@@ -72,11 +72,10 @@ export function compileSelection(type: GraphQLObjectType, selectionSet: Selectio
     }
     const field = type.getFields()[selection.name.value];
     if (field === undefined) return undefined;
-    const nonNull = isNonNullType(field.type);
     const inner = isNonNullType(field.type) ? field.type.ofType : field.type;
     const named = getNamedType(field.type);
     if (inner !== named || !isLeafType(named)) return undefined; // lists and objects stay graphql-js's
-    fields.push({ kind: 'leaf', key, responseName, field, nodes: [selection], leaf: named, nonNull });
+    fields.push({ kind: 'leaf', key, responseName, field, nodes: [selection], leaf: named, nonNull: inner !== field.type });
   }
 
   return {
