@@ -213,7 +213,7 @@ async function run(job: LoadJob): Promise<void> {
     lost: Math.max(0, expected - delivered) + warmLost,
     failedPublishes,
     publishSeconds,
-    deliveredPerSecond: delivered / ((lastDelivery - publishStart) / 1000),
+    deliveredPerSecond: delivered === 0 ? 0 : delivered / ((lastDelivery - publishStart) / 1000),
     latencyMs: { p50: percentile(0.5), p99: percentile(0.99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! },
   };
   for (const socket of sockets) socket.terminate();
