@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { writeTextFrame } from '../src/transport/text-frame.js';
-import { createLoopBusyMeter, createWriteCoalescer } from '../src/transport/write-coalescing.js';
+import { createLoopBusyMeter, createWriteCoalescer, FLUSH_HELD_BYTES } from '../src/transport/write-coalescing.js';
 
 /** A connected pair over loopback; `writes` counts the server socket's writes to the kernel (chunks in each). */
 async function connectedPair() {
@@ -95,6 +95,22 @@ describe('write coalescing', () => {
     expect(pair.writes).toEqual([]);
     expect(await pair.receive(3)).toEqual(['a', 'b', 'c']);
     expect(pair.writes).toEqual([6]);
+  });
+
+  it('flushes a socket holding FLUSH_HELD_BYTES at once, so large payloads never pile up towards MAX_BUFFERED_BYTES', async () => {
+    const pair = await connectedPair();
+    close = pair.close;
+    const coalescer = createWriteCoalescer(() => true);
+    const large = 'x'.repeat(FLUSH_HELD_BYTES / 2 + 1);
+    for (let i = 0; i < 5; i++) {
+      coalescer.coalesce(pair.raw);
+      pair.socket.send(`${i}${large}`);
+      expect(pair.raw.writableLength).toBeLessThan(FLUSH_HELD_BYTES + large.length + 16);
+    }
+    // Two frames reach the limit: flushed before the third and the fifth, the fifth at the turn's end.
+    expect(pair.writes).toEqual([4, 4]);
+    expect((await pair.receive(5)).map((text) => text[0])).toEqual(['0', '1', '2', '3', '4']);
+    expect(pair.writes).toEqual([4, 4, 2]);
   });
 
   it('calls the loop busy when it ran at least half of the last window, and idle once it waited', async () => {

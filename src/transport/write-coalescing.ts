@@ -22,6 +22,12 @@ export interface WriteCoalescer {
   coalesce(socket: Socket): void;
 }
 
+/**
+ * A socket holding this much flushes at once and keeps holding: a turn of large payloads must not
+ * pile up towards MAX_BUFFERED_BYTES (16 publishes of 64 KiB are 1 MiB) and close a client that reads.
+ */
+export const FLUSH_HELD_BYTES = 64 * 1024;
+
 export function createWriteCoalescer(isBusy: () => boolean): WriteCoalescer {
   /** Sockets written to in this turn: true once corked until the turn ends. */
   const turn = new Map<Socket, boolean>();
@@ -38,7 +44,13 @@ export function createWriteCoalescer(isBusy: () => boolean): WriteCoalescer {
   return {
     coalesce(socket) {
       const corked = turn.get(socket);
-      if (corked === true) return;
+      if (corked === true) {
+        if (socket.writableLength >= FLUSH_HELD_BYTES) {
+          socket.uncork();
+          socket.cork();
+        }
+        return;
+      }
       if (!turnEndScheduled) {
         turnEndScheduled = true;
         holdFirst = isBusy();
