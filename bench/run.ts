@@ -299,6 +299,10 @@ function report(all: typeof results): void {
   if (kinds.includes('herald-redis')) {
     out.push('', 'Redis bus vs in-process bus (herald-redis − herald, same run; target: ≤ 1 ms added to p50):');
     for (const { scenario, herald, heraldRedis } of summary) {
+      if (scenario.name === PUBLISH_ONLY) {
+        out.push(`  ${scenario.name.padEnd(14)} publish rate ${fmt(heraldRedis!.publishesPerSecond / herald.publishesPerSecond, 2)}×`);
+        continue;
+      }
       out.push(
         `  ${scenario.name.padEnd(14)} p50 ${signed(heraldRedis!.p50 - herald.p50)} ms   p99 ${signed(heraldRedis!.p99 - herald.p99)} ms` +
           `   throughput ${fmt(heraldRedis!.deliveredPerSecond / herald.deliveredPerSecond, 2)}×   lost ${heraldRedis!.lost}`,
