@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { writeTextFrame } from '../src/transport/text-frame.js';
-import { createLoopBusyMeter, createWriteCoalescer, FLUSH_HELD_BYTES } from '../src/transport/write-coalescing.js';
+import { createLoopBusyMeter, createWriteCoalescer, FLUSH_HELD_BYTES, type WriteCoalescer } from '../src/transport/write-coalescing.js';
 
 /** A connected pair over loopback; `writes` counts the server socket's writes to the kernel (chunks in each). */
 async function connectedPair() {
@@ -36,7 +36,14 @@ async function connectedPair() {
     client.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
-  return { socket, raw, writes, receive, close };
+  /** A delivery as courier and notiflux write one: coalesce, then ws.send. */
+  const deliver = (coalescer: WriteCoalescer, ...texts: string[]): void => {
+    for (const text of texts) {
+      coalescer.coalesce(raw);
+      socket.send(text);
+    }
+  };
+  return { socket, raw, writes, deliver, receive, close };
 }
 
 describe('write coalescing', () => {
@@ -69,17 +76,13 @@ describe('write coalescing', () => {
     const pair = await connectedPair();
     close = pair.close;
     const coalescer = createWriteCoalescer(() => false);
-    for (const text of ['a', 'b', 'c']) {
-      coalescer.coalesce(pair.raw);
-      pair.socket.send(text);
-    }
+    pair.deliver(coalescer, 'a', 'b', 'c');
     expect(pair.writes).toEqual([2]);
     await pair.receive(3);
     expect(pair.writes).toEqual([2, 4]);
 
     await new Promise((resolve) => setImmediate(resolve));
-    coalescer.coalesce(pair.raw);
-    pair.socket.send('d');
+    pair.deliver(coalescer, 'd');
     expect(pair.writes).toEqual([2, 4, 2]);
     expect(await pair.receive(4)).toEqual(['a', 'b', 'c', 'd']);
   });
@@ -88,10 +91,7 @@ describe('write coalescing', () => {
     const pair = await connectedPair();
     close = pair.close;
     const coalescer = createWriteCoalescer(() => true);
-    for (const text of ['a', 'b', 'c']) {
-      coalescer.coalesce(pair.raw);
-      pair.socket.send(text);
-    }
+    pair.deliver(coalescer, 'a', 'b', 'c');
     expect(pair.writes).toEqual([]);
     expect(await pair.receive(3)).toEqual(['a', 'b', 'c']);
     expect(pair.writes).toEqual([6]);
@@ -103,8 +103,7 @@ describe('write coalescing', () => {
     const coalescer = createWriteCoalescer(() => true);
     const large = 'x'.repeat(FLUSH_HELD_BYTES / 2 + 1);
     for (let i = 0; i < 5; i++) {
-      coalescer.coalesce(pair.raw);
-      pair.socket.send(`${i}${large}`);
+      pair.deliver(coalescer, `${i}${large}`);
       expect(pair.raw.writableLength).toBeLessThan(FLUSH_HELD_BYTES + large.length + 16);
     }
     // Two frames reach the limit: flushed before the third and the fifth, the fifth at the turn's end.
