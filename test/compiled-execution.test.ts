@@ -1,9 +1,10 @@
-import { execute, parse, type DocumentNode } from 'graphql';
+import { execute, getArgumentValues, getVariableValues, parse, type DocumentNode, type FieldNode, type OperationDefinitionNode } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../src/publish/message.js';
 import { schema } from '../src/schema/index.js';
 import type { HeraldContext } from '../src/schema/context.js';
 import { compileMutation } from '../src/transport/compiled-mutation.js';
+import { planArgumentCoercion, planVariableCoercion } from '../src/transport/fast-coercion.js';
 import { compileSubscriptionEvent } from '../src/transport/subscription-event.js';
 import { startHerald, token, type TestHerald } from './helpers/herald.js';
 
@@ -113,9 +114,36 @@ describe('compiled mutations', () => {
     ['a missing variable', PUBLISH, { t: 'orders/1' }, () => publisher],
     ['a null for a non-null variable', PUBLISH, { t: 'orders/1', p: null }, () => publisher],
     ['a variable of the wrong type', PUBLISH, { t: ['list'], p: 1 }, () => publisher],
+    ['a variable only on the prototype', PUBLISH, Object.assign(Object.create({ t: 'orders/1' }) as object, { p: 1 }), () => publisher],
+    ['a variable default', 'mutation ($t: String! = "orders/d", $p: JSON!) { publish(topic: $t, payload: $p) { topic payload } }', { p: 1 }, () => publisher],
+    ['an unset variable named like an Object method', 'mutation ($constructor: String, $p: JSON!) { publish(topic: $constructor, payload: $p) { id } }', { p: 1 }, () => publisher],
+    ['variables the operation does not declare', PUBLISH, { t: 'orders/1', p: 1, extra: [1] }, () => publisher],
+    ['a variable inside a literal', 'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: {wrapped: $p, n: 1}) { payload } }', { t: 'orders/1', p: 'x' }, () => publisher],
   ] as const)('%s: the same result as graphql-js', async (_name, query, variables, context) => {
     const { compiled, reference } = await both(query, variables, context());
     expect(compiled).toBe(reference);
+  });
+
+  it('plans the coercion graphql-js would do, and declines (graphql-js then reports) whatever could fail', () => {
+    const operation = parse(PUBLISH).definitions[0] as OperationDefinitionNode;
+    const field = schema.getMutationType()!.getFields().publish!;
+    const node = operation.selectionSet.selections[0] as FieldNode;
+    const coerceVariables = planVariableCoercion(schema, operation)!;
+    const coerceArguments = planArgumentCoercion(field, node);
+
+    const raw = { t: 'orders/1', p: { deep: [1, null] } };
+    const reference = getVariableValues(schema, operation.variableDefinitions!, raw);
+    const planned = coerceVariables(raw);
+    expect(planned).toEqual(reference.coerced);
+    expect(Object.getPrototypeOf(planned)).toBe(Object.getPrototypeOf(reference.coerced));
+    expect(coerceArguments(planned!)).toEqual(getArgumentValues(field, node, planned!));
+
+    for (const declined of [{ t: 'orders/1' }, { t: 'orders/1', p: null }, { t: 7, p: 1 }, { t: ['list'], p: 1 }]) {
+      expect(coerceVariables(declined)).toBeUndefined();
+      expect(getVariableValues(schema, operation.variableDefinitions!, declined).errors).toBeDefined();
+    }
+    // A list variable keeps graphql-js's own coercion (a lone value becomes a list).
+    expect(planVariableCoercion(schema, parse('mutation ($l: [String!]!) { publish(topic: "t", payload: $l) { id } }').definitions[0] as OperationDefinitionNode)).toBeUndefined();
   });
 
   it.each([

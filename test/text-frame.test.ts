@@ -1,8 +1,8 @@
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { writeTextFrame } from '../src/transport/text-frame.js';
+import { COPY_BODY_BELOW_BYTES, writeTextFrame } from '../src/transport/text-frame.js';
 
 describe('writeTextFrame', () => {
   it('writes frames a WebSocket client reads as text, at every length encoding and in order', async () => {
@@ -29,6 +29,40 @@ describe('writeTextFrame', () => {
     while (received.length < expected.length) await once(client, 'message');
     expect(received.map((m) => m.text)).toEqual(expected);
     expect(received.every((m) => !m.binary)).toBe(true);
+    client.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('writes a short frame as one buffer and a long one as two, sharing the body without a copy', async () => {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(server, 'listening');
+    const serverSide = once(server, 'connection');
+    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const received: string[] = [];
+    client.on('message', (data) => received.push(data.toString()));
+    const [socket] = (await serverSide) as [WebSocket];
+    await once(client, 'open');
+    const raw = (socket as unknown as { _socket: Socket })._socket;
+    const chunks: Buffer[] = [];
+    const write = raw.write.bind(raw);
+    raw.write = ((chunk: Buffer, ...rest: never[]) => {
+      chunks.push(chunk);
+      return write(chunk, ...rest);
+    }) as typeof raw.write;
+
+    const head = Buffer.from('{"id":"1","payload":');
+    // The longest frame still copied, and one a byte past the limit.
+    const short = Buffer.from(`"${'s'.repeat(COPY_BODY_BELOW_BYTES - head.length - 4)}"}`);
+    const long = Buffer.from(`"${'l'.repeat(COPY_BODY_BELOW_BYTES - head.length - 3)}"}`);
+    writeTextFrame(socket, head, short);
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]!.subarray(4).toString()).toBe(`${head.toString()}${short.toString()}`);
+    writeTextFrame(socket, head, long);
+    expect(chunks).toHaveLength(3);
+    expect(chunks[2]).toBe(long);
+
+    while (received.length < 2) await once(client, 'message');
+    expect(received).toEqual([`${head.toString()}${short.toString()}`, `${head.toString()}${long.toString()}`]);
     client.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });

@@ -1,10 +1,12 @@
 import { getArgumentValues, getVariableValues, locatedError, OperationTypeNode, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { planArgumentCoercion, planVariableCoercion } from './fast-coercion.js';
 import { singleRootField } from './single-root-field.js';
 
 /**
  * The publish fast lane's execution of `mutation { <alias>: publish(...) { <leaf fields> } }` (or
  * broadcast, or any root mutation field returning an object), compiled once per document: the
- * variables and arguments are coerced by graphql-js's own functions, the field's resolver (with
+ * variables and arguments are coerced by plans made once (fast-coercion.ts), or by graphql-js's own
+ * functions where a plan declines, the field's resolver (with
  * Pothos's scope check around it) runs with a full resolve info, and the result is written as JSON
  * text without graphql-js's generic execution machinery. Errors come out as graphql-js makes them
  * (located at the field, `data: null` under a non-null field). test/compiled-execution.test.ts
@@ -20,6 +22,8 @@ export function compileMutation(schema: GraphQLSchema, document: DocumentNode, o
   const root = singleRootField(schema, document, operationName, OperationTypeNode.MUTATION);
   if (root === undefined) return undefined;
   const { operation, rootType, field, node, responseName, nonNull, objectType, selection, fragments, head, path } = root;
+  const coerceVariables = planVariableCoercion(schema, operation);
+  const coerceArguments = planArgumentCoercion(field, node);
 
   /** As graphql-js's executeField and executeOperation answer a field error. */
   const fieldError = (raw: unknown): CompiledOutcome => {
@@ -29,12 +33,16 @@ export function compileMutation(schema: GraphQLSchema, document: DocumentNode, o
   };
 
   return async (rawVariables, contextValue) => {
-    const variables = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {}, { maxErrors: 50 });
-    if (variables.errors !== undefined) return { result: { errors: variables.errors } };
-    const context = { schema, operation, fragments, rootValue: undefined, variableValues: variables.coerced };
+    let variableValues = coerceVariables?.(rawVariables ?? {});
+    if (variableValues === undefined) {
+      const variables = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {}, { maxErrors: 50 });
+      if (variables.errors !== undefined) return { result: { errors: variables.errors } };
+      variableValues = variables.coerced;
+    }
+    const context = { schema, operation, fragments, rootValue: undefined, variableValues };
     let resolved: unknown;
     try {
-      const args = getArgumentValues(field, node, variables.coerced);
+      const args = coerceArguments(variableValues) ?? getArgumentValues(field, node, variableValues);
       resolved = await field.resolve(undefined, args, contextValue, root.info(context));
     } catch (error) {
       return fieldError(error);
