@@ -123,12 +123,10 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
   const client = fork(join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const { port } = await nextMessage<{ port: number }>(server, 'ready');
-    await gc(server);
-    const rssBefore = rssKB(server.pid!);
+    const rssBefore = await settledRssKB(server);
     client.send({ type: 'job', job: { kind, port, scenario, token } });
     await nextMessage(client, 'subscribed');
-    await gc(server);
-    const rssAfter = rssKB(server.pid!);
+    const rssAfter = await settledRssKB(server);
     // The client warms the server up with unmeasured traffic first; CPU is read from its end.
     client.send({ type: 'go' });
     await nextMessage(client, 'warmed');
@@ -193,6 +191,25 @@ function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
 async function gc(server: ChildProcess): Promise<void> {
   server.send({ type: 'gc' });
   await nextMessage(server, 'gc-done');
+}
+
+/**
+ * The server's RSS once it stops falling: V8 hands freed pages back to the system some time after
+ * a collection (Herald, just started: 166 MB after a forced GC, 159 MB half a second later), and at
+ * 1 000 connections those 7 MB were the whole per-connection figure, which came out negative.
+ * Collects and reads every 250 ms until two readings are within 256 KB (3 s at most).
+ */
+async function settledRssKB(server: ChildProcess): Promise<number> {
+  await gc(server);
+  let last = rssKB(server.pid!);
+  for (let attempt = 0; attempt < 12; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await gc(server);
+    const now = rssKB(server.pid!);
+    if (Math.abs(now - last) < 256) return now;
+    last = now;
+  }
+  return last;
 }
 
 function rssKB(pid: number): number {
