@@ -29,16 +29,22 @@ export interface WriteCoalescer {
 export const FLUSH_HELD_BYTES = 64 * 1024;
 
 export function createWriteCoalescer(isBusy: () => boolean): WriteCoalescer {
-  /** Sockets written to in this turn: true once corked until the turn ends. */
-  const turn = new Map<Socket, boolean>();
+  /**
+   * Sockets written to in this turn: true once corked until the turn ends. A new Map each turn, not
+   * one cleared: a long-lived Map is in the old generation, and V8 allocates its new hash tables
+   * there too, so clearing and refilling one every turn filled the old generation with dead tables
+   * (about 0.5 MB per scavenge at 10 000 deliveries/s) and brought a mark-compact every few seconds.
+   */
+  let turn = new Map<Socket, boolean>();
   let turnEndScheduled = false;
   let holdFirst = false;
 
   const endTurn = (): void => {
     turnEndScheduled = false;
+    const ended = turn;
+    turn = new Map();
     // A socket destroyed meanwhile ignores uncork; one that ended flushed when it ended.
-    for (const [socket, corked] of turn) if (corked) socket.uncork();
-    turn.clear();
+    for (const [socket, corked] of ended) if (corked) socket.uncork();
   };
 
   return {
