@@ -1,19 +1,10 @@
-import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
 import { COPY_BODY_BELOW_BYTES, writeTextFrame } from '../src/transport/text-frame.js';
+import { openWebSocketPair } from './helpers/ws-pair.js';
 
 describe('writeTextFrame', () => {
   it('writes frames a WebSocket client reads as text, at every length encoding and in order', async () => {
-    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await once(server, 'listening');
-    const serverSide = once(server, 'connection');
-    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    const received: Array<{ text: string; binary: boolean }> = [];
-    client.on('message', (data, isBinary) => received.push({ text: data.toString(), binary: isBinary }));
-    const [socket] = (await serverSide) as [WebSocket];
-    await once(client, 'open');
+    const { socket, received, receive, close } = await openWebSocketPair();
 
     // 7-bit, 16-bit and 64-bit payload lengths, with a multi-byte head, interleaved with ws's own sends.
     const sizes = [0, 10, 125 - 5, 126, 1_000, 65_535 - 5, 65_536, 200_000];
@@ -26,23 +17,13 @@ describe('writeTextFrame', () => {
       socket.send(`ws-${size}`);
       expected.push(`ws-${size}`);
     }
-    while (received.length < expected.length) await once(client, 'message');
-    expect(received.map((m) => m.text)).toEqual(expected);
+    expect(await receive(expected.length)).toEqual(expected);
     expect(received.every((m) => !m.binary)).toBe(true);
-    client.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await close();
   });
 
   it('writes a short frame as one buffer and a long one as two, sharing the body without a copy', async () => {
-    const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await once(server, 'listening');
-    const serverSide = once(server, 'connection');
-    const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    const received: string[] = [];
-    client.on('message', (data) => received.push(data.toString()));
-    const [socket] = (await serverSide) as [WebSocket];
-    await once(client, 'open');
-    const raw = (socket as unknown as { _socket: Socket })._socket;
+    const { socket, raw, receive, close } = await openWebSocketPair();
     const chunks: Buffer[] = [];
     const write = raw.write.bind(raw);
     raw.write = ((chunk: Buffer, ...rest: never[]) => {
@@ -61,9 +42,7 @@ describe('writeTextFrame', () => {
     expect(chunks).toHaveLength(3);
     expect(chunks[2]).toBe(long);
 
-    while (received.length < 2) await once(client, 'message');
-    expect(received).toEqual([`${head.toString()}${short.toString()}`, `${head.toString()}${long.toString()}`]);
-    client.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect(await receive(2)).toEqual([`${head.toString()}${short.toString()}`, `${head.toString()}${long.toString()}`]);
+    await close();
   });
 });

@@ -1,40 +1,23 @@
-import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
 import { writeTextFrame } from '../src/transport/text-frame.js';
 import { createLoopBusyMeter, createWriteCoalescer, FLUSH_HELD_BYTES, type WriteCoalescer } from '../src/transport/write-coalescing.js';
+import { openWebSocketPair } from './helpers/ws-pair.js';
 
 /** A connected pair over loopback; `writes` counts the server socket's writes to the kernel (chunks in each). */
 async function connectedPair() {
-  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await once(server, 'listening');
-  const serverSide = once(server, 'connection');
-  const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  const received: string[] = [];
-  client.on('message', (data) => received.push(data.toString()));
-  const [socket] = (await serverSide) as [WebSocket];
-  await once(client, 'open');
-
-  const raw = (socket as unknown as { _socket: Socket & { _writev: Function; _write: Function } })._socket;
+  const { socket, raw, receive, close } = await openWebSocketPair();
+  const counted = raw as Socket & { _writev: Function; _write: Function };
   const writes: number[] = [];
-  const writev = raw._writev;
-  const write = raw._write;
-  raw._writev = function (chunks: unknown[], callback: unknown) {
+  const writev = counted._writev;
+  const write = counted._write;
+  counted._writev = function (chunks: unknown[], callback: unknown) {
     writes.push(chunks.length);
     return writev.call(this, chunks, callback);
   };
-  raw._write = function (chunk: unknown, encoding: unknown, callback: unknown) {
+  counted._write = function (chunk: unknown, encoding: unknown, callback: unknown) {
     writes.push(1);
     return write.call(this, chunk, encoding, callback);
-  };
-  const receive = async (count: number): Promise<string[]> => {
-    while (received.length < count) await once(client, 'message');
-    return received;
-  };
-  const close = async (): Promise<void> => {
-    client.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   /** A delivery as courier and notiflux write one: coalesce, then ws.send. */
   const deliver = (coalescer: WriteCoalescer, ...texts: string[]): void => {
