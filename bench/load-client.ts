@@ -14,6 +14,13 @@ const CONNECT_BATCH = 250;
 const WARM_SEQ = -1; // subscription warm-up: proves each socket is subscribed
 const WARM_LOAD_SEQ = -2; // load warm-up: deliveries counted, not timed
 const SETTLE_MS = 5_000; // after the last publish, how long silence may last before the rest counts as lost
+/**
+ * A fixed-rate publish sent this late means the client itself was frozen (Node's millisecond timers
+ * alone make sends up to about 2 ms late). At these rates it idles most of the time, so that is the
+ * machine, not load: on this 2-core VM both processes freeze at once for 5–16 ms now and then, and a
+ * few such freezes make a large part of a fixed-rate p99. Counting them says how noisy a run was.
+ */
+const STALL_MS = 5;
 
 // `"seq":<n>,"t":<ms>` sits inside every frame, whatever envelope wraps the payload. The client finds
 // it in the raw bytes and decodes only those few, so it stays cheaper than either server per frame.
@@ -165,17 +172,27 @@ async function run(job: LoadJob): Promise<void> {
   process.send?.({ type: 'subscribed' });
   await nextCommand();
 
-  /** Publishes `count` messages at the scenario's rate or as fast as `inFlight` allows; `seqOf` stamps each. */
-  const publishPhase = async (count: number, seqOf: (index: number) => number): Promise<number> => {
+  /**
+   * Publishes `count` messages at the scenario's rate or as fast as `inFlight` allows; `seqOf` stamps
+   * each. At a fixed rate, also counts the client's stalls (a run of sends STALL_MS late or more).
+   */
+  const publishPhase = async (count: number, seqOf: (index: number) => number): Promise<{ start: number; stalls: LoadResult['stalls'] }> => {
     const start = now();
     const interval = scenario.deliveriesPerSecond === undefined ? 0 : (1000 * subscribersPerTopic) / scenario.deliveriesPerSecond;
+    const stalls = { count: 0, maxMs: 0 };
+    let stalled = false;
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < count) {
         const index = next++;
         if (interval > 0) {
-          const wait = start + index * interval - now();
+          const due = start + index * interval;
+          const wait = due - now();
           if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+          const late = now() - due;
+          if (late >= STALL_MS && !stalled) stalls.count++;
+          stalled = late >= STALL_MS;
+          stalls.maxMs = Math.max(stalls.maxMs, late);
         }
         try {
           await publish(topicOf(index), benchPayload(seqOf(index), now()));
@@ -186,7 +203,7 @@ async function run(job: LoadJob): Promise<void> {
       }
     };
     await Promise.all(Array.from({ length: scenario.inFlight }, worker));
-    return start;
+    return { start, stalls: interval > 0 ? stalls : undefined };
   };
 
   // Load warm-up, the same traffic unmeasured: a fresh process measured cold times V8 compiling
@@ -199,7 +216,7 @@ async function run(job: LoadJob): Promise<void> {
   process.send?.({ type: 'warmed' });
   await nextCommand();
 
-  const publishStart = await publishPhase(scenario.messages, (index) => index);
+  const { start: publishStart, stalls } = await publishPhase(scenario.messages, (index) => index);
   const publishSeconds = (now() - publishStart) / 1000;
 
   await settle(() => delivered >= expected);
@@ -215,6 +232,7 @@ async function run(job: LoadJob): Promise<void> {
     publishSeconds,
     deliveredPerSecond: delivered === 0 ? 0 : delivered / ((lastDelivery - publishStart) / 1000),
     latencyMs: { p50: percentile(0.5), p99: percentile(0.99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! },
+    stalls,
   };
   for (const socket of sockets) socket.terminate();
   agent.destroy();

@@ -40,6 +40,8 @@ export interface LoadResult {
   /** Deliveries per second, first publish sent to last delivery received. */
   readonly deliveredPerSecond: number;
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** Fixed rate only: times the client froze (sends STALL_MS late or more) and the longest. */
+  readonly stalls: { readonly count: number; readonly maxMs: number } | undefined;
 }
 
 /** GC pauses in a server during the measured phase. */

@@ -79,6 +79,7 @@ for (const scenario of scenarios) {
         `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(8)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
           `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}  ` +
           (measurement.failedPublishes > 0 ? `FAILED PUBLISHES ${measurement.failedPublishes}  ` : '') +
+          (measurement.stalls !== undefined ? `client stalls ${measurement.stalls.count} (max ${fmt(measurement.stalls.maxMs, 1)} ms)  ` : '') +
           `cpu server ${fmt(100 * measurement.serverCpuShare, 0)}% client ${fmt(100 * measurement.clientCpuShare, 0)}%\n`,
       );
     }
@@ -99,10 +100,12 @@ function buildScenarios(quick: boolean): Scenario[] {
       // Max rate: about 300k deliveries (20k in quick mode), at least 20 publishes.
       const target = quick ? 20_000 : 300_000;
       list.push({ name: `${label}-max`, connections, topics, messages: Math.max(20, Math.round(target / perTopic)), deliveriesPerSecond: undefined, inFlight: 16 });
-      // Fixed rate: 10 000 deliveries/s for about 10 s (2 s in quick mode). The p99 at a fixed rate
-      // is set by a few stalls of a millisecond or two (a GC pause, the scheduler on two busy
-      // cores) in the whole phase; over 5 s the same build's ratio ranged 0.7–1.4× from run to run.
-      const seconds = quick ? 2 : 10;
+      // Fixed rate: 10 000 deliveries/s for 30 s (2 s in quick mode). A few machine stalls in the
+      // whole phase (the client and the server frozen together for 5–16 ms; the client counts them,
+      // see STALL_MS) make a large part of the p99 at a fixed rate: over 10 s the same build's ratio
+      // at 1k-100t ranged 0.84–1.58× over six runs, over 5 s 0.7–1.4×. A longer phase averages
+      // over more of them.
+      const seconds = quick ? 2 : 30;
       list.push({ name: `${label}-10k/s`, connections, topics, messages: Math.max(5, Math.round((10_000 * seconds) / perTopic)), deliveriesPerSecond: 10_000, inFlight: 16 });
     }
   }
@@ -260,6 +263,8 @@ function report(all: typeof results): void {
         clientCpuShare: median(list.map((m) => m.clientCpuShare)),
         gcMsPerSecond: median(list.map((m) => m.gcMsPerSecond)),
         gcMaxPauseMs: median(list.map((m) => m.gcMaxPauseMs)),
+        stalls: median(list.map((m) => m.stalls?.count ?? NaN)),
+        stallMaxMs: median(list.map((m) => m.stalls?.maxMs ?? NaN)),
       };
     };
     const herald = pick('herald');
@@ -289,6 +294,8 @@ function report(all: typeof results): void {
         // Near 100% for the client: the run measured the load client's limit as much as the server's.
         'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
         'gc ms/s (max)': `${fmt(m.gcMsPerSecond, 1)} (${fmt(m.gcMaxPauseMs, 1)})`,
+        // The machine, seen from the load client (load-client.ts, STALL_MS): what most of the p99 at a fixed rate is made of.
+        'stalls (max ms)': Number.isFinite(m.stalls) ? `${fmt(m.stalls, 0)} (${fmt(m.stallMaxMs, 1)})` : 'n/a',
       });
     }
     return { scenario, herald, baseline, heraldRedis, ratio, runs: byKind };
