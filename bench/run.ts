@@ -294,7 +294,7 @@ function report(all: typeof results): void {
         // Near 100% for the client: the run measured the load client's limit as much as the server's.
         'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
         'gc ms/s (max)': `${fmt(m.gcMsPerSecond, 1)} (${fmt(m.gcMaxPauseMs, 1)})`,
-        // The machine, seen from the load client (load-client.ts, STALL_MS): what most of the p99 at a fixed rate is made of.
+        // How often the machine froze during the run, seen from the load client (load-client.ts, STALL_MS): a large part of a fixed-rate p99.
         'stalls (max ms)': Number.isFinite(m.stalls) ? `${fmt(m.stalls, 0)} (${fmt(m.stallMaxMs, 1)})` : 'n/a',
       });
     }
