@@ -8,7 +8,8 @@
  */
 import { Agent, request } from 'node:http';
 import WebSocket from 'ws';
-import { benchPayload, now, speaksGraphql, type LoadJob, type LoadResult } from './protocol.js';
+import { writeFileSync } from 'node:fs';
+import { benchPayload, now, speaksGraphql, type DeliveryTrace, type LoadJob, type LoadResult } from './protocol.js';
 
 const CONNECT_BATCH = 250;
 const WARM_SEQ = -1; // subscription warm-up: proves each socket is subscribed
@@ -62,6 +63,8 @@ async function run(job: LoadJob): Promise<void> {
   const subscribersPerTopic = scenario.connections / scenario.topics;
   const expected = scenario.messages * subscribersPerTopic;
   const latencies = new Float64Array(expected);
+  // Only with --trace: four numbers per delivery (DeliveryTrace), kept apart from the timed path otherwise.
+  const trace = job.traceFile === undefined ? undefined : new Float64Array(expected * 4);
   let delivered = 0;
   let warmDelivered = 0;
   let failedPublishes = 0;
@@ -88,7 +91,10 @@ async function run(job: LoadJob): Promise<void> {
             return;
           }
           const at = now();
-          if (delivered < expected) latencies[delivered] = at - stamp.t;
+          if (delivered < expected) {
+            latencies[delivered] = at - stamp.t;
+            trace?.set([stamp.seq, stamp.t, at, i], delivered * 4);
+          }
           delivered++;
           lastDelivery = at;
           onProgress?.();
@@ -221,6 +227,10 @@ async function run(job: LoadJob): Promise<void> {
 
   await settle(() => delivered >= expected);
 
+  if (job.traceFile !== undefined && trace !== undefined) {
+    const output: DeliveryTrace = { scenario, kind, deliveries: Array.from(trace.subarray(0, Math.min(delivered, expected) * 4)) };
+    writeFileSync(job.traceFile, JSON.stringify(output));
+  }
   const measured = latencies.subarray(0, Math.min(delivered, expected)).sort();
   const percentile = (p: number): number => (measured.length === 0 ? NaN : measured[Math.min(measured.length - 1, Math.floor(p * measured.length))]!);
   const result: LoadResult = {

@@ -27,6 +27,21 @@ export interface LoadJob {
   readonly scenario: Scenario;
   /** A token for Herald (subscribe + publish, audience "bench"). */
   readonly token: string;
+  /** `--trace`: where to write every measured delivery (see DeliveryTrace). */
+  readonly traceFile?: string | undefined;
+}
+
+/**
+ * `--trace` output, one file per server and run: for reading a latency tail (are the slowest
+ * deliveries spread out, or a few stalls; did the client or the server stop). `deliveries` holds four
+ * numbers per measured delivery, in arrival order: the message's seq, its send time and its arrival
+ * time (ms on the client's wall clock), and the index of the socket it arrived on (socket i listens to
+ * topic i mod topics).
+ */
+export interface DeliveryTrace {
+  readonly scenario: Scenario;
+  readonly kind: ServerKind;
+  readonly deliveries: number[];
 }
 
 export interface LoadResult {

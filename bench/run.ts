@@ -7,6 +7,7 @@
  *   npm run bench -- --runs 5 --only 1k-1t-max
  *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of the Herald server in bench/results/profiles
  *   npm run bench -- --redis            also Herald on the Redis bus (REDIS_URL, default redis://127.0.0.1:6379)
+ *   npm run bench -- --only 1k-100t-10k/s --runs 1 --trace   every measured delivery in bench/results/traces (DeliveryTrace)
  *
  * Each server and the load client run in their own process; the harness reads the server's RSS
  * (after a forced GC) and CPU time from /proc. Results print as a table and go to bench/results/.
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     redis: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    trace: { type: 'boolean', default: false },
   },
 });
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -73,7 +75,7 @@ for (const scenario of scenarios) {
     // Each run starts with a different server, so drift in the machine's speed spreads over all of them.
     const order = kinds.map((_, i) => kinds[(i + run) % kinds.length]!);
     for (const kind of order) {
-      const measurement = await measure(kind, scenario);
+      const measurement = await measure(kind, scenario, run);
       entry.runs[kind]!.push(measurement);
       process.stderr.write(
         `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(8)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
@@ -117,7 +119,7 @@ function buildScenarios(quick: boolean): Scenario[] {
   return list;
 }
 
-async function measure(kind: ServerKind, scenario: Scenario): Promise<Measurement> {
+async function measure(kind: ServerKind, scenario: Scenario, run: number): Promise<Measurement> {
   const profile = args.profile && kind === 'herald' ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`] : [];
   const server = fork(join(here, 'servers', kind === 'baseline' ? 'baseline.ts' : 'herald.ts'), [], {
     execArgv: ['--expose-gc', '--import', 'tsx', ...profile],
@@ -129,7 +131,7 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
   try {
     const { port } = await nextMessage<{ port: number }>(server, 'ready');
     const rssBefore = await settledRssKB(server);
-    client.send({ type: 'job', job: { kind, port, scenario, token } });
+    client.send({ type: 'job', job: { kind, port, scenario, token, traceFile: args.trace ? traceFile(kind, scenario, run) : undefined } });
     await nextMessage(client, 'subscribed');
     const rssAfter = await settledRssKB(server);
     // The client warms the server up with unmeasured traffic first; CPU is read from its end.
@@ -171,6 +173,13 @@ async function measure(kind: ServerKind, scenario: Scenario): Promise<Measuremen
     await new Promise((resolve) => server.once('exit', resolve));
     client.kill();
   }
+}
+
+/** `--trace`: bench/results/traces/<scenario>-<kind>-run<n>.json, one per server and run. */
+function traceFile(kind: ServerKind, scenario: Scenario, run: number): string {
+  const dir = join(here, 'results', 'traces');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${scenario.name.replace('/', '')}-${kind}-run${run + 1}.json`);
 }
 
 function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
