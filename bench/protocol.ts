@@ -32,11 +32,11 @@ export interface LoadJob {
 }
 
 /**
- * `--trace` output, one file per server and run: for reading a latency tail (are the slowest
- * deliveries spread out, or a few stalls; did the client or the server stop). `deliveries` holds four
- * numbers per measured delivery, in arrival order: the message's seq, its send time and its arrival
- * time (ms on the client's wall clock), and the index of the socket it arrived on (socket i listens to
- * topic i mod topics).
+ * `--trace` output, one file per server and run, for reading a latency tail (bench/trace-tail.ts):
+ * are the slowest deliveries spread out, or a few stalls; did the client or the server stop.
+ * `deliveries` holds four numbers per measured delivery, in arrival order: the message's seq, its
+ * send time and its arrival time (ms on the client's wall clock), and the index of the socket it
+ * arrived on (socket i listens to topic i mod topics).
  */
 export interface DeliveryTrace {
   readonly scenario: Scenario;
