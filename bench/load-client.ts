@@ -19,7 +19,7 @@ const SETTLE_MS = 5_000; // after the last publish, how long silence may last be
  * A fixed-rate publish sent this late means the client itself was frozen (Node's millisecond timers
  * alone make sends up to about 2 ms late). At these rates it idles most of the time, so that is the
  * machine, not load: on this 2-core VM both processes freeze at once for 5–16 ms now and then, and a
- * few such freezes make a large part of a fixed-rate p99. Counting them says how noisy a run was.
+ * few such freezes can make a large part of a fixed-rate p99. Counting them says how noisy a run was.
  */
 const STALL_MS = 5;
 
