@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import WebSocket from 'ws';
-import { benchPayload, now, speaksGraphql, type DeliveryTrace, type LoadJob, type LoadResult } from './protocol.js';
+import { benchPayload, now, percentile, speaksGraphql, type DeliveryTrace, type LoadJob, type LoadResult } from './protocol.js';
 
 const CONNECT_BATCH = 250;
 const WARM_SEQ = -1; // subscription warm-up: proves each socket is subscribed
@@ -93,7 +93,13 @@ async function run(job: LoadJob): Promise<void> {
           const at = now();
           if (delivered < expected) {
             latencies[delivered] = at - stamp.t;
-            trace?.set([stamp.seq, stamp.t, at, i], delivered * 4);
+            if (trace !== undefined) {
+              const at4 = delivered * 4;
+              trace[at4] = stamp.seq;
+              trace[at4 + 1] = stamp.t;
+              trace[at4 + 2] = at;
+              trace[at4 + 3] = i;
+            }
           }
           delivered++;
           lastDelivery = at;
@@ -232,7 +238,6 @@ async function run(job: LoadJob): Promise<void> {
     writeFileSync(job.traceFile, JSON.stringify(output));
   }
   const measured = latencies.subarray(0, Math.min(delivered, expected)).sort();
-  const percentile = (p: number): number => (measured.length === 0 ? NaN : measured[Math.min(measured.length - 1, Math.floor(p * measured.length))]!);
   const result: LoadResult = {
     connectSeconds,
     expected,
@@ -241,7 +246,7 @@ async function run(job: LoadJob): Promise<void> {
     failedPublishes,
     publishSeconds,
     deliveredPerSecond: delivered === 0 ? 0 : delivered / ((lastDelivery - publishStart) / 1000),
-    latencyMs: { p50: percentile(0.5), p99: percentile(0.99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! },
+    latencyMs: { p50: percentile(measured, 0.5), p99: percentile(measured, 0.99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! },
     stalls,
   };
   for (const socket of sockets) socket.terminate();

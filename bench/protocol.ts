@@ -79,3 +79,8 @@ export function benchPayload(seq: number, t: number): Record<string, unknown> {
 }
 
 export const now = (): number => performance.timeOrigin + performance.now();
+
+/** The `p` quantile of ascending `sorted` latencies, as the table reports it (NaN when empty). */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}

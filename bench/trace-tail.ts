@@ -6,7 +6,7 @@
  * (the client stopped sending too?) before blaming either server.
  */
 import { readFileSync } from 'node:fs';
-import type { DeliveryTrace } from './protocol.js';
+import { percentile, type DeliveryTrace } from './protocol.js';
 
 const WINDOW_MS = 100;
 const FULLEST_SHOWN = 5;
@@ -27,9 +27,7 @@ for (const file of process.argv.slice(2)) {
     lastSend = Math.max(lastSend, deliveries[i + 1]!);
   }
   const sorted = [...latencies].sort((a, b) => a - b);
-  // The same percentile as the harness's table (load-client.ts).
-  const percentile = (p: number): number => sorted[Math.min(count - 1, Math.floor(p * count))]!;
-  const p99 = percentile(0.99);
+  const p99 = percentile(sorted, 0.99);
 
   const windows = new Map<number, number>();
   let slowest = 0;
@@ -42,7 +40,7 @@ for (const file of process.argv.slice(2)) {
   const lastWindow = Math.floor((lastSend - firstSend) / WINDOW_MS);
   const fullest = [...windows].sort((a, b) => b[1] - a[1]).slice(0, FULLEST_SHOWN);
   process.stdout.write(
-    `${scenario.name} ${kind}: ${count} deliveries, p50 ${percentile(0.5).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${sorted[count - 1]!.toFixed(1)} ms\n` +
+    `${scenario.name} ${kind}: ${count} deliveries, p50 ${percentile(sorted, 0.5).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${sorted[count - 1]!.toFixed(1)} ms\n` +
       `  the slowest 1% (${slowest}, ≥ p99) were sent in ${windows.size} of ${lastWindow + 1} windows of ${WINDOW_MS} ms; the fullest: ` +
       `${fullest.map(([window, n]) => `${((window * WINDOW_MS) / 1000).toFixed(1)} s (${n})`).join(', ')}\n`,
   );
