@@ -5,7 +5,7 @@
  *   npm run bench                      full matrix, median of 3 runs
  *   npm run bench -- --quick           200 subscribers, one run: a smoke test (CI), no figure checked
  *   npm run bench -- --runs 5 --only 1k-1t-max
- *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of the Herald server in bench/results/profiles
+ *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of both servers in bench/results/profiles
  *   npm run bench -- --redis            also Herald on the Redis bus (REDIS_URL, default redis://127.0.0.1:6379)
  *   npm run bench -- --only 1k-100t-10k/s --runs 1 --trace   every measured delivery in bench/results/traces (DeliveryTrace)
  *
@@ -120,7 +120,9 @@ function buildScenarios(quick: boolean): Scenario[] {
 }
 
 async function measure(kind: ServerKind, scenario: Scenario, run: number): Promise<Measurement> {
-  const profile = args.profile && kind === 'herald' ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles')}`] : [];
+  // Both servers, so Herald's profile can be read against the baseline's from the same run. A folder
+  // each, not a file name: every thread writes its own profile (tsx's loader runs in a second one).
+  const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${kind}-run${run + 1}`)}`] : [];
   const server = fork(join(here, 'servers', kind === 'baseline' ? 'baseline.ts' : 'herald.ts'), [], {
     execArgv: ['--expose-gc', '--import', 'tsx', ...profile],
     // Its own channel prefix per run, so nothing else on that Redis hears the benchmark (or is heard).

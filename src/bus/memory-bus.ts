@@ -1,32 +1,63 @@
 import type { Bus, BusListener, Channel, LocalCount } from './bus.js';
-import { channelsOf } from './bus.js';
 
-/** Map key of a channel; NUL cannot occur in audience or topic names. */
-function keyOf(channel: Channel): string {
-  return channel.kind === 'topic' ? `t\u0000${channel.audience}\u0000${channel.topic}` : `${channel.kind}\u0000${channel.audience}`;
+/**
+ * Listeners by channel: kind → audience → topic ('' for the audience-wide kinds). Nested maps
+ * rather than one map keyed by a string joined from the channel: a publish then looks up the
+ * audience and topic strings it already holds (whose hashes V8 keeps) instead of building and
+ * hashing two new keys per message.
+ */
+type Registry = Map<Channel['kind'], Map<string, Map<string, Set<BusListener>>>>;
+
+const topicOf = (channel: Channel): string => (channel.kind === 'topic' ? channel.topic : '');
+
+function listenersOf(registry: Registry, kind: Channel['kind'], audience: string, topic: string): Set<BusListener> | undefined {
+  return registry.get(kind)?.get(audience)?.get(topic);
 }
+
+function deliver(listeners: Set<BusListener> | undefined, message: Parameters<BusListener>[0]): void {
+  if (listeners !== undefined) for (const listener of listeners) listener(message);
+}
+
+const DELIVERED = Promise.resolve();
 
 /** The single-instance bus: delivery is a synchronous call, so order is publish order. */
 export function createMemoryBus(): Bus {
-  const listeners = new Map<string, Set<BusListener>>();
+  const registry: Registry = new Map();
   let local: LocalCount = () => 0;
   return {
-    async publish(message) {
-      for (const channel of channelsOf(message)) {
-        const set = listeners.get(keyOf(channel));
-        if (set !== undefined) for (const listener of set) listener(message);
+    publish(message) {
+      // The channels of channelsOf(message), without building them.
+      const { audience, topic } = message;
+      try {
+        if (topic === null) {
+          deliver(listenersOf(registry, 'broadcasts', audience, ''), message);
+        } else {
+          deliver(listenersOf(registry, 'topic', audience, topic), message);
+          deliver(listenersOf(registry, 'patterns', audience, ''), message);
+        }
+      } catch (error) {
+        return Promise.reject(error);
       }
+      return DELIVERED;
     },
     listen(channel, listener) {
-      const key = keyOf(channel);
-      let set = listeners.get(key);
-      if (set === undefined) listeners.set(key, (set = new Set()));
+      const { kind, audience } = channel;
+      const topic = topicOf(channel);
+      let byAudience = registry.get(kind);
+      if (byAudience === undefined) registry.set(kind, (byAudience = new Map()));
+      let byTopic = byAudience.get(audience);
+      if (byTopic === undefined) byAudience.set(audience, (byTopic = new Map()));
+      let set = byTopic.get(topic);
+      if (set === undefined) byTopic.set(topic, (set = new Set()));
       // A wrapper, so the same function listening twice is two listeners with two stop functions.
       const entry: BusListener = (message) => listener(message);
       set.add(entry);
+      const own = set;
       return () => {
-        set.delete(entry);
-        if (set.size === 0 && listeners.get(key) === set) listeners.delete(key);
+        own.delete(entry);
+        if (own.size > 0 || listenersOf(registry, kind, audience, topic) !== own) return;
+        byTopic.delete(topic);
+        if (byTopic.size === 0 && byAudience.get(audience) === byTopic) byAudience.delete(audience);
       };
     },
     answerCountsWith(count) {
@@ -36,7 +67,7 @@ export function createMemoryBus(): Bus {
     countSubscribers: async (audience, topic) => local(audience, topic),
     assertAvailable() {},
     async close() {
-      listeners.clear();
+      registry.clear();
     },
   };
 }

@@ -3,7 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../redact-url.js';
-import type { Message } from '../publish/message.js';
+import { payloadJsonOf, type Message } from '../publish/message.js';
 import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
 import { redisChannelName } from './redis-channels.js';
@@ -69,7 +69,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   return {
     async publish(message) {
       if (!watch.available()) throw unavailable();
-      const text = JSON.stringify(message);
+      const text = wireText(message);
       try {
         const published = Promise.all(channelsOf(message).map((channel) => publishClient.publish(redisChannelName(prefix, channel), text)));
         await withLagAwareTimeout(published, publishTimeoutMs, () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`));
@@ -130,6 +130,15 @@ function parseOrUndefined(text: string): unknown {
   }
 }
 
+/**
+ * A message as it travels on Redis: its JSON without payloadJson, whose text stands in for the
+ * payload (so a publish stringifies its payload once, not once more for the bus).
+ */
+function wireText(message: Message): string {
+  const { payload: _payload, payloadJson: _payloadJson, ...fields } = message;
+  return `${JSON.stringify(fields).slice(0, -1)},"payload":${payloadJsonOf(message)}}`;
+}
+
 function isMessage(value: unknown): value is Message {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Record<string, unknown>;
@@ -137,7 +146,9 @@ function isMessage(value: unknown): value is Message {
     typeof candidate.id === 'string' &&
     typeof candidate.audience === 'string' &&
     (typeof candidate.topic === 'string' || candidate.topic === null) &&
-    typeof candidate.publishedAt === 'string'
+    typeof candidate.publishedAt === 'string' &&
+    // Never on the wire (wireText): deliveries would write it as the payload's text unchecked.
+    candidate.payloadJson === undefined
   );
 }
 

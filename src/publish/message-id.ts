@@ -19,13 +19,19 @@ function base32(value: number, width: number): string {
  */
 export function createMessageIdGenerator(now: () => number = Date.now): () => string {
   const instance = [...randomBytes(6)].map((byte) => ALPHABET[byte % 32]).join('');
-  let lastTime = 0;
+  let lastTime = -1;
+  let timePart = '';
   let sequence = 0;
   return () => {
     const time = Math.max(now(), lastTime);
-    if (time === lastTime) sequence++;
-    else sequence = 0;
-    lastTime = time;
-    return `${base32(time, 10)}${base32(sequence, 6)}${instance}`;
+    if (time === lastTime) {
+      sequence++;
+    } else {
+      // Encoded once per millisecond, not once per id.
+      sequence = 0;
+      lastTime = time;
+      timePart = base32(time, 10);
+    }
+    return `${timePart}${base32(sequence, 6)}${instance}`;
   };
 }

@@ -10,4 +10,15 @@ export interface Message {
   readonly publishedAt: string;
   /** The publisher token's sub claim. */
   readonly publisher: string | null;
+  /**
+   * JSON.stringify(payload), when whoever made the message already had it: the publish service
+   * does (its size check), so deliveries reuse the text instead of stringifying the payload again
+   * (payloadJsonOf). Local to the process: a bus never carries it, and a message read off one has none.
+   */
+  readonly payloadJson?: string;
+}
+
+/** The payload's JSON text: the one made at publish when the message carries it, else made now. */
+export function payloadJsonOf(message: Message): string {
+  return message.payloadJson ?? (JSON.stringify(message.payload) as string | undefined) ?? 'null';
 }

@@ -1,9 +1,10 @@
-import { authorizeBroadcast, authorizePublish } from '../auth/access.js';
+import { authorizeBroadcast, authorizePublish, requireScope } from '../auth/access.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Bus } from '../bus/bus.js';
 import { HeraldError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { assertTopicName } from '../topics/topic-name.js';
+import { isoTimestamp } from './iso-timestamp.js';
 import type { Message } from './message.js';
 
 export interface PublishService {
@@ -45,8 +46,9 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
       audience,
       topic,
       payload,
-      publishedAt: new Date().toISOString(),
+      publishedAt: isoTimestamp(Date.now()),
       publisher,
+      payloadJson: text,
     };
     await bus.publish(message);
     return message;
@@ -54,6 +56,8 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
 
   return {
     async publish(viewer, topic, payload) {
+      // The scope first: a caller who may not publish learns nothing about the topic it named.
+      requireScope(viewer, 'PUBLISH');
       assertTopicName(topic);
       authorizePublish(viewer, topic);
       if (requireDeclaredTopics) await assertDeclared(store, viewer.audience, topic);

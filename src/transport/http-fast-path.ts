@@ -87,7 +87,7 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
     res.end(Buffer.from(await response.arrayBuffer()));
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer, contentType: string): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer, contentType: ResponseType): Promise<void> {
     let params: { query?: unknown; variables?: unknown; operationName?: unknown };
     try {
       params = JSON.parse(body.toString('utf8')) as typeof params;
@@ -132,7 +132,7 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
     else respond(res, outcome.result, contentType);
   }
 
-  function respond(res: ServerResponse, result: ExecutionResult, contentType: string): void {
+  function respond(res: ServerResponse, result: ExecutionResult, contentType: ResponseType): void {
     let status = 200;
     let payload: unknown = result;
     if (result.errors !== undefined && result.errors.length > 0) {
@@ -149,9 +149,9 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
     send(res, status, JSON.stringify(payload), contentType);
   }
 
-  function send(res: ServerResponse, status: number, text: string, contentType: string): void {
+  function send(res: ServerResponse, status: number, text: string, contentType: ResponseType): void {
     served++;
-    res.writeHead(status, { 'Content-Type': `${contentType}; charset=utf-8`, 'content-length': Buffer.byteLength(text) });
+    res.writeHead(status, { 'Content-Type': CONTENT_TYPE_HEADER[contentType], 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
 
@@ -175,11 +175,19 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
   };
 }
 
+type ResponseType = 'application/json' | 'application/graphql-response+json';
+
+// Made once, not per response.
+const CONTENT_TYPE_HEADER: Record<ResponseType, string> = {
+  'application/json': 'application/json; charset=utf-8',
+  'application/graphql-response+json': 'application/graphql-response+json; charset=utf-8',
+};
+
 /**
  * Whether a request may take the fast lane, and the response type it negotiated: POST of JSON to the
  * GraphQL path, from a backend (no Origin, so no CORS to answer), accepting a JSON response.
  */
-function fastPathResponseType(req: IncomingMessage, graphqlPath: string): string | undefined {
+function fastPathResponseType(req: IncomingMessage, graphqlPath: string): ResponseType | undefined {
   if (req.method !== 'POST' || req.url !== graphqlPath || req.headers.origin !== undefined) return undefined;
   if (!req.headers['content-type']?.startsWith('application/json')) return undefined;
   const accept = req.headers.accept ?? '*/*';

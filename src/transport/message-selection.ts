@@ -14,6 +14,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import type { Path } from 'graphql/jsutils/Path.js';
+import { JSON_TEXT_EXTENSION, type JsonText } from '../schema/json-text-extension.js';
 
 /**
  * Completes one object for a selection set of plain leaf fields, straight to JSON text: what
@@ -21,6 +22,8 @@ import type { Path } from 'graphql/jsutils/Path.js';
  * fields, a resolve info and a path per field, promise checks, a result object to stringify). Each
  * field still runs the schema's own resolver and its type's serialize, so the output is the one
  * graphql-js gives; `test/compiled-execution.test.ts` compares the two on every Message field.
+ * The one shortcut is a field that declares its JSON text (schema/json-text-extension.ts): where the
+ * source has that text, it is the field's value as written, resolver and serialize skipped.
  *
  * Only the common shape compiles: fields (aliases allowed) with no arguments, no directives, no
  * sub-selection and distinct response keys, on a type without isTypeOf. Anything else (fragments,
@@ -53,6 +56,7 @@ type CompiledField =
       readonly nodes: readonly FieldNode[];
       readonly leaf: GraphQLLeafType;
       readonly nonNull: boolean;
+      readonly text: JsonText | undefined;
     };
 
 export function compileSelection(type: GraphQLObjectType, selectionSet: SelectionSetNode): CompiledSelection | undefined {
@@ -75,7 +79,17 @@ export function compileSelection(type: GraphQLObjectType, selectionSet: Selectio
     const inner = isNonNullType(field.type) ? field.type.ofType : field.type;
     const named = getNamedType(field.type);
     if (inner !== named || !isLeafType(named)) return undefined; // lists and objects stay graphql-js's
-    fields.push({ kind: 'leaf', key, responseName, field, nodes: [selection], leaf: named, nonNull: inner !== field.type });
+    const text = field.extensions[JSON_TEXT_EXTENSION];
+    fields.push({
+      kind: 'leaf',
+      key,
+      responseName,
+      field,
+      nodes: [selection],
+      leaf: named,
+      nonNull: inner !== field.type,
+      text: typeof text === 'function' ? (text as JsonText) : undefined,
+    });
   }
 
   return {
@@ -83,6 +97,11 @@ export function compileSelection(type: GraphQLObjectType, selectionSet: Selectio
       let json = '{';
       for (let i = 0; i < fields.length; i++) {
         const compiled = fields[i]!;
+        const text = compiled.kind === 'leaf' ? compiled.text?.(source) : undefined;
+        if (text !== undefined) {
+          json += `${i === 0 ? '' : ','}${compiled.key}${text}`;
+          continue;
+        }
         const value = compiled.kind === 'typename' ? type.name : completeLeaf(compiled, source, contextValue, path, operation);
         if (value === undefined) return undefined;
         json += `${i === 0 ? '' : ','}${compiled.key}${JSON.stringify(value)}`;

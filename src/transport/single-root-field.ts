@@ -77,6 +77,18 @@ export function singleRootField(
     ),
     head: `{"data":{${JSON.stringify(responseName)}:`,
     path,
-    info: (context) => ({ fieldName: field.name, fieldNodes, returnType: field.type, parentType: rootType, path, ...context }),
+    // Every property written out rather than spread from `context`: one object shape, no copy loop.
+    info: ({ schema: ofSchema, operation: ofOperation, fragments, rootValue, variableValues }) => ({
+      fieldName: field.name,
+      fieldNodes,
+      returnType: field.type,
+      parentType: rootType,
+      path,
+      schema: ofSchema,
+      fragments,
+      rootValue,
+      operation: ofOperation,
+      variableValues,
+    }),
   };
 }

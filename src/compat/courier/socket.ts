@@ -9,6 +9,7 @@ import { closeAtExpiry } from '../../auth/token-expiry.js';
 import type { Subscriber } from '../../bus/fanout.js';
 import { HeraldError } from '../../errors.js';
 import { assertDeclared } from '../../publish/publish-service.js';
+import { payloadJsonOf } from '../../publish/message.js';
 import { isPattern } from '../../topics/topic-name.js';
 import { compilePattern } from '../../topics/topic-pattern.js';
 import { startKeepAlive } from '../../transport/keep-alive.js';
@@ -88,7 +89,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
   // Bounds a client's frames like the HTTP body limit bounds requests (ws closes with 1009 past it).
   const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes, clientTracking: false });
   // One encoding per message for every courier socket: the fan-out hands a message to all its subscribers in turn.
-  const encode = createPayloadEncoder(JSON.stringify);
+  const encode = createPayloadEncoder(payloadJsonOf);
   const connections = new Set<Connection>();
   let closing = false;
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createPayloadEncoder } from '../encoded-payload.js';
+import { payloadJsonOf } from '../../publish/message.js';
 import { SHUTDOWN_CLOSE_CODE } from '../../transport/shutdown-close-code.js';
 import { startStaggeredSweep } from '../../transport/staggered-sweep.js';
 import type { CompatDeps } from '../surface.js';
@@ -55,7 +56,7 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
     sendBufferLimit,
     maxSubscriptions: limits.maxSubscriptionsPerConnection,
     // One encoder for every socket: a message is serialised once however many subscribe to it.
-    encode: createPayloadEncoder((payload) => (typeof payload === 'string' ? payload : (JSON.stringify(payload) ?? 'null'))),
+    encode: createPayloadEncoder((message) => (typeof message.payload === 'string' ? message.payload : payloadJsonOf(message))),
     logger,
   };
   const connections = new Set<Connection>();
