@@ -250,9 +250,39 @@ describe.runIf(hasRedis)('Redis bus', () => {
     await admin!.publish(name, 'not json');
     await admin!.publish(name, JSON.stringify({ hello: 'world' }));
     await admin!.publish(name, JSON.stringify(message('b', 'x', 'other audience')));
+    // payloadJson is never on the wire: a delivery would write it as the payload's text unchecked.
+    await admin!.publish(name, JSON.stringify({ ...message('a', 'x', 'forged'), payloadJson: '{"not":"the payload"' }));
     await bus.publish(message('a', 'x', 'good'));
     await until(() => got.length === 1, 'the good message');
     expect(payloads()).toEqual(['good']);
+  });
+
+  it('carries the payload as the text the publish made, once, and never the text itself', async () => {
+    const prefix = uniquePrefix('wire');
+    const bus = createRedisBus({ url: REDIS_URL, prefix, logger: quiet });
+    opened.push(bus);
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 'x' };
+    const { got, listener } = collector();
+    bus.listen(channel, listener);
+    const name = redisChannelName(prefix, channel);
+    const tap = new Redis(REDIS_URL);
+    const wire: string[] = [];
+    tap.on('message', (_channel: string, text: string) => wire.push(text));
+    try {
+      await tap.subscribe(name);
+      await until(async () => available(bus) && (await numsub(admin!, [name]))[0] === 2, 'bus and tap subscribed');
+      const payload = { n: 1, text: 'é "quoted"', list: [null, true] };
+      // As the publish service makes it; spaced out, so the wire shows which text it carries.
+      const sent: Message = { ...message('a', 'x', payload), payloadJson: JSON.stringify(payload, null, 1) };
+      await bus.publish(sent);
+      await until(() => got.length === 1 && wire.length === 1, 'the message and its wire text');
+      expect(wire[0]).toContain(`"payload":${sent.payloadJson}}`);
+      expect(wire[0]).not.toContain('payloadJson');
+      const { payloadJson: _text, ...plain } = sent;
+      expect(got[0]).toEqual(plain);
+    } finally {
+      tap.disconnect();
+    }
   });
 
   it('does not count event-loop lag as a publish timeout: a reply waiting unread behind a busy loop succeeds', async () => {

@@ -52,6 +52,19 @@ describe('compiled subscription events', () => {
     }
   });
 
+  it('writes the payload text a published message carries instead of stringifying its payload again', () => {
+    const document = parse('subscription { broadcasts { id payload topic } }');
+    const run = compileSubscriptionEvent(schema, document, undefined, undefined)!;
+    for (const message of messages) {
+      // As the publish service stamps it: the same JSON as graphql-js gives for the message without it.
+      const published: Message = { ...message, payloadJson: JSON.stringify(message.payload) };
+      expect(run(published, contextValue)).toBe(JSON.stringify(execute({ schema, document, contextValue, rootValue: message })));
+    }
+    // Taken as written: a spaced-out text shows up as is.
+    const spaced: Message = { ...messages[0]!, payloadJson: JSON.stringify(messages[0]!.payload, null, 1) };
+    expect(run(spaced, contextValue)).toBe(`{"data":{"broadcasts":{"id":"0001","payload":${spaced.payloadJson},"topic":"orders/1"}}}`);
+  });
+
   it.each([
     ['a fragment spread', 'subscription { broadcasts { ...F } } fragment F on Message { id }'],
     ['an inline fragment', 'subscription { broadcasts { ... on Message { id } } }'],
@@ -106,10 +119,11 @@ describe('compiled mutations', () => {
     ['publish, every field', PUBLISH, { t: 'orders/1', p: { a: [1, 'é'] } }, () => publisher],
     ['aliases and literals', 'mutation { sent: publish(topic: "allowed/x", payload: {deep: [1, {x: null}]}) { key: id at: publishedAt topic payload } }', undefined, () => limited],
     ['broadcast', `mutation ($p: JSON!) { broadcast(payload: $p) { ${EVERY_FIELD} } }`, { p: 1 }, () => publisher],
-    ['no publish scope (Pothos refuses)', PUBLISH, { t: 'orders/1', p: 1 }, () => subscriberOnly],
+    ['no publish scope (the publish service refuses)', PUBLISH, { t: 'orders/1', p: 1 }, () => subscriberOnly],
     ['a topic outside the token’s topics', PUBLISH, { t: 'orders/1', p: 1 }, () => limited],
     ['broadcast with a topics limit', 'mutation { broadcast(payload: 1) { id } }', undefined, () => limited],
     ['an invalid topic name', PUBLISH, { t: 'a b', p: 1 }, () => publisher],
+    ['an invalid topic name without the publish scope', PUBLISH, { t: 'a b', p: 1 }, () => subscriberOnly],
     ['a payload over MAX_PAYLOAD_BYTES', PUBLISH, { t: 'big', p: 'x'.repeat(100) }, () => publisher],
     ['a missing variable', PUBLISH, { t: 'orders/1' }, () => publisher],
     ['a null for a non-null variable', PUBLISH, { t: 'orders/1', p: null }, () => publisher],
@@ -122,6 +136,13 @@ describe('compiled mutations', () => {
   ] as const)('%s: the same result as graphql-js', async (_name, query, variables, context) => {
     const { compiled, reference } = await both(query, variables, context());
     expect(compiled).toBe(reference);
+  });
+
+  it('refuses a token without the publish scope before looking at the topic, with the refusal Pothos gave', async () => {
+    const outcome = await compileMutation(schema, parse(PUBLISH), undefined)!({ t: 'a b', p: 1 }, subscriberOnly);
+    const error = 'result' in outcome ? outcome.result.errors?.[0] : undefined;
+    expect(error?.extensions).toMatchObject({ code: 'FORBIDDEN' });
+    expect(error?.message).toBe('this needs the publish scope');
   });
 
   it('plans the coercion graphql-js would do, and declines (graphql-js then reports) whatever could fail', () => {

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { isoTimestamp } from '../src/publish/iso-timestamp.js';
+import { createMessageIdGenerator } from '../src/publish/message-id.js';
+
+describe('isoTimestamp', () => {
+  it('gives what Date#toISOString gives, across milliseconds, second and year boundaries', () => {
+    const starts = [Date.UTC(2026, 11, 3, 8, 59, 59, 990), Date.UTC(1999, 11, 31, 23, 59, 59, 0), 0, -1_500, 8.64e15 - 2_100, Date.UTC(10_000, 0, 1)];
+    for (const start of starts) {
+      for (let ms = start; ms < start + 2_100; ms += 7) expect(isoTimestamp(ms)).toBe(new Date(ms).toISOString());
+    }
+    // Fractions are cut as Date cuts them; going back in time re-makes the cached second.
+    for (const ms of [1_764_752_399_123.9, -0.5, 1_764_752_399_123, 5]) expect(isoTimestamp(ms)).toBe(new Date(ms).toISOString());
+  });
+
+  it('throws for an invalid time, as Date does', () => {
+    for (const ms of [Number.NaN, 8.64e15 + 1, -8.64e15 - 1, Infinity]) expect(() => isoTimestamp(ms)).toThrow(RangeError);
+    expect(isoTimestamp(8.64e15)).toBe(new Date(8.64e15).toISOString());
+  });
+});
+
+describe('message ids', () => {
+  it('sort in the order they were made: within a millisecond, across milliseconds, and when the clock steps back', () => {
+    const clock = [1_000, 1_000, 1_000, 1_001, 999, 999, 1_002, 33 ** 6];
+    let tick = 0;
+    const nextId = createMessageIdGenerator(() => clock[tick++]!);
+    const ids = clock.map(() => nextId());
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+    // 10 characters of time, 6 of sequence, 6 naming the process.
+    for (const id of ids) expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{22}$/);
+    expect(ids[1]!.slice(0, 10)).toBe(ids[0]!.slice(0, 10));
+    expect(ids[3]!.slice(0, 10)).not.toBe(ids[0]!.slice(0, 10));
+  });
+});
