@@ -3,7 +3,6 @@ import { MessageSource } from '../bus/message-stream.js';
 import type { Message } from '../publish/message.js';
 import { assertDeclared } from '../publish/publish-service.js';
 import { assertTopicPattern, isPattern } from '../topics/topic-name.js';
-
 import { builder } from './builder.js';
 import { JSON_TEXT_EXTENSION } from './json-text-extension.js';
 

@@ -85,9 +85,9 @@ export function singleRootField(
       parentType: rootType,
       path,
       schema: ofSchema,
+      operation: ofOperation,
       fragments,
       rootValue,
-      operation: ofOperation,
       variableValues,
     }),
   };

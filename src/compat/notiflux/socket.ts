@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createPayloadEncoder } from '../encoded-payload.js';
 import { payloadJsonOf } from '../../publish/message.js';
+import { createPayloadEncoder } from '../encoded-payload.js';
 import { SHUTDOWN_CLOSE_CODE } from '../../transport/shutdown-close-code.js';
 import { startStaggeredSweep } from '../../transport/staggered-sweep.js';
 import type { CompatDeps } from '../surface.js';
