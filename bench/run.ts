@@ -21,6 +21,7 @@ import { mintToken } from '../src/auth/mint-token.js';
 import { BENCH_SECRET, type GcReport, type LoadResult, type Scenario, type ServerKind } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const registerTypescript = join(here, '..', 'bin', 'register-typescript.mjs');
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 const PUBLISH_ONLY = 'publish-max';
 
@@ -121,10 +122,11 @@ function buildScenarios(quick: boolean): Scenario[] {
 
 async function measure(kind: ServerKind, scenario: Scenario, run: number): Promise<Measurement> {
   // Both servers, so Herald's profile can be read against the baseline's from the same run. A folder
-  // each, not a file name: every thread writes its own profile (tsx's loader runs in a second one).
+  // each, not a file name: every thread writes its own profile (the TypeScript loader's hooks run in a second one).
   const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${kind}-run${run + 1}`)}`] : [];
   const server = fork(join(here, 'servers', kind === 'baseline' ? 'baseline.ts' : 'herald.ts'), [], {
-    execArgv: ['--expose-gc', '--import', 'tsx', ...profile],
+    // Both servers load TypeScript the way `npm start` does (bin/register-typescript.mjs), not through tsx.
+    execArgv: ['--expose-gc', '--import', registerTypescript, ...profile],
     // Its own channel prefix per run, so nothing else on that Redis hears the benchmark (or is heard).
     env: { ...process.env, ...(kind === 'herald-redis' && { BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: `herald-bench-${process.pid}-${Date.now()}` }) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Runs the TypeScript entry directly (tsx), so `npm start` works on a fresh clone without a build step.
-import { register } from 'tsx/esm/api';
+// Runs the TypeScript entry directly, so `npm start` works on a fresh clone without a build step.
+import './register-typescript.mjs';
 
-register();
 await import('../src/main.ts');
