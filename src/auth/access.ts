@@ -26,8 +26,13 @@ export function authorizeSubscribe(viewer: Viewer, nameOrPattern: string): void 
   if (!allowed) throw new HeraldError('FORBIDDEN', `the token's topics do not include "${nameOrPattern}"`);
 }
 
+/**
+ * Publishing to a topic: PUBLISH first (a caller who may not publish learns nothing about the topic
+ * it named, as when Pothos checked the scope), then a valid name, then the topics limit.
+ */
 export function authorizePublish(viewer: Viewer, topic: string): void {
   requireScope(viewer, 'PUBLISH');
+  assertTopicName(topic);
   if (!viewer.allowsTopic(topic)) throw new HeraldError('FORBIDDEN', `the token's topics do not include "${topic}"`);
 }
 

@@ -1,10 +1,10 @@
-import type { Bus, BusListener, Channel, LocalCount } from './bus.js';
+import { channelsOf, type Bus, type BusListener, type Channel, type LocalCount } from './bus.js';
 
 /**
  * Listeners by channel: kind → audience → topic ('' for the audience-wide kinds). Nested maps
  * rather than one map keyed by a string joined from the channel: a publish then looks up the
- * audience and topic strings it already holds (whose hashes V8 keeps) instead of building and
- * hashing two new keys per message.
+ * audience and topic strings the message already holds (whose hashes V8 keeps) instead of
+ * building and hashing two new keys per message.
  */
 type Registry = Map<Channel['kind'], Map<string, Map<string, Set<BusListener>>>>;
 
@@ -14,31 +14,16 @@ function listenersOf(registry: Registry, kind: Channel['kind'], audience: string
   return registry.get(kind)?.get(audience)?.get(topic);
 }
 
-function deliver(listeners: Set<BusListener> | undefined, message: Parameters<BusListener>[0]): void {
-  if (listeners !== undefined) for (const listener of listeners) listener(message);
-}
-
-const DELIVERED = Promise.resolve();
-
 /** The single-instance bus: delivery is a synchronous call, so order is publish order. */
 export function createMemoryBus(): Bus {
   const registry: Registry = new Map();
   let local: LocalCount = () => 0;
   return {
-    publish(message) {
-      // The channels of channelsOf(message), without building them.
-      const { audience, topic } = message;
-      try {
-        if (topic === null) {
-          deliver(listenersOf(registry, 'broadcasts', audience, ''), message);
-        } else {
-          deliver(listenersOf(registry, 'topic', audience, topic), message);
-          deliver(listenersOf(registry, 'patterns', audience, ''), message);
-        }
-      } catch (error) {
-        return Promise.reject(error);
+    async publish(message) {
+      for (const channel of channelsOf(message)) {
+        const listeners = listenersOf(registry, channel.kind, channel.audience, topicOf(channel));
+        if (listeners !== undefined) for (const listener of listeners) listener(message);
       }
-      return DELIVERED;
     },
     listen(channel, listener) {
       const { kind, audience } = channel;

@@ -1,4 +1,4 @@
-import { authorizeBroadcast, authorizePublish, requireScope } from '../auth/access.js';
+import { authorizeBroadcast, authorizePublish } from '../auth/access.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Bus } from '../bus/bus.js';
 import { HeraldError } from '../errors.js';
@@ -56,9 +56,6 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
 
   return {
     async publish(viewer, topic, payload) {
-      // The scope first: a caller who may not publish learns nothing about the topic it named.
-      requireScope(viewer, 'PUBLISH');
-      assertTopicName(topic);
       authorizePublish(viewer, topic);
       if (requireDeclaredTopics) await assertDeclared(store, viewer.audience, topic);
       return send(viewer.audience, viewer.subject ?? null, topic, payload);
