@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import WebSocket from 'ws';
-import { benchPayload, now, percentile, speaksGraphql, type DeliveryTrace, type LoadJob, type LoadResult } from './protocol.js';
+import { benchPayload, now, percentile, speaksGraphql, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
 
 const CONNECT_BATCH = 250;
 const WARM_SEQ = -1; // subscription warm-up: proves each socket is subscribed
@@ -38,7 +38,7 @@ function readStamp(frame: Buffer): { seq: number; t: number } | undefined {
 /** Half the measured messages, sent the same way before measuring (see the load warm-up below). */
 const warmupMessages = (scenario: LoadJob['scenario']): number => Math.ceil(scenario.messages / 2);
 
-const nextCommand = (): Promise<void> => new Promise<void>((resolve) => process.once('message', () => resolve()));
+const nextCommand = (): Promise<HarnessCommand> => new Promise((resolve) => process.once('message', resolve));
 
 /**
  * Both servers send UTF-8 JSON the client only scans for its stamp, so the client skips ws's UTF-8
@@ -185,20 +185,21 @@ async function run(job: LoadJob): Promise<void> {
   await nextCommand();
 
   /**
-   * Publishes `count` messages at the scenario's rate or as fast as `inFlight` allows; `seqOf` stamps
-   * each. At a fixed rate, also counts the client's stalls (a run of sends STALL_MS late or more).
+   * Publishes `count` messages at the scenario's rate or as fast as `inFlight` allows, the first of
+   * them number `first` of the phase (which picks its topic); `seqOf` stamps each. At a fixed rate,
+   * also counts the client's stalls (a run of sends STALL_MS late or more) into `stalls`.
    */
-  const publishPhase = async (count: number, seqOf: (index: number) => number): Promise<{ start: number; stalls: LoadResult['stalls'] }> => {
+  const publishPhase = async (first: number, count: number, seqOf: (index: number) => number, stalls: { count: number; maxMs: number }): Promise<void> => {
     const start = now();
     const interval = scenario.deliveriesPerSecond === undefined ? 0 : (1000 * subscribersPerTopic) / scenario.deliveriesPerSecond;
-    const stalls = { count: 0, maxMs: 0 };
     let stalled = false;
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < count) {
-        const index = next++;
+        const offset = next++;
+        const index = first + offset;
         if (interval > 0) {
-          const due = start + index * interval;
+          const due = start + offset * interval;
           const wait = due - now();
           if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
           const late = now() - due;
@@ -215,23 +216,32 @@ async function run(job: LoadJob): Promise<void> {
       }
     };
     await Promise.all(Array.from({ length: scenario.inFlight }, worker));
-    return { start, stalls: interval > 0 ? stalls : undefined };
   };
 
   // Load warm-up, the same traffic unmeasured: a fresh process measured cold times V8 compiling
   // and optimising the hot path (a tenth or more of the server's CPU in the first seconds, more for
   // the larger code base), not the steady state a long-running server lives in.
   const warmExpected = warmupMessages(scenario) * subscribersPerTopic;
-  await publishPhase(warmupMessages(scenario), () => WARM_LOAD_SEQ);
+  await publishPhase(0, warmupMessages(scenario), () => WARM_LOAD_SEQ, { count: 0, maxMs: 0 });
   await settle(() => warmDelivered >= warmExpected);
   const warmLost = Math.max(0, warmExpected - warmDelivered);
   process.send?.({ type: 'warmed' });
-  await nextCommand();
 
-  const { start: publishStart, stalls } = await publishPhase(scenario.messages, (index) => index);
-  const publishSeconds = (now() - publishStart) / 1000;
-
-  await settle(() => delivered >= expected);
+  // The measured phase, in the slices the harness asks for (it alternates servers between them):
+  // each publishes its share and waits for its deliveries before the harness moves on.
+  const stalls = { count: 0, maxMs: 0 };
+  let published = 0;
+  let publishMs = 0;
+  let deliveringMs = 0;
+  for (let command = await nextCommand(); command.type === 'slice'; command = await nextCommand()) {
+    const start = now();
+    await publishPhase(published, command.messages, (index) => index, stalls);
+    publishMs += now() - start;
+    published += command.messages;
+    await settle(() => delivered >= published * subscribersPerTopic);
+    if (delivered > 0) deliveringMs += Math.max(0, lastDelivery - start);
+    process.send?.({ type: 'slice-done' });
+  }
 
   if (job.traceFile !== undefined && trace !== undefined) {
     const output: DeliveryTrace = { scenario, kind, deliveries: Array.from(trace.subarray(0, Math.min(delivered, expected) * 4)) };
@@ -244,10 +254,10 @@ async function run(job: LoadJob): Promise<void> {
     delivered,
     lost: Math.max(0, expected - delivered) + warmLost,
     failedPublishes,
-    publishSeconds,
-    deliveredPerSecond: delivered === 0 ? 0 : delivered / ((lastDelivery - publishStart) / 1000),
+    publishSeconds: publishMs / 1000,
+    deliveredPerSecond: delivered === 0 ? 0 : delivered / (deliveringMs / 1000),
     latencyMs: { p50: percentile(measured, 0.5), p99: percentile(measured, 0.99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! },
-    stalls,
+    stalls: scenario.deliveriesPerSecond === undefined ? undefined : stalls,
   };
   for (const socket of sockets) socket.terminate();
   agent.destroy();

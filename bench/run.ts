@@ -10,7 +10,8 @@
  *   npm run bench -- --only 1k-100t-10k/s --runs 1 --trace   every measured delivery in bench/results/traces (DeliveryTrace)
  *
  * Each server and the load client run in their own process; the harness reads the server's RSS
- * (after a forced GC) and CPU time from /proc. Results print as a table and go to bench/results/.
+ * (after a forced GC) and CPU time from /proc. At a fixed rate the servers take turns in slices of
+ * the measured phase (SLICE_SECONDS). Results print as a table and go to bench/results/.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 const registerTypescript = join(here, '..', 'bin', 'register-typescript.mjs');
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 const PUBLISH_ONLY = 'publish-max';
+/**
+ * At a fixed rate the servers take turns every SLICE_SECONDS of their measured phase, so a noisy
+ * stretch of the machine (a minute of 5–60 ms freezes is not rare on this VM) falls on every server
+ * alike instead of on whichever ran then: with whole 30-second runs one after the other, one
+ * server's p99 at 1k-100t-10k/s ranged 1.8–38 ms over one afternoon, the other's 1.8–4.3 ms. A
+ * max-rate phase is one slice: its throughput is its whole burst.
+ */
+const SLICE_SECONDS = 2;
 
 const { values: args } = parseArgs({
   options: {
@@ -64,6 +73,11 @@ interface Measurement extends LoadResult {
   readonly gcMaxPauseMs: number;
   /** Publishes per second the load client got answered in the measured phase. */
   readonly publishesPerSecond: number;
+  /**
+   * CPU time the hypervisor gave to other guests while this run measured (steal in /proc/stat), per
+   * second and summed over the cores: whatever the servers do, time neither process could run.
+   */
+  readonly stealMsPerSecond: number;
 }
 
 const token = (await mintToken({ secret: BENCH_SECRET }, { audience: 'bench', scopes: ['subscribe', 'publish'], ttlSeconds: 3600 })).token;
@@ -75,15 +89,15 @@ for (const scenario of scenarios) {
   for (let run = 0; run < runs; run++) {
     // Each run starts with a different server, so drift in the machine's speed spreads over all of them.
     const order = kinds.map((_, i) => kinds[(i + run) % kinds.length]!);
-    for (const kind of order) {
-      const measurement = await measure(kind, scenario, run);
+    for (const [kind, measurement] of await measureInterleaved(order, scenario, run)) {
       entry.runs[kind]!.push(measurement);
       process.stderr.write(
         `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(8)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
           `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}  ` +
           (measurement.failedPublishes > 0 ? `FAILED PUBLISHES ${measurement.failedPublishes}  ` : '') +
           (measurement.stalls !== undefined ? `client stalls ${measurement.stalls.count} (max ${fmt(measurement.stalls.maxMs, 1)} ms)  ` : '') +
-          `cpu server ${fmt(100 * measurement.serverCpuShare, 0)}% client ${fmt(100 * measurement.clientCpuShare, 0)}%\n`,
+          `cpu server ${fmt(100 * measurement.serverCpuShare, 0)}% client ${fmt(100 * measurement.clientCpuShare, 0)}%  ` +
+          `steal ${fmt(measurement.stealMsPerSecond, 1)} ms/s\n`,
       );
     }
   }
@@ -120,7 +134,47 @@ function buildScenarios(quick: boolean): Scenario[] {
   return list;
 }
 
-async function measure(kind: ServerKind, scenario: Scenario, run: number): Promise<Measurement> {
+/** The messages of each slice of `scenario`'s measured phase. */
+function slicesOf(scenario: Scenario): number[] {
+  if (scenario.deliveriesPerSecond === undefined) return [scenario.messages];
+  const seconds = (scenario.messages * (scenario.connections / scenario.topics)) / scenario.deliveriesPerSecond;
+  const count = Math.min(scenario.messages, Math.max(1, Math.round(seconds / SLICE_SECONDS)));
+  return Array.from({ length: count }, (_, i) => Math.floor(scenario.messages / count) + (i < scenario.messages % count ? 1 : 0));
+}
+
+/** One server and its load client, connected and warmed up, between measured slices. */
+interface Session {
+  readonly kind: ServerKind;
+  readonly server: ChildProcess;
+  readonly client: ChildProcess;
+  readonly rssPerConnectionKB: number;
+  serverCpuMicros: number;
+  clientCpuMicros: number;
+  stealMicros: number;
+  elapsedMicros: number;
+}
+
+/**
+ * Measures one run of `scenario` on every server in `order`: each is started, connected and warmed
+ * up in turn (memory is read then, while it is the only one being loaded), then their measured
+ * slices alternate, and each reports its result over all of its slices.
+ */
+async function measureInterleaved(order: ServerKind[], scenario: Scenario, run: number): Promise<Map<ServerKind, Measurement>> {
+  const sessions: Session[] = [];
+  try {
+    for (const kind of order) sessions.push(await startSession(kind, scenario, run));
+    for (const messages of slicesOf(scenario)) {
+      for (const session of sessions) await measureSlice(session, messages);
+    }
+    const measured = new Map<ServerKind, Measurement>();
+    for (const session of sessions) measured.set(session.kind, await finishSession(session, scenario));
+    return measured;
+  } finally {
+    for (const session of sessions) await stopSession(session);
+  }
+}
+
+async function startSession(kind: ServerKind, scenario: Scenario, run: number): Promise<Session> {
   // Both servers, so Herald's profile can be read against the baseline's from the same run. A folder
   // each, not a file name: every thread writes its own profile (the TypeScript loader's hooks run in a second one).
   const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${kind}-run${run + 1}`)}`] : [];
@@ -132,6 +186,7 @@ async function measure(kind: ServerKind, scenario: Scenario, run: number): Promi
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const client = fork(join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const session = { kind, server, client, rssPerConnectionKB: NaN, serverCpuMicros: 0, clientCpuMicros: 0, stealMicros: 0, elapsedMicros: 0 };
   try {
     const { port } = await nextMessage<{ port: number }>(server, 'ready');
     const rssBefore = await settledRssKB(server);
@@ -141,42 +196,61 @@ async function measure(kind: ServerKind, scenario: Scenario, run: number): Promi
     // The client warms the server up with unmeasured traffic first; CPU is read from its end.
     client.send({ type: 'go' });
     await nextMessage(client, 'warmed');
-    const cpuBefore = cpuMicros(server.pid!);
-    const clientCpuBefore = cpuMicros(client.pid!);
-    const startedAt = performance.now();
-    server.send({ type: 'count-gc' });
-    client.send({ type: 'measure' });
-    const resultMessage = nextMessage<{ result: LoadResult }>(client, 'result');
-    // The client's own CPU share while measuring: near 100% means the figures are the client's limit, not the server's.
-    let clientCpuAfter = clientCpuBefore;
-    const sampler = setInterval(() => {
-      // A client that died is reported by its own error and the 'result' it never sends, not by a missing /proc entry.
-      if (client.exitCode === null && client.signalCode === null) clientCpuAfter = cpuMicros(client.pid!);
-    }, 100);
-    const { result } = await resultMessage;
-    clearInterval(sampler);
-    const cpuAfter = cpuMicros(server.pid!);
-    const elapsedMicros = (performance.now() - startedAt) * 1000;
-    server.send({ type: 'gc-report' });
-    const { report: gcReport } = await nextMessage<{ report: GcReport }>(server, 'gc-report');
-    return {
-      ...result,
-      // A handful of sockets is lost in the RSS noise of the heap itself: no per-connection figure then.
-      rssPerConnectionKB: scenario.connections >= 100 ? (rssAfter - rssBefore) / scenario.connections : NaN,
-      // Per publish where nothing is delivered (publish-max).
-      cpuMicrosPerDelivery: (cpuAfter - cpuBefore) / Math.max(1, result.delivered > 0 ? result.delivered : scenario.messages),
-      publishesPerSecond: scenario.messages / result.publishSeconds,
-      serverCpuShare: (cpuAfter - cpuBefore) / elapsedMicros,
-      clientCpuShare: (clientCpuAfter - clientCpuBefore) / elapsedMicros,
-      gcMsPerSecond: gcReport.totalMs / (elapsedMicros / 1_000_000),
-      gcMaxPauseMs: gcReport.maxMs,
-    };
-  } finally {
-    // A polite exit lets --cpu-prof write its profile.
+    // A handful of sockets is lost in the RSS noise of the heap itself: no per-connection figure then.
+    return { ...session, rssPerConnectionKB: scenario.connections >= 100 ? (rssAfter - rssBefore) / scenario.connections : NaN };
+  } catch (error) {
+    await stopSession(session);
+    throw error;
+  }
+}
+
+/** Publishes `messages` more of the measured phase through `session` and adds what it cost. */
+async function measureSlice(session: Session, messages: number): Promise<void> {
+  const { server, client } = session;
+  const serverBefore = cpuMicros(server.pid!);
+  const clientBefore = cpuMicros(client.pid!);
+  const stealBefore = stealMicros();
+  const startedAt = performance.now();
+  server.send({ type: 'count-gc' });
+  client.send({ type: 'slice', messages });
+  await nextMessage(client, 'slice-done');
+  server.send({ type: 'stop-gc' });
+  session.elapsedMicros += (performance.now() - startedAt) * 1000;
+  session.serverCpuMicros += cpuMicros(server.pid!) - serverBefore;
+  session.clientCpuMicros += cpuMicros(client.pid!) - clientBefore;
+  session.stealMicros += stealMicros() - stealBefore;
+}
+
+async function finishSession(session: Session, scenario: Scenario): Promise<Measurement> {
+  const { server, client, elapsedMicros } = session;
+  const resultMessage = nextMessage<{ result: LoadResult }>(client, 'result');
+  client.send({ type: 'finish' });
+  const { result } = await resultMessage;
+  server.send({ type: 'gc-report' });
+  const { report: gcReport } = await nextMessage<{ report: GcReport }>(server, 'gc-report');
+  const seconds = elapsedMicros / 1_000_000;
+  return {
+    ...result,
+    rssPerConnectionKB: session.rssPerConnectionKB,
+    // Per publish where nothing is delivered (publish-max).
+    cpuMicrosPerDelivery: session.serverCpuMicros / Math.max(1, result.delivered > 0 ? result.delivered : scenario.messages),
+    publishesPerSecond: scenario.messages / result.publishSeconds,
+    serverCpuShare: session.serverCpuMicros / elapsedMicros,
+    // Near 100%: the figures are the client's limit, not the server's.
+    clientCpuShare: session.clientCpuMicros / elapsedMicros,
+    gcMsPerSecond: gcReport.totalMs / seconds,
+    gcMaxPauseMs: gcReport.maxMs,
+    stealMsPerSecond: session.stealMicros / 1000 / seconds,
+  };
+}
+
+async function stopSession({ server, client }: Session): Promise<void> {
+  // A polite exit lets --cpu-prof write its profile.
+  if (server.exitCode === null && server.signalCode === null) {
     server.send({ type: 'exit' });
     await new Promise((resolve) => server.once('exit', resolve));
-    client.kill();
   }
+  client.kill();
 }
 
 /** `--trace`: bench/results/traces/<scenario>-<kind>-run<n>.json, one per server and run. */
@@ -242,6 +316,12 @@ function cpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1_000_000;
 }
 
+/** Steal time of all cores since boot: the 8th number of /proc/stat's `cpu` line; NaN where there is none. */
+function stealMicros(): number {
+  const fields = /^cpu\s+(.*)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]?.split(/\s+/);
+  return (Number(fields?.[7] ?? NaN) / TICKS_PER_SECOND) * 1_000_000;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -278,6 +358,7 @@ function report(all: typeof results): void {
         gcMaxPauseMs: median(list.map((m) => m.gcMaxPauseMs)),
         stalls: median(list.map((m) => m.stalls?.count ?? NaN)),
         stallMaxMs: median(list.map((m) => m.stalls?.maxMs ?? NaN)),
+        stealMsPerSecond: median(list.map((m) => m.stealMsPerSecond)),
       };
     };
     const herald = pick('herald');
@@ -309,6 +390,8 @@ function report(all: typeof results): void {
         'gc ms/s (max)': `${fmt(m.gcMsPerSecond, 1)} (${fmt(m.gcMaxPauseMs, 1)})`,
         // How often the machine froze during the run, seen from the load client (load-client.ts, STALL_MS): a large part of a fixed-rate p99.
         'stalls (max ms)': Number.isFinite(m.stalls) ? `${fmt(m.stalls, 0)} (${fmt(m.stallMaxMs, 1)})` : 'n/a',
+        // CPU the hypervisor took away while measuring (ms per second, both cores): the machine's noise, not either server's.
+        'steal ms/s': fmt(m.stealMsPerSecond, 1),
       });
     }
     return { scenario, herald, baseline, heraldRedis, ratio, runs: byKind };

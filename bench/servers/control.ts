@@ -3,8 +3,8 @@ import type { GcReport } from '../protocol.js';
 
 /**
  * How the harness talks to a server child process (over IPC): the child reports its port; the
- * harness asks it to collect garbage before a memory reading, to start counting GC pauses when the
- * measured phase begins and to report them when it ends, and to exit.
+ * harness asks it to collect garbage before a memory reading, to count GC pauses while each measured
+ * slice runs (and not between them, while another server's slice does), to report them, and to exit.
  */
 export function serveBenchControl(port: number): void {
   const pauses: number[] = [];
@@ -19,8 +19,9 @@ export function serveBenchControl(port: number): void {
       globalThis.gc?.();
       process.send?.({ type: 'gc-done' });
     } else if (message.type === 'count-gc') {
-      pauses.length = 0;
       counting = true;
+    } else if (message.type === 'stop-gc') {
+      counting = false;
     } else if (message.type === 'gc-report') {
       counting = false;
       const report: GcReport = { pauses: pauses.length, totalMs: pauses.reduce((sum, ms) => sum + ms, 0), maxMs: Math.max(0, ...pauses) };
