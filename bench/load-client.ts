@@ -184,6 +184,9 @@ async function run(job: LoadJob): Promise<void> {
   process.send?.({ type: 'subscribed' });
   await nextCommand();
 
+  /** Milliseconds between publishes at a fixed rate; 0 at max rate. */
+  const interval = scenario.deliveriesPerSecond === undefined ? 0 : (1000 * subscribersPerTopic) / scenario.deliveriesPerSecond;
+
   /**
    * Publishes `count` messages at the scenario's rate or as fast as `inFlight` allows, the first of
    * them number `first` of the phase (which picks its topic); `seqOf` stamps each. At a fixed rate,
@@ -191,7 +194,6 @@ async function run(job: LoadJob): Promise<void> {
    */
   const publishPhase = async (first: number, count: number, seqOf: (index: number) => number, stalls: { count: number; maxMs: number }): Promise<void> => {
     const start = now();
-    const interval = scenario.deliveriesPerSecond === undefined ? 0 : (1000 * subscribersPerTopic) / scenario.deliveriesPerSecond;
     let stalled = false;
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -236,10 +238,12 @@ async function run(job: LoadJob): Promise<void> {
   for (let command = await nextCommand(); command.type === 'slice'; command = await nextCommand()) {
     const start = now();
     await publishPhase(published, command.messages, (index) => index, stalls);
-    publishMs += now() - start;
+    // A slice lasts as long as its rate says (its last interval included), or longer if it lagged.
+    const scheduledMs = command.messages * interval;
+    publishMs += Math.max(now() - start, scheduledMs);
     published += command.messages;
     await settle(() => delivered >= published * subscribersPerTopic);
-    if (delivered > 0) deliveringMs += Math.max(0, lastDelivery - start);
+    if (delivered > 0) deliveringMs += Math.max(lastDelivery - start, scheduledMs);
     process.send?.({ type: 'slice-done' });
   }
 
