@@ -25,6 +25,13 @@ const server = createServer((req, res) => {
   });
 });
 
+// Herald's keep-alive settings (KEEP_ALIVE_TIMEOUT_MS in src/app.ts, not imported: that would load
+// Herald's whole module graph into the baseline's heap). With Node's 5 s default, one full bench
+// saw the baseline reset a publish twice (ECONNRESET at 10k-1t-max, "socket hang up" at
+// 10k-100t-10k/s) and lose its deliveries, as Herald did before it took 65 s.
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
+
 const sockets = new WebSocketServer({ server });
 sockets.on('connection', (socket, request) => {
   const topic = new URL(request.url ?? '/', 'http://localhost').searchParams.get('topic') ?? '';
