@@ -52,20 +52,24 @@ export interface LoadResult {
   /** Publishes the server refused or reset (their deliveries count as lost). */
   readonly failedPublishes: number;
   readonly publishSeconds: number;
-  /** Deliveries per second: in each slice, first publish sent to last delivery received, summed. */
+  /**
+   * Deliveries per second over the slices' summed lengths: a slice lasts from its first publish to
+   * its last delivery, or at a fixed rate its scheduled length if that is longer.
+   */
   readonly deliveredPerSecond: number;
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
   /** Fixed rate only: times the client froze (sends STALL_MS late or more) and the longest. */
   readonly stalls: { readonly count: number; readonly maxMs: number } | undefined;
 }
 
-/** GC pauses in a server during the measured phase. */
 /**
- * What the harness tells a load client once it has warmed up: publish the next `messages` of the
- * measured phase and report `slice-done` when they are delivered, or `finish` (send the result).
+ * What the harness tells a load client: `go` (warm up), then, once it has warmed up, publish the
+ * next `messages` of the measured phase and report `slice-done` when they are delivered, or `finish`
+ * (send the result).
  */
 export type HarnessCommand = { readonly type: 'slice'; readonly messages: number } | { readonly type: 'finish' } | { readonly type: 'go' };
 
+/** GC pauses in a server during the measured phase. */
 export interface GcReport {
   readonly pauses: number;
   readonly totalMs: number;
