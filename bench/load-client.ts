@@ -1,14 +1,15 @@
 /**
  * The load client, a child process of its own (so it never shares a core's event loop with the
- * server): opens the subscriber sockets, warms every topic up, publishes over HTTP keep-alive, and
- * measures deliveries and publish→deliver latency from the timestamp inside each payload.
+ * server): opens the subscriber sockets, warms every topic up, publishes over HTTP keep-alive
+ * (http-publisher.ts), and measures deliveries and publish→deliver latency from the timestamp
+ * inside each payload.
  *
  * Herald sockets speak graphql-transport-ws by hand (connection_init, subscribe, next) so the client
  * stays as light as the baseline's; the protocol itself is proven by the test suite's real clients.
  */
 import { writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import WebSocket from 'ws';
+import { HttpPublisher } from './http-publisher.js';
 import { benchPayload, now, percentile, speaksGraphql, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
 
 const CONNECT_BATCH = 250;
@@ -58,7 +59,7 @@ process.on('message', (message: { type: string; job?: LoadJob }) => {
 
 async function run(job: LoadJob): Promise<void> {
   const { scenario, kind, port } = job;
-  const agent = new Agent({ keepAlive: true, maxSockets: scenario.inFlight });
+  const publisher = new HttpPublisher(port, scenario.inFlight);
   const topicOf = (index: number): string => `bench/${index % scenario.topics}`;
   const subscribersPerTopic = scenario.connections / scenario.topics;
   const expected = scenario.messages * subscribersPerTopic;
@@ -136,41 +137,15 @@ async function run(job: LoadJob): Promise<void> {
     });
 
   const graphql = speaksGraphql(kind);
-  const publish = (topic: string, payload: unknown): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const body =
-        graphql
-          ? JSON.stringify({
-              query: 'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: $p) { id } }',
-              variables: { t: topic, p: payload },
-            })
-          : JSON.stringify({ topic, payload });
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          agent,
-          method: 'POST',
-          path: graphql ? '/graphql' : '/publish',
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-            ...(graphql && { authorization: `Bearer ${job.token}` }),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            if (res.statusCode !== 200 || text.includes('"errors"')) reject(new Error(`publish failed: ${res.statusCode} ${text}`));
-            else resolve();
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+  const path = graphql ? '/graphql' : '/publish';
+  const headers = graphql ? `Authorization: Bearer ${job.token}\r\n` : '';
+  const publish = async (topic: string, payload: unknown): Promise<void> => {
+    const body = graphql
+      ? JSON.stringify({ query: 'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: $p) { id } }', variables: { t: topic, p: payload } })
+      : JSON.stringify({ topic, payload });
+    const answer = await publisher.post(path, headers, body);
+    if (answer.status !== 200 || answer.body.includes('"errors"')) throw new Error(`publish failed: ${answer.status} ${answer.body}`);
+  };
 
   // Pub/sub has no subscribe acknowledgement: publish warm-up messages until every socket saw one.
   for (let round = 0; subscribers.some((s) => !s.warm); round++) {
@@ -264,7 +239,7 @@ async function run(job: LoadJob): Promise<void> {
     stalls: scenario.deliveriesPerSecond === undefined ? undefined : stalls,
   };
   for (const socket of sockets) socket.terminate();
-  agent.destroy();
+  publisher.close();
   process.send?.({ type: 'result', result }, () => process.exit(0));
 }
 

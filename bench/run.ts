@@ -10,8 +10,8 @@
  *   npm run bench -- --only 1k-100t-10k/s --runs 1 --trace   every measured delivery in bench/results/traces (DeliveryTrace)
  *
  * Each server and the load client run in their own process; the harness reads the server's RSS
- * (after a forced GC) and CPU time from /proc. At a fixed rate the servers take turns in slices of
- * the measured phase (SLICE_SECONDS). Results print as a table and go to bench/results/.
+ * (after a forced GC) and CPU time from /proc. The servers take turns in slices of the measured
+ * phase (SLICE_SECONDS, MAX_RATE_SLICES). Results print as a table and go to bench/results/.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,13 +26,22 @@ const registerTypescript = join(here, '..', 'bin', 'register-typescript.mjs');
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 const PUBLISH_ONLY = 'publish-max';
 /**
- * At a fixed rate the servers take turns every SLICE_SECONDS of their measured phase, so a noisy
- * stretch of the machine (a minute of 5–60 ms freezes is not rare on this VM) falls on every server
- * alike instead of on whichever ran then: with whole 30-second runs one after the other, one
- * server's p99 at 1k-100t-10k/s ranged 1.8–38 ms over one afternoon, the other's 1.8–4.3 ms. A
- * max-rate phase is one slice: its throughput is its whole burst.
+ * The servers take turns in slices of their measured phase, so a noisy stretch of the machine (a
+ * minute of 5–60 ms freezes is not rare on this VM) falls on every server alike instead of on
+ * whichever ran then: with whole 30-second runs one after the other, one server's p99 at
+ * 1k-100t-10k/s ranged 1.8–38 ms over one afternoon, the other's 1.8–4.3 ms, and the 1k-100t-max
+ * throughput ratio read 0.89–1.33× over five tables of one build. At a fixed rate a slice is
+ * SLICE_SECONDS of the phase.
  */
 const SLICE_SECONDS = 2;
+/**
+ * At max rate a slice is a share of the publishes, at most MAX_RATE_SLICES of them, and each at
+ * least MIN_SLICE_WINDOWS times the in-flight window: every slice starts with an empty pipeline and
+ * ends draining it, so a slice of only a few windows would measure that ramp more than the steady
+ * rate (10k-1t-max, 30 publishes, stays one slice).
+ */
+const MAX_RATE_SLICES = 10;
+const MIN_SLICE_WINDOWS = 4;
 
 const { values: args } = parseArgs({
   options: {
@@ -136,10 +145,16 @@ function buildScenarios(quick: boolean): Scenario[] {
 
 /** The messages of each slice of `scenario`'s measured phase. */
 function slicesOf(scenario: Scenario): number[] {
-  if (scenario.deliveriesPerSecond === undefined) return [scenario.messages];
-  const seconds = (scenario.messages * (scenario.connections / scenario.topics)) / scenario.deliveriesPerSecond;
-  const count = Math.min(scenario.messages, Math.max(1, Math.round(seconds / SLICE_SECONDS)));
-  return Array.from({ length: count }, (_, i) => Math.floor(scenario.messages / count) + (i < scenario.messages % count ? 1 : 0));
+  const count =
+    scenario.deliveriesPerSecond === undefined
+      ? Math.min(MAX_RATE_SLICES, Math.floor(scenario.messages / (MIN_SLICE_WINDOWS * scenario.inFlight)))
+      : Math.round((scenario.messages * (scenario.connections / scenario.topics)) / scenario.deliveriesPerSecond / SLICE_SECONDS);
+  return splitEvenly(scenario.messages, Math.min(scenario.messages, Math.max(1, count)));
+}
+
+/** `total` as `count` near-equal parts, the larger first. */
+function splitEvenly(total: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => Math.floor(total / count) + (i < total % count ? 1 : 0));
 }
 
 /** One server and its load client, connected and warmed up, between measured slices. */
@@ -152,6 +167,8 @@ interface Session {
   clientCpuMicros: number;
   stealMicros: number;
   elapsedMicros: number;
+  /** The client sent its result and is exiting. */
+  finished: boolean;
 }
 
 /**
@@ -175,9 +192,12 @@ async function measureInterleaved(order: ServerKind[], scenario: Scenario, run: 
 }
 
 async function startSession(kind: ServerKind, scenario: Scenario, run: number): Promise<Session> {
-  // Both servers, so Herald's profile can be read against the baseline's from the same run. A folder
-  // each, not a file name: every thread writes its own profile (the TypeScript loader's hooks run in a second one).
-  const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${kind}-run${run + 1}`)}`] : [];
+  // Both servers, so Herald's profile can be read against the baseline's from the same run, and the
+  // load client serving each (near 100% CPU, it is the limit). A folder each, not a file name: every
+  // thread writes its own profile (the TypeScript loader's hooks run in a second one).
+  const profileOf = (process: string): string[] =>
+    args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${process}-run${run + 1}`)}`] : [];
+  const profile = profileOf(kind);
   const server = fork(join(here, 'servers', kind === 'baseline' ? 'baseline.ts' : 'herald.ts'), [], {
     // Both servers load TypeScript the way `npm start` does (bin/register-typescript.mjs), not through tsx.
     execArgv: ['--expose-gc', '--import', registerTypescript, ...profile],
@@ -185,8 +205,8 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
     env: { ...process.env, ...(kind === 'herald-redis' && { BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: `herald-bench-${process.pid}-${Date.now()}` }) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const client = fork(join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const session = { kind, server, client, rssPerConnectionKB: NaN, serverCpuMicros: 0, clientCpuMicros: 0, stealMicros: 0, elapsedMicros: 0 };
+  const client = fork(join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx', ...profileOf(`${kind}-client`)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const session = { kind, server, client, rssPerConnectionKB: NaN, serverCpuMicros: 0, clientCpuMicros: 0, stealMicros: 0, elapsedMicros: 0, finished: false };
   try {
     const { port } = await nextMessage<{ port: number }>(server, 'ready');
     const rssBefore = await settledRssKB(server);
@@ -226,6 +246,7 @@ async function finishSession(session: Session, scenario: Scenario): Promise<Meas
   const resultMessage = nextMessage<{ result: LoadResult }>(client, 'result');
   client.send({ type: 'finish' });
   const { result } = await resultMessage;
+  session.finished = true;
   server.send({ type: 'gc-report' });
   const { report: gcReport } = await nextMessage<{ report: GcReport }>(server, 'gc-report');
   const seconds = elapsedMicros / 1_000_000;
@@ -244,13 +265,17 @@ async function finishSession(session: Session, scenario: Scenario): Promise<Meas
   };
 }
 
-async function stopSession({ server, client }: Session): Promise<void> {
-  // A polite exit lets --cpu-prof write its profile.
+async function stopSession({ server, client, finished }: Session): Promise<void> {
+  // A polite exit lets --cpu-prof write its profile; a client that has sent its result exits by itself.
   if (server.exitCode === null && server.signalCode === null) {
     server.send({ type: 'exit' });
     await new Promise((resolve) => server.once('exit', resolve));
   }
-  client.kill();
+  if (client.exitCode === null && client.signalCode === null) {
+    const exited = new Promise((resolve) => client.once('exit', resolve));
+    if (!finished) client.kill();
+    await exited;
+  }
 }
 
 /** `--trace`: bench/results/traces/<scenario>-<kind>-run<n>.json, one per server and run. */
