@@ -5,7 +5,7 @@
  *   npm run bench                      full matrix, median of 3 runs
  *   npm run bench -- --quick           200 subscribers, one run: a smoke test (CI), no figure checked
  *   npm run bench -- --runs 5 --only 1k-1t-max
- *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of both servers in bench/results/profiles
+ *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of both servers and clients in bench/results/profiles
  *   npm run bench -- --redis            also Herald on the Redis bus (REDIS_URL, default redis://127.0.0.1:6379)
  *   npm run bench -- --only 1k-100t-10k/s --runs 1 --trace   every measured delivery in bench/results/traces (DeliveryTrace)
  *
@@ -195,8 +195,8 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
   // Both servers, so Herald's profile can be read against the baseline's from the same run, and the
   // load client serving each (near 100% CPU, it is the limit). A folder each, not a file name: every
   // thread writes its own profile (the TypeScript loader's hooks run in a second one).
-  const profileOf = (process: string): string[] =>
-    args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${process}-run${run + 1}`)}`] : [];
+  const profileOf = (name: string): string[] =>
+    args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${name}-run${run + 1}`)}`] : [];
   const profile = profileOf(kind);
   const server = fork(join(here, 'servers', kind === 'baseline' ? 'baseline.ts' : 'herald.ts'), [], {
     // Both servers load TypeScript the way `npm start` does (bin/register-typescript.mjs), not through tsx.
@@ -389,11 +389,30 @@ function report(all: typeof results): void {
     const herald = pick('herald');
     const baseline = pick('baseline');
     const heraldRedis = kinds.includes('herald-redis') ? pick('herald-redis') : undefined;
+    /**
+     * `combine` of two servers' figures run by run, and the median of those: the servers of one run
+     * took turns on the same stretch of the machine, so a run's ratio cancels its noise, and the
+     * median of the medians would not (Table A of stop 14, 1k-100t-10k/s p99: the runs' ratios
+     * 0.90, 1.26 and 1.06, the ratio of the servers' medians 1.26: both medians came from one run).
+     */
+    const paired = (a: ServerKind, b: ServerKind, figure: (m: Measurement) => number, combine: (x: number, y: number) => number) => {
+      const second = byKind[b] ?? [];
+      const perRun = (byKind[a] ?? []).map((m, i) => combine(figure(m), figure(second[i]!)));
+      return { median: median(perRun), perRun };
+    };
+    const divide = (x: number, y: number): number => x / y;
     const ratio = {
-      deliveredPerSecond: herald.deliveredPerSecond / baseline.deliveredPerSecond,
-      publishesPerSecond: herald.publishesPerSecond / baseline.publishesPerSecond,
-      p99: herald.p99 / baseline.p99,
-      rssPerConnection: herald.rssPerConnectionKB / baseline.rssPerConnectionKB,
+      deliveredPerSecond: paired('herald', 'baseline', (m) => m.deliveredPerSecond, divide),
+      publishesPerSecond: paired('herald', 'baseline', (m) => m.publishesPerSecond, divide),
+      p99: paired('herald', 'baseline', (m) => m.latencyMs.p99, divide),
+      rssPerConnection: paired('herald', 'baseline', (m) => m.rssPerConnectionKB, divide),
+    };
+    const subtract = (x: number, y: number): number => x - y;
+    const redisAdds = heraldRedis && {
+      p50: paired('herald-redis', 'herald', (m) => m.latencyMs.p50, subtract),
+      p99: paired('herald-redis', 'herald', (m) => m.latencyMs.p99, subtract),
+      deliveredPerSecond: paired('herald-redis', 'herald', (m) => m.deliveredPerSecond, divide),
+      publishesPerSecond: paired('herald-redis', 'herald', (m) => m.publishesPerSecond, divide),
     };
     const measured: Array<[ServerKind, typeof herald]> = [['baseline', baseline], ['herald', herald]];
     if (heraldRedis !== undefined) measured.push(['herald-redis', heraldRedis]);
@@ -419,7 +438,7 @@ function report(all: typeof results): void {
         'steal ms/s': fmt(m.stealMsPerSecond, 1),
       });
     }
-    return { scenario, herald, baseline, heraldRedis, ratio, runs: byKind };
+    return { scenario, herald, baseline, heraldRedis, ratio, redisAdds, runs: byKind };
   });
 
   const columns = Object.keys(rows[0]!);
@@ -431,28 +450,35 @@ function report(all: typeof results): void {
     Object.entries(byKind).flatMap(([kind, list]) => list.filter((m) => m.failedPublishes > 0).map((m) => `${scenario.name} ${kind}: ${m.failedPublishes}`)),
   );
   if (failed.length > 0) out.push('', `Publishes that failed (their deliveries are in "lost"): ${failed.join(', ')}`);
-  out.push('', 'Herald ÷ baseline (throughput: higher is better; p99 and memory: lower is better):');
+  /** A paired figure: its median, then each run's own (in brackets, when there are several). */
+  const runsOf = ({ perRun }: { perRun: number[] }): string => (perRun.length > 1 ? ` (runs ${perRun.map((value) => fmt(value, 2)).join(', ')})` : '');
+  out.push('', "Herald ÷ baseline, the median of the runs' own ratios (throughput: higher is better; p99 and memory: lower is better):");
   for (const { scenario, ratio, herald } of summary) {
     const fixed = scenario.deliveriesPerSecond !== undefined;
     if (scenario.name === PUBLISH_ONLY) {
-      out.push(`  ${scenario.name.padEnd(14)} publish rate ${fmt(ratio.publishesPerSecond, 2)}×   Herald ${fmt(herald.publishesPerSecond, 0)} publishes/s (target ≥ 5 000/s)`);
+      out.push(
+        `  ${scenario.name.padEnd(14)} publish rate ${fmt(ratio.publishesPerSecond.median, 2)}×${runsOf(ratio.publishesPerSecond)}` +
+          `   Herald ${fmt(herald.publishesPerSecond, 0)} publishes/s (target ≥ 5 000/s)`,
+      );
       continue;
     }
+    const headline = fixed ? ratio.p99 : ratio.deliveredPerSecond;
     out.push(
-      `  ${scenario.name.padEnd(14)} ${fixed ? `p99 latency ${fmt(ratio.p99, 2)}×` : `throughput ${fmt(ratio.deliveredPerSecond, 2)}×`}` +
-        `   memory/conn ${fmt(ratio.rssPerConnection, 2)}×`,
+      `  ${scenario.name.padEnd(14)} ${fixed ? 'p99 latency' : 'throughput'} ${fmt(headline.median, 2)}×${runsOf(headline)}` +
+        `   memory/conn ${fmt(ratio.rssPerConnection.median, 2)}×`,
     );
   }
   if (kinds.includes('herald-redis')) {
-    out.push('', 'Redis bus vs in-process bus (herald-redis − herald, same run; target: ≤ 1 ms added to p50):');
-    for (const { scenario, herald, heraldRedis } of summary) {
+    out.push('', 'Redis bus vs in-process bus (herald-redis − herald, median of the runs; target: ≤ 1 ms added to p50):');
+    for (const { scenario, heraldRedis, redisAdds } of summary) {
+      if (redisAdds === undefined) continue;
       if (scenario.name === PUBLISH_ONLY) {
-        out.push(`  ${scenario.name.padEnd(14)} publish rate ${fmt(heraldRedis!.publishesPerSecond / herald.publishesPerSecond, 2)}×`);
+        out.push(`  ${scenario.name.padEnd(14)} publish rate ${fmt(redisAdds.publishesPerSecond.median, 2)}×`);
         continue;
       }
       out.push(
-        `  ${scenario.name.padEnd(14)} p50 ${signed(heraldRedis!.p50 - herald.p50)} ms   p99 ${signed(heraldRedis!.p99 - herald.p99)} ms` +
-          `   throughput ${fmt(heraldRedis!.deliveredPerSecond / herald.deliveredPerSecond, 2)}×   lost ${heraldRedis!.lost}`,
+        `  ${scenario.name.padEnd(14)} p50 ${signed(redisAdds.p50.median)} ms${runsOf(redisAdds.p50)}   p99 ${signed(redisAdds.p99.median)} ms` +
+          `   throughput ${fmt(redisAdds.deliveredPerSecond.median, 2)}×   lost ${heraldRedis!.lost}`,
       );
     }
   }
