@@ -8,9 +8,10 @@
  * stays as light as the baseline's; the protocol itself is proven by the test suite's real clients.
  */
 import { writeFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { HttpPublisher } from './http-publisher.js';
-import { benchPayload, now, percentile, speaksGraphql, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
+import { benchPayload, gcReport, now, percentile, speaksGraphql, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
 
 const CONNECT_BATCH = 250;
 const WARM_SEQ = -1; // subscription warm-up: proves each socket is subscribed
@@ -207,10 +208,21 @@ async function run(job: LoadJob): Promise<void> {
   // The measured phase, in the slices the harness asks for (it alternates servers between them):
   // each publishes its share and waits for its deliveries before the harness moves on.
   const stalls = { count: 0, maxMs: 0 };
+  // The client's own GC pauses while it measures (entries arrive after the fact, so each is matched
+  // to the slices by its start): with 10k sockets its heap is large, and a pause of its own delays
+  // every delivery it was about to read, whichever server sent it.
+  const gcPauses: Array<{ startTime: number; duration: number }> = [];
+  const slices: Array<{ from: number; to: number }> = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const { startTime, duration } of list.getEntries()) gcPauses.push({ startTime, duration });
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   let published = 0;
   let publishMs = 0;
   let deliveringMs = 0;
   for (let command = await nextCommand(); command.type === 'slice'; command = await nextCommand()) {
+    const slice = { from: performance.now(), to: Infinity };
+    slices.push(slice);
     const start = now();
     await publishPhase(published, command.messages, (index) => index, stalls);
     // A slice lasts as long as its rate says (its last interval included), or longer if it lagged.
@@ -219,6 +231,7 @@ async function run(job: LoadJob): Promise<void> {
     published += command.messages;
     await settle(() => delivered >= published * subscribersPerTopic);
     if (delivered > 0) deliveringMs += Math.max(lastDelivery - start, scheduledMs);
+    slice.to = performance.now();
     process.send?.({ type: 'slice-done' });
   }
 
@@ -237,7 +250,9 @@ async function run(job: LoadJob): Promise<void> {
     deliveredPerSecond: delivered === 0 ? 0 : delivered / (deliveringMs / 1000),
     latencyMs: { p50: percentile(measured, 0.5), p99: percentile(measured, 0.99), max: measured.length === 0 ? NaN : measured[measured.length - 1]! },
     stalls: scenario.deliveriesPerSecond === undefined ? undefined : stalls,
+    gc: gcReport(gcPauses.filter(({ startTime }) => slices.some(({ from, to }) => startTime >= from && startTime <= to)).map(({ duration }) => duration)),
   };
+  gcObserver.disconnect();
   for (const socket of sockets) socket.terminate();
   publisher.close();
   process.send?.({ type: 'result', result }, () => process.exit(0));

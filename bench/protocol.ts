@@ -60,6 +60,8 @@ export interface LoadResult {
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
   /** Fixed rate only: times the client froze (sends STALL_MS late or more) and the longest. */
   readonly stalls: { readonly count: number; readonly maxMs: number } | undefined;
+  /** The load client's own GC pauses during the measured slices. */
+  readonly gc: GcReport;
 }
 
 /**
@@ -69,11 +71,15 @@ export interface LoadResult {
  */
 export type HarnessCommand = { readonly type: 'slice'; readonly messages: number } | { readonly type: 'finish' } | { readonly type: 'go' };
 
-/** GC pauses in a server during the measured phase. */
+/** GC pauses in a process (a server, the load client) during the measured phase. */
 export interface GcReport {
   readonly pauses: number;
   readonly totalMs: number;
   readonly maxMs: number;
+}
+
+export function gcReport(pauses: readonly number[]): GcReport {
+  return { pauses: pauses.length, totalMs: pauses.reduce((sum, ms) => sum + ms, 0), maxMs: Math.max(0, ...pauses) };
 }
 
 /** Roughly 200 bytes of JSON once stamped; `t` is the send time (ms, wall clock with µs precision). */

@@ -80,6 +80,9 @@ interface Measurement extends LoadResult {
   /** Server GC pause time per second of the measured phase, and its longest pause. */
   readonly gcMsPerSecond: number;
   readonly gcMaxPauseMs: number;
+  /** The same for the load client: its own pauses delay what it reads from either server. */
+  readonly clientGcMsPerSecond: number;
+  readonly clientGcMaxPauseMs: number;
   /** Publishes per second the load client got answered in the measured phase. */
   readonly publishesPerSecond: number;
   /**
@@ -106,6 +109,7 @@ for (const scenario of scenarios) {
           (measurement.failedPublishes > 0 ? `FAILED PUBLISHES ${measurement.failedPublishes}  ` : '') +
           (measurement.stalls !== undefined ? `client stalls ${measurement.stalls.count} (max ${fmt(measurement.stalls.maxMs, 1)} ms)  ` : '') +
           `cpu server ${fmt(100 * measurement.serverCpuShare, 0)}% client ${fmt(100 * measurement.clientCpuShare, 0)}%  ` +
+          `gc max server ${fmt(measurement.gcMaxPauseMs, 1)} client ${fmt(measurement.clientGcMaxPauseMs, 1)} ms  ` +
           `steal ${fmt(measurement.stealMsPerSecond, 1)} ms/s\n`,
       );
     }
@@ -261,6 +265,8 @@ async function finishSession(session: Session, scenario: Scenario): Promise<Meas
     clientCpuShare: session.clientCpuMicros / elapsedMicros,
     gcMsPerSecond: gcReport.totalMs / seconds,
     gcMaxPauseMs: gcReport.maxMs,
+    clientGcMsPerSecond: result.gc.totalMs / seconds,
+    clientGcMaxPauseMs: result.gc.maxMs,
     stealMsPerSecond: session.stealMicros / 1000 / seconds,
   };
 }
@@ -381,6 +387,8 @@ function report(all: typeof results): void {
         clientCpuShare: median(list.map((m) => m.clientCpuShare)),
         gcMsPerSecond: median(list.map((m) => m.gcMsPerSecond)),
         gcMaxPauseMs: median(list.map((m) => m.gcMaxPauseMs)),
+        clientGcMsPerSecond: median(list.map((m) => m.clientGcMsPerSecond)),
+        clientGcMaxPauseMs: median(list.map((m) => m.clientGcMaxPauseMs)),
         stalls: median(list.map((m) => m.stalls?.count ?? NaN)),
         stallMaxMs: median(list.map((m) => m.stalls?.maxMs ?? NaN)),
         stealMsPerSecond: median(list.map((m) => m.stealMsPerSecond)),
@@ -432,6 +440,7 @@ function report(all: typeof results): void {
         // Near 100% for the client: the run measured the load client's limit as much as the server's.
         'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
         'gc ms/s (max)': `${fmt(m.gcMsPerSecond, 1)} (${fmt(m.gcMaxPauseMs, 1)})`,
+        'cli gc (max)': `${fmt(m.clientGcMsPerSecond, 1)} (${fmt(m.clientGcMaxPauseMs, 1)})`,
         // How often the machine froze during the run, seen from the load client (load-client.ts, STALL_MS): a large part of a fixed-rate p99.
         'stalls (max ms)': Number.isFinite(m.stalls) ? `${fmt(m.stalls, 0)} (${fmt(m.stallMaxMs, 1)})` : 'n/a',
         // CPU the hypervisor took away while measuring (ms per second, both cores): the machine's noise, not either server's.

@@ -1,5 +1,5 @@
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import type { GcReport } from '../protocol.js';
+import { gcReport } from '../protocol.js';
 
 /**
  * How the harness talks to a server child process (over IPC): the child reports its port; the
@@ -24,8 +24,7 @@ export function serveBenchControl(port: number): void {
       counting = false;
     } else if (message.type === 'gc-report') {
       counting = false;
-      const report: GcReport = { pauses: pauses.length, totalMs: pauses.reduce((sum, ms) => sum + ms, 0), maxMs: Math.max(0, ...pauses) };
-      process.send?.({ type: 'gc-report', report });
+      process.send?.({ type: 'gc-report', report: gcReport(pauses) });
     } else if (message.type === 'exit') {
       process.exit(0);
     }
