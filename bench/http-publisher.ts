@@ -52,29 +52,27 @@ export class HttpPublisher {
       if (connection.usable) return Promise.resolve(connection);
       this.#all.delete(connection);
     }
-    if (this.#all.size < this.maxSockets) {
-      const connection = new Connection(this.port);
-      this.#all.add(connection);
-      return Promise.resolve(connection);
-    }
+    if (this.#all.size < this.maxSockets) return Promise.resolve(this.#open());
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   #release(connection: Connection): void {
+    let handed = connection;
     if (!connection.usable) {
       // The server closed it (or it failed): a waiting request gets a fresh one in its place.
       this.#all.delete(connection);
-      const next = this.#waiting.shift();
-      if (next !== undefined) {
-        const fresh = new Connection(this.port);
-        this.#all.add(fresh);
-        next(fresh);
-      }
-      return;
+      if (this.#waiting.length === 0) return;
+      handed = this.#open();
     }
     const next = this.#waiting.shift();
-    if (next !== undefined) next(connection);
-    else this.#idle.push(connection);
+    if (next !== undefined) next(handed);
+    else this.#idle.push(handed);
+  }
+
+  #open(): Connection {
+    const connection = new Connection(this.port);
+    this.#all.add(connection);
+    return connection;
   }
 }
 
@@ -136,7 +134,7 @@ class Connection {
       if (chunked === undefined) return;
       ({ body, end } = chunked);
     } else {
-      this.#fail(new Error(`unsupported answer framing: ${head}`));
+      this.#socket.destroy(new Error(`unsupported answer framing: ${head}`));
       return;
     }
     this.#received = received.subarray(end);
@@ -144,10 +142,6 @@ class Connection {
     const pending = this.#pending;
     this.#pending = undefined;
     pending.resolve({ status, body });
-  }
-
-  #fail(error: Error): void {
-    this.#socket.destroy(error);
   }
 }
 

@@ -400,7 +400,7 @@ function report(all: typeof results): void {
     /**
      * `combine` of two servers' figures run by run, and the median of those: the servers of one run
      * took turns on the same stretch of the machine, so a run's ratio cancels its noise, and the
-     * median of the medians would not (Table A of stop 14, 1k-100t-10k/s p99: the runs' ratios
+     * median of the medians would not (in one full table, 1k-100t-10k/s p99: the runs' ratios
      * 0.90, 1.26 and 1.06, the ratio of the servers' medians 1.26: both medians came from one run).
      */
     const paired = (a: ServerKind, b: ServerKind, figure: (m: Measurement) => number, combine: (x: number, y: number) => number) => {
