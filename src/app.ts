@@ -16,6 +16,7 @@ import { publicBaseUrl, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createMessageIdGenerator } from './publish/message-id.js';
 import { createPublishService } from './publish/publish-service.js';
+import { createSubscribeService } from './subscribe/subscribe-service.js';
 import type { Services } from './schema/context.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
@@ -63,7 +64,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const verifyToken = await createTokenVerifier(keys.verification, config.auth);
   const store: Store = await openStore(config.databaseUrl, { logger });
   const bus: Bus = openBus(config.redis, logger);
-  const fanout = createFanout(bus);
+  const fanout = createFanout(bus, (error, message) =>
+    logger.error({ err: error, audience: message.audience, topic: message.topic, id: message.id }, 'a subscriber failed to take a message; the others got it'),
+  );
   bus.answerCountsWith(fanout.subscriberCount);
 
   let listeningPort = config.port;
@@ -76,12 +79,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   const services: Services = {
     store,
-    fanout,
+    subscriptions: createSubscribeService({
+      fanout,
+      store,
+      requireDeclaredTopics: config.requireDeclaredTopics,
+      maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+      maxBufferedBytes: config.limits.maxBufferedBytes,
+    }),
     countSubscribers: (audience, topic) => bus.countSubscribers(audience, topic),
     publisher,
     catalog: createCatalogService({ store, publisher, logger }),
     signer: createSubscriptionSigner(keys.verification.signingSecret, () => publicBaseUrl(config, listeningPort)),
-    requireDeclaredTopics: config.requireDeclaredTopics,
   };
 
   const maskError = createMaskError(logger);
@@ -133,14 +141,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   // Bounds a client's incoming frames like the HTTP body limit bounds requests.
   const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
-  const groups = createSubscriptionGroups(fanout, maskUnexpected);
+  const groups = createSubscriptionGroups({ subscriptions: services.subscriptions, fanout, maskError: maskUnexpected });
   const graphqlWs = attachGraphqlWsServer(graphqlSockets, {
     yoga: yoga as never,
     groups,
     verifyToken,
     maskError: maskUnexpected,
     logger,
-    maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
+    subscriptions: services.subscriptions,
     sendBufferLimit,
   });
 

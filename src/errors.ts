@@ -14,6 +14,11 @@ export const ERROR_STATUS = {
   INTERNAL_SERVER_ERROR: 500,
   /** A backing service (Redis bus, database) is unreachable right now; retrying later can succeed. */
   UNAVAILABLE: 503,
+  /**
+   * A reader too slow for MAX_BUFFERED_BYTES: its stream ends with this error. It only ever ends a
+   * stream that already answered (SSE); the status serves the maps of the compat surfaces.
+   */
+  SLOW_CONSUMER: 429,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

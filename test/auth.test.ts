@@ -267,24 +267,29 @@ describe('graphql-ws connection_init', () => {
   });
   afterAll(() => herald.stop());
 
-  it('closes a connection without a token with 4403', async () => {
-    expect(await wsViewerOutcome(herald.wsUrl)).toMatchObject({ kind: 'closed', code: 4403 });
-    expect(await wsViewerOutcome(herald.wsUrl, {})).toMatchObject({ kind: 'closed', code: 4403 });
+  // 4401 (graphql-ws's Unauthorized, which its client does not retry) with a reason saying what was wrong.
+  it('closes a connection without a token with 4401 and says so', async () => {
+    expect(await wsViewerOutcome(herald.wsUrl)).toEqual({ kind: 'closed', code: 4401, reason: 'a bearer token is required' });
+    expect(await wsViewerOutcome(herald.wsUrl, {})).toMatchObject({ kind: 'closed', code: 4401, reason: 'a bearer token is required' });
   });
 
-  it('closes a connection with a bad token with 4403', async () => {
-    expect(await wsViewerOutcome(herald.wsUrl, { token: 'garbage' })).toMatchObject({ kind: 'closed', code: 4403 });
-    expect(await wsViewerOutcome(herald.wsUrl, { authorization: 'Bearer garbage' })).toMatchObject({ kind: 'closed', code: 4403 });
+  it('closes a connection with a bad token with 4401 and the reason', async () => {
+    expect(await wsViewerOutcome(herald.wsUrl, { token: 'garbage' })).toEqual({ kind: 'closed', code: 4401, reason: 'token is not a JWT' });
+    expect(await wsViewerOutcome(herald.wsUrl, { authorization: 'Bearer garbage' })).toMatchObject({ kind: 'closed', code: 4401 });
     const forged = (await mintToken({ secret: WRONG_SECRET }, { audience, scopes: ['subscribe'], ttlSeconds: 300 })).token;
-    expect(await wsViewerOutcome(herald.wsUrl, { token: forged })).toMatchObject({ kind: 'closed', code: 4403 });
+    expect(await wsViewerOutcome(herald.wsUrl, { token: forged })).toMatchObject({ kind: 'closed', code: 4401, reason: expect.stringMatching(/signature/) });
     const none = unsignedToken({ aud: audience, scope: 'subscribe', exp: nowSeconds() + 300 });
-    expect(await wsViewerOutcome(herald.wsUrl, { token: none })).toMatchObject({ kind: 'closed', code: 4403 });
-    expect(await wsViewerOutcome(`${herald.wsUrl}?token=garbage`)).toMatchObject({ kind: 'closed', code: 4403 });
+    expect(await wsViewerOutcome(herald.wsUrl, { token: none })).toMatchObject({ kind: 'closed', code: 4401 });
+    expect(await wsViewerOutcome(`${herald.wsUrl}?token=garbage`)).toMatchObject({ kind: 'closed', code: 4401 });
   });
 
-  it('closes a connection with an expired token with 4403', async () => {
+  it('closes a connection with an expired token with 4401 "token expired"', async () => {
     const expired = await token({ audience, scopes: ['subscribe'], ttlSeconds: -5 });
-    expect(await wsViewerOutcome(herald.wsUrl, { authorization: `Bearer ${expired}` })).toMatchObject({ kind: 'closed', code: 4403 });
+    expect(await wsViewerOutcome(herald.wsUrl, { authorization: `Bearer ${expired}` })).toMatchObject({
+      kind: 'closed',
+      code: 4401,
+      reason: expect.stringMatching(/expired/),
+    });
   });
 
   it('accepts the token as connectionParams.authorization "Bearer …"', async () => {
@@ -493,7 +498,7 @@ describe('scopes', () => {
   it('refuses a token with an unknown scope word: 401 UNAUTHENTICATED', async () => {
     const unknown = await token({ audience: 'auth-scope-unknown', scopes: ['subscribe', 'superuser'] });
     expectRefused(await gql(herald.httpUrl, unknown, VIEWER), 401, 'UNAUTHENTICATED');
-    expect(await wsViewerOutcome(herald.wsUrl, { token: unknown })).toMatchObject({ kind: 'closed', code: 4403 });
+    expect(await wsViewerOutcome(herald.wsUrl, { token: unknown })).toMatchObject({ kind: 'closed', code: 4401, reason: expect.stringMatching(/scope/) });
   });
 
   it('puts a token without aud in the default audience "default"', async () => {

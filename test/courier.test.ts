@@ -477,7 +477,7 @@ describe('courier', () => {
       await waitForSubscribers(app, 'ws-expiry', null, 0);
     });
 
-    it('closes a client that stops reading with 4429 once its send buffer passes MAX_BUFFERED_BYTES, and keeps serving the others', async () => {
+    it('closes a client that stops reading with 4008 (retried by stock clients) once its send buffer passes MAX_BUFFERED_BYTES, and keeps serving the others', async () => {
       const slow = await connect('ws-slow');
       const healthy = await connect('ws-slow');
       slow.send({ action: 'subscribe', topic: 'firehose' });
@@ -497,7 +497,7 @@ describe('courier', () => {
 
       for (let i = 0; i < sent; i++) expect((await healthy.next()).n).toBe(i);
       (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-      expect((await slow.closed).code).toBe(4429);
+      expect((await slow.closed).code).toBe(4008);
     });
   });
 

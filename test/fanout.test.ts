@@ -38,10 +38,36 @@ function recordingBus(): Bus & { listening: () => string[]; dispatch: (message: 
   };
 }
 
+const failOnSubscriberError = (error: unknown): never => {
+  throw new Error(`a subscriber threw: ${String(error)}`);
+};
+
 describe('fan-out registry', () => {
+  it('isolates a subscriber that throws: the others still get the message, and the in-process publish still succeeds', async () => {
+    const bus = createMemoryBus();
+    const reported: unknown[] = [];
+    const fanout = createFanout(bus, (error) => reported.push(error));
+    const got: string[] = [];
+    const failing = { deliver: () => { throw new Error('subscriber bug'); } };
+    fanout.add('a', { kind: 'topic', name: 'x' }, { deliver: () => void got.push('exact before') });
+    fanout.add('a', { kind: 'topic', name: 'x' }, failing);
+    fanout.add('a', { kind: 'topic', name: 'x' }, { deliver: () => void got.push('exact after') });
+    fanout.add('a', { kind: 'topic', name: '*' }, failing);
+    fanout.add('a', { kind: 'topic', name: '*' }, { deliver: () => void got.push('pattern') });
+    fanout.add('a', { kind: 'topic', name: 'x' }, { deliver: () => void got.push('filtered'), accepts: () => { throw new Error('filter bug'); } });
+    fanout.add('a', { kind: 'broadcasts' }, failing);
+    fanout.add('a', { kind: 'broadcasts' }, { deliver: () => void got.push('broadcast') });
+
+    await expect(bus.publish(message('a', 'x'))).resolves.toBeUndefined();
+    await expect(bus.publish(message('a', null))).resolves.toBeUndefined();
+
+    expect(got.sort()).toEqual(['broadcast', 'exact after', 'exact before', 'pattern']);
+    expect(reported.map((error) => (error as Error).message).sort()).toEqual(['filter bug', 'subscriber bug', 'subscriber bug', 'subscriber bug']);
+  });
+
   it('reaches exact, pattern and broadcast subscribers of the message audience only', () => {
     const bus = recordingBus();
-    const fanout = createFanout(bus);
+    const fanout = createFanout(bus, failOnSubscriberError);
     const got: Record<string, unknown[]> = { exact: [], star: [], globstar: [], other: [], broadcasts: [], otherAudience: [] };
     const record = (key: string) => ({ deliver: (m: Message) => void got[key]!.push(m.payload) });
     fanout.add('a', { kind: 'topic', name: 'x/y' }, record('exact'));
@@ -63,7 +89,7 @@ describe('fan-out registry', () => {
 
   it('applies a subscriber filter and forgets removed subscribers', () => {
     const bus = recordingBus();
-    const fanout = createFanout(bus);
+    const fanout = createFanout(bus, failOnSubscriberError);
     const got: unknown[] = [];
     const remove = fanout.add('a', { kind: 'topic', name: '**' }, { deliver: (m) => void got.push(m.topic), accepts: (t) => t.startsWith('ok/') });
     bus.dispatch(message('a', 'no/1'));
@@ -76,7 +102,7 @@ describe('fan-out registry', () => {
   });
 
   it('closes every subscriber on closeAll', () => {
-    const fanout = createFanout(createMemoryBus());
+    const fanout = createFanout(createMemoryBus(), failOnSubscriberError);
     let closed = 0;
     for (const name of ['a', 'a/*', '**']) fanout.add('x', { kind: 'topic', name }, { deliver: () => {}, close: () => void closed++ });
     fanout.add('y', { kind: 'broadcasts' }, { deliver: () => {}, close: () => void closed++ });
@@ -86,7 +112,7 @@ describe('fan-out registry', () => {
 
   it('listens on a bus channel once per topic, pattern audience or broadcast audience, and stops with the last subscriber', () => {
     const bus = recordingBus();
-    const fanout = createFanout(bus);
+    const fanout = createFanout(bus, failOnSubscriberError);
     const subscriber = () => ({ deliver: () => {} });
     const removals = [
       fanout.add('a', { kind: 'topic', name: 'x' }, subscriber()),

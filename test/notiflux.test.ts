@@ -320,7 +320,7 @@ describe('notiflux surface', () => {
       const client = await connectNotiflux(wsUrlOf(herald));
       for (const topic of topics.slice(0, 3)) client.send(`/subscribe ${topic} ${token}`);
       client.send(`/subscribe max-4 ${token}`);
-      expect(await client.next()).toBe('Error: RATE_LIMITED: cannot subscribe to "max-4": this connection has 3 subscriptions already (MAX_SUBSCRIPTIONS_PER_CONNECTION)');
+      expect(await client.next()).toBe('Error: RATE_LIMITED: cannot subscribe to "max-4": this connection already has 3 subscriptions open (MAX_SUBSCRIPTIONS_PER_CONNECTION)');
       for (const topic of topics.slice(0, 3)) expect(herald.app.fanout.subscriberCount(DEFAULT_AUDIENCE, topic)).toBe(1);
       expect(herald.app.fanout.subscriberCount(DEFAULT_AUDIENCE, 'max-4')).toBe(0);
 
@@ -362,7 +362,7 @@ describe('notiflux surface', () => {
       await client.close();
     });
 
-    it('closes a client that stops reading with 4429, drops its subscriptions, and keeps serving the others', async () => {
+    it('closes a client that stops reading with 4008 (retried by stock clients), drops its subscriptions, and keeps serving the others', async () => {
       const topic = 'firehose';
       const slow = await subscribed(topic);
       const healthy = await subscribed(topic);
@@ -379,7 +379,7 @@ describe('notiflux surface', () => {
       await waitForSubscribers(herald.app, DEFAULT_AUDIENCE, topic, 1);
       for (let i = 0; i < sent; i++) expect((await healthy.next()).split(' ')[0]).toBe(String(i));
       (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-      expect((await slow.closed).code).toBe(4429);
+      expect((await slow.closed).code).toBe(4008);
       await healthy.close();
     });
   });

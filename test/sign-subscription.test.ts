@@ -86,7 +86,7 @@ describe('signSubscription', () => {
     expect(errorCode(await sign({ topics: ['bad topic'] }))).toBe('BAD_USER_INPUT');
   });
 
-  it('expires: the open socket closes with 4401 and the URL is refused afterwards with 4403', async () => {
+  it('expires: the open socket closes with 4401 and the URL is refused afterwards with 4401', async () => {
     // exp has one-second resolution: 2 s leaves at least one full second to connect and subscribe, even on a loaded machine.
     const signed = (await sign({ topics: ['orders/9'], ttl: 2 })).data!.signSubscription;
     const closes: number[] = [];
@@ -109,7 +109,7 @@ describe('signSubscription', () => {
 
     const late = wsClient(signed.url);
     const refused = subscribe(late, ON_TOPIC, { name: 'orders/9' });
-    expect(await refused.ended).toMatchObject({ error: { code: 4403 } });
+    expect(await refused.ended).toMatchObject({ error: { code: 4401 } });
     await late.dispose();
   });
 });

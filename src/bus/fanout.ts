@@ -7,7 +7,11 @@ import type { Bus } from './bus.js';
 export type Target = { readonly kind: 'topic'; readonly name: string } | { readonly kind: 'broadcasts' };
 
 export interface Subscriber {
-  /** Called synchronously for each matching message; must not throw or block. */
+  /**
+   * Called synchronously for each matching message; must not block. One that throws is reported to
+   * the registry's onSubscriberError and skipped: the others still get the message, and the publish
+   * that handed it to the bus (in-process, inside the publish itself) is not failed by it.
+   */
   deliver(message: Message): void;
   /** Extra per-subscriber rule (a token's topics limit); messages it refuses are skipped. */
   readonly accepts?: (topic: string) => boolean;
@@ -75,7 +79,10 @@ function bucketOf(pattern: string): string {
 
 const firstSegment = (topic: string): string => topic.split('/', 1)[0]!;
 
-export function createFanout(bus: Bus): Fanout {
+/** Told of a subscriber that threw while taking a message (a defect: log it where an operator sees it). */
+export type SubscriberErrorHandler = (error: unknown, message: Message) => void;
+
+export function createFanout(bus: Bus, onSubscriberError: SubscriberErrorHandler): Fanout {
   const audiences = new Map<string, AudienceIndex>();
   const events = new EventEmitter().setMaxListeners(0);
   let size = 0;
@@ -95,10 +102,16 @@ export function createFanout(bus: Bus): Fanout {
     return total;
   };
 
-  const deliver = (subscribers: Iterable<Subscriber>, message: Message, topic: string): void => {
-    for (const subscriber of subscribers) {
-      if (subscriber.accepts === undefined || subscriber.accepts(topic)) subscriber.deliver(message);
+  const deliverTo = (subscriber: Subscriber, message: Message, topic: string | null): void => {
+    try {
+      if (topic === null || subscriber.accepts === undefined || subscriber.accepts(topic)) subscriber.deliver(message);
+    } catch (error) {
+      onSubscriberError(error, message);
     }
+  };
+
+  const deliver = (subscribers: Iterable<Subscriber>, message: Message, topic: string | null): void => {
+    for (const subscriber of subscribers) deliverTo(subscriber, message, topic);
   };
 
   /** Pattern subscribers whose pattern matches the message's topic; only the buckets that could match are tested. */
@@ -122,9 +135,7 @@ export function createFanout(bus: Bus): Fanout {
       let remove: () => void;
       if (target.kind === 'broadcasts') {
         if (index.broadcasts.size === 0) {
-          index.stopBroadcasts = bus.listen({ kind: 'broadcasts', audience }, (message) => {
-            for (const member of index.broadcasts) member.deliver(message);
-          });
+          index.stopBroadcasts = bus.listen({ kind: 'broadcasts', audience }, (message) => deliver(index.broadcasts, message, null));
         }
         index.broadcasts.add(subscriber);
         remove = () => {

@@ -3,6 +3,7 @@ import type { Viewer } from '../auth/viewer.js';
 import type { Bus } from '../bus/bus.js';
 import { HeraldError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { assertDeclared } from '../topics/declared-topics.js';
 import { assertTopicName } from '../topics/topic-name.js';
 import { isoTimestamp } from './iso-timestamp.js';
 import type { Message } from './message.js';
@@ -69,11 +70,4 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
       return send(audience, null, topic, payload);
     },
   };
-}
-
-/** REQUIRE_DECLARED_TOPICS: the topic must have been declared with createTopic in this audience. */
-export async function assertDeclared(store: Store, audience: string, topic: string): Promise<void> {
-  if ((await store.findTopic(audience, topic)) === undefined) {
-    throw new HeraldError('NOT_FOUND', `topic "${topic}" is not declared in this audience`);
-  }
 }

@@ -1,9 +1,9 @@
 import type { Viewer } from '../auth/viewer.js';
-import type { Fanout } from '../bus/fanout.js';
 import type { CatalogService } from '../catalog/catalog-service.js';
 import type { PublishService } from '../publish/publish-service.js';
 import type { SubscriptionSigner } from '../auth/subscription-signer.js';
 import type { Store } from '../store/store.js';
+import type { SubscribeService } from '../subscribe/subscribe-service.js';
 
 /** What every resolver may use; built per operation from the verified Viewer and the app's services. */
 export interface HeraldContext {
@@ -17,9 +17,9 @@ export interface Services {
   readonly publisher: PublishService;
   /** Creating and removing audiences and topics, with their lifecycle events (every surface goes through it). */
   readonly catalog: CatalogService;
-  readonly fanout: Fanout;
+  /** The one subscribe path: authorisation, registration, per-connection caps, per-subscriber streams. */
+  readonly subscriptions: SubscribeService;
   /** Subscriptions across every gateway instance that a message to `topic` (null: a broadcast) would reach. */
   readonly countSubscribers: (audience: string, topic: string | null) => Promise<number>;
   readonly signer: SubscriptionSigner;
-  readonly requireDeclaredTopics: boolean;
 }

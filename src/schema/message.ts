@@ -1,8 +1,5 @@
-import { authorizeSubscribe } from '../auth/access.js';
-import { MessageSource } from '../bus/message-stream.js';
 import type { Message } from '../publish/message.js';
-import { assertDeclared } from '../publish/publish-service.js';
-import { assertTopicPattern, isPattern } from '../topics/topic-name.js';
+import { deliveredMessage } from '../subscribe/message-source.js';
 import { builder } from './builder.js';
 import { JSON_TEXT_EXTENSION } from './json-text-extension.js';
 
@@ -48,21 +45,14 @@ builder.subscriptionFields((t) => ({
     description:
       "Messages published to one topic, or to every topic a pattern matches ('*' matches within one '/'-separated segment, '**' matches across segments).",
     args: { name: t.arg.string({ required: true }) },
-    authScopes: { subscribe: true },
-    subscribe: async (_root, { name }, { viewer, services }) => {
-      assertTopicPattern(name);
-      authorizeSubscribe(viewer, name);
-      // Patterns may name topics declared later, so only exact names are checked against declarations.
-      if (services.requireDeclaredTopics && !isPattern(name)) await assertDeclared(services.store, viewer.audience, name);
-      return new MessageSource(services.fanout, viewer, { kind: 'topic', name });
-    },
-    resolve: (message) => message,
+    // The subscribe service checks the scope with every other rule, for every surface.
+    subscribe: (_root, { name }, { viewer, services }) => services.subscriptions.source(viewer, { kind: 'topic', name }, 'name'),
+    resolve: deliveredMessage,
   }),
   broadcasts: t.field({
     type: MessageRef,
     description: 'Audience-wide broadcasts.',
-    authScopes: { subscribe: true },
-    subscribe: (_root, _args, { viewer, services }) => new MessageSource(services.fanout, viewer, { kind: 'broadcasts' }),
-    resolve: (message) => message,
+    subscribe: (_root, _args, { viewer, services }) => services.subscriptions.source(viewer, { kind: 'broadcasts' }),
+    resolve: deliveredMessage,
   }),
 }));

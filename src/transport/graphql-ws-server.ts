@@ -19,11 +19,15 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { tokenFromConnectionParams, tokenFromUrl } from '../auth/bearer.js';
-import { closeAtExpiry } from '../auth/token-expiry.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { Viewer } from '../auth/viewer.js';
-import { MessageSource } from '../bus/message-stream.js';
+import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ConnectionSubscriptions } from '../subscribe/connection-subscriptions.js';
+import { watchCredential } from '../subscribe/credential.js';
+import { MessageSource } from '../subscribe/message-source.js';
+import type { SubscribeService } from '../subscribe/subscribe-service.js';
+import { closeReason } from './close-reason.js';
 import { formatErrors } from './format-errors.js';
 import { startKeepAlive } from './keep-alive.js';
 import type { SendBufferLimit } from './send-buffer-limit.js';
@@ -38,7 +42,7 @@ import { writeTextFrame } from './text-frame.js';
  * per-subscriber execute/async-iterator/awaited-write chain of graphql-ws's own server.
  */
 
-/** The token expired: graphql-ws's Unauthorized. */
+/** A missing, invalid or expired credential (at connection_init, or when the connection's token expires): graphql-ws's Unauthorized, which its client does not retry. */
 export const TOKEN_EXPIRED_CLOSE_CODE = CloseCode.Unauthorized; // 4401
 
 export interface GraphqlWsServerOptions {
@@ -47,8 +51,8 @@ export interface GraphqlWsServerOptions {
   readonly verifyToken: VerifyToken;
   readonly maskError: (error: unknown) => Error;
   readonly logger: Logger;
-  /** Operations (subscriptions and in-flight queries) open at once on one connection. */
-  readonly maxSubscriptionsPerConnection: number;
+  /** The one subscribe path: each connection's operations (the MAX_SUBSCRIPTIONS_PER_CONNECTION cap) and their release. */
+  readonly subscriptions: SubscribeService;
   /** MAX_BUFFERED_BYTES, shared with the other WebSocket surfaces. */
   readonly sendBufferLimit: SendBufferLimit;
   /** How long a socket may stay open without connection_init. Default 3 000 ms (as graphql-ws). */
@@ -62,14 +66,12 @@ export interface GraphqlWsServer {
   readonly connections: number;
 }
 
-/** What one open operation holds until it ends. */
-type Operation = { stop: () => void };
-
 interface Connection {
   readonly socket: WebSocket;
   /** The upgrade request's URL (a signed URL carries ?token=); the request itself is not kept. */
   readonly url: string | undefined;
-  readonly operations: Map<string, Operation | null>;
+  /** Open operations by id (subscriptions and in-flight queries); an id is held from its subscribe message on. */
+  readonly operations: ConnectionSubscriptions<string>;
   initReceived: boolean;
   /** Closes the socket if connection_init has not come within connectionInitWaitMs; cleared when it comes. */
   initTimer: NodeJS.Timeout | undefined;
@@ -79,7 +81,7 @@ interface Connection {
 }
 
 export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlWsServerOptions): GraphqlWsServer {
-  const { yoga, groups, verifyToken, maskError, logger, maxSubscriptionsPerConnection, sendBufferLimit } = options;
+  const { yoga, groups, verifyToken, maskError, logger, subscriptions, sendBufferLimit } = options;
   const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
 
@@ -93,7 +95,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     const connection: Connection = {
       socket,
       url: request.url,
-      operations: new Map(),
+      operations: subscriptions.connection(),
       initReceived: false,
       initTimer: undefined,
       viewer: undefined,
@@ -123,8 +125,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       clearTimeout(connection.initTimer);
       connections.delete(connection);
       connection.cancelExpiry?.();
-      for (const operation of connection.operations.values()) operation?.stop();
-      connection.operations.clear();
+      connection.operations.endAll();
     });
   });
 
@@ -145,8 +146,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
   function stopConnection(connection: Connection): void {
     if (connection.closed) return;
     connection.closed = true;
-    for (const operation of connection.operations.values()) operation?.stop();
-    connection.operations.clear();
+    connection.operations.endAll();
   }
 
   async function handleMessage(connection: Connection, data: string): Promise<void> {
@@ -168,11 +168,14 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
         try {
           connection.viewer = await verifyToken(tokenFromConnectionParams(params) ?? tokenFromUrl(connection.url));
         } catch (error) {
-          logger.debug({ err: error }, 'graphql-ws connection refused');
-          return socket.close(CloseCode.Forbidden, 'Forbidden');
+          if (!(error instanceof HeraldError)) throw error;
+          // A client mistake, not an operator's concern: info, with the reason and never the token.
+          logger.info({ reason: error.message }, 'graphql-ws connection refused');
+          const code = error.code === 'UNAUTHENTICATED' ? CloseCode.Unauthorized : CloseCode.Forbidden;
+          return socket.close(code, closeReason(error.message));
         }
         if (connection.closed) return;
-        connection.cancelExpiry = closeAtExpiry(connection.viewer, () => socket.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired'));
+        connection.cancelExpiry = watchCredential(connection.viewer, () => socket.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired'));
         return send(connection, stringifyMessage({ type: MessageType.ConnectionAck }));
       }
       case MessageType.Ping:
@@ -185,17 +188,13 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       case MessageType.Subscribe: {
         if (connection.viewer === undefined) return socket.close(CloseCode.Unauthorized, 'Unauthorized');
         if (connection.operations.has(message.id)) {
-          return socket.close(CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
+          return socket.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${message.id} already exists`));
         }
-        connection.operations.set(message.id, null);
         return subscribe(connection, connection.viewer, message.id, message.payload);
       }
-      case MessageType.Complete: {
-        const operation = connection.operations.get(message.id);
-        connection.operations.delete(message.id);
-        operation?.stop();
+      case MessageType.Complete:
+        connection.operations.end(message.id);
         return;
-      }
       default:
         return socket.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
     }
@@ -206,23 +205,24 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     const isOpen = (): boolean => !connection.closed && connection.operations.has(id);
     const sendError = (errors: readonly unknown[]): void => {
       if (!isOpen()) return;
-      connection.operations.delete(id);
+      connection.operations.forget(id);
       send(connection, stringifyMessage({ id, type: MessageType.Error, payload: formatErrors(errors, maskError) }));
     };
     const sendResultThenComplete = (result: ExecutionResult): void => {
       if (!isOpen()) return;
-      connection.operations.delete(id);
+      connection.operations.forget(id);
       send(connection, nextFrame(id, result, maskError));
       send(connection, stringifyMessage({ id, type: MessageType.Complete }));
     };
 
-    if (connection.operations.size > maxSubscriptionsPerConnection) {
-      return sendError([
-        new GraphQLError(`this connection already has ${maxSubscriptionsPerConnection} operations open (MAX_SUBSCRIPTIONS_PER_CONNECTION)`, {
-          extensions: { code: 'RATE_LIMITED' },
-        }),
-      ]);
+    try {
+      connection.operations.assertRoom(id);
+    } catch (error) {
+      // Held for the error frame's sake only: sendError answers open operations.
+      connection.operations.set(id, () => {});
+      return sendError([error]);
     }
+    connection.operations.set(id, () => {});
 
     // The server context carries the connection's verified viewer; the context factory uses it as is.
     const enveloped = yoga.getEnveloped({ params: payload, viewer });
@@ -271,7 +271,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       },
       { prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`), write: (prefix, body) => sendShared(connection, prefix, body) },
     );
-    connection.operations.set(id, { stop: leave });
+    connection.operations.set(id, leave);
   }
 
   return {

@@ -1,13 +1,18 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 
-/** The client stopped reading and its send buffer passed MAX_BUFFERED_BYTES. */
-export const SLOW_CONSUMER_CLOSE_CODE = 4429;
+/**
+ * The client stopped reading and its send buffer passed MAX_BUFFERED_BYTES. A private-use code that
+ * graphql-ws's client retries (its shouldRetryConnectOrThrow treats only its own protocol codes and
+ * 1000-1999 as fatal), so a stock Apollo or urql client that fell behind reconnects. It was 4429,
+ * which graphql-ws defines as TooManyInitialisationRequests and never retries.
+ */
+export const SLOW_CONSUMER_CLOSE_CODE = 4008;
 
 /**
  * MAX_BUFFERED_BYTES for every WebSocket surface (graphql-ws, courier, notiflux): writes never wait
  * for the client, so after each write the socket's queue is checked, and a socket over the limit is
- * closed with 4429. Memory stays bounded however slow a client is.
+ * closed with SLOW_CONSUMER_CLOSE_CODE. Memory stays bounded however slow a client is.
  */
 export interface SendBufferLimit {
   /** Call after writing to `socket`: true when it is over the limit and is being closed (stop writing to it). */

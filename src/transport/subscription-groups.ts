@@ -2,8 +2,10 @@ import { execute, type DocumentNode, type ExecutionResult, type GraphQLSchema } 
 import type { Fanout, Target } from '../bus/fanout.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Message } from '../publish/message.js';
+import type { SubscribeService } from '../subscribe/subscribe-service.js';
 import { formatErrors } from './format-errors.js';
 import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from './subscription-event.js';
+import { selectsViewerDependentField } from './viewer-dependent-fields.js';
 
 /**
  * The hot path of graphql-ws delivery. Subscriptions that would produce the same result for every
@@ -13,6 +15,10 @@ import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from './subs
  * member synchronously. graphql-js runs once per group per event, never once per subscriber, and
  * not at all for the common shape of document, whose per-event execution is compiled when the group
  * forms (subscription-event.ts).
+ *
+ * Sharing is only sound when no selected field depends on the viewer (the key holds the audience and
+ * topics limit, not the viewer): a selection with such a field (viewer-dependent-fields.ts) makes a
+ * group of one, executed by graphql-js with its own context, never compiled.
  */
 
 /** One socket's view of a subscription in a group: where to write and its frame prefix. */
@@ -43,8 +49,28 @@ export interface SubscriptionGroups {
   readonly size: number;
 }
 
-export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unknown) => Error): SubscriptionGroups {
+export interface SubscriptionGroupsOptions {
+  /** Registers each group, with its viewer's topics limit, through the one subscribe path. */
+  readonly subscriptions: SubscribeService;
+  /** Told when a group's member count changes (subscriber counts). */
+  readonly fanout: Pick<Fanout, 'membersChanged'>;
+  readonly maskError: (error: unknown) => Error;
+}
+
+export function createSubscriptionGroups(options: SubscriptionGroupsOptions): SubscriptionGroups {
+  const { subscriptions, fanout, maskError } = options;
   const groups = new Map<string, Group>();
+  /** Per parsed document (Yoga caches them) and operation: whether its selection may be shared. */
+  const shareable = new WeakMap<DocumentNode, Map<string | undefined, boolean>>();
+  let unshared = 0;
+
+  const mayShare = (spec: GroupSpec): boolean => {
+    let byOperation = shareable.get(spec.document);
+    if (byOperation === undefined) shareable.set(spec.document, (byOperation = new Map()));
+    let answer = byOperation.get(spec.operationName);
+    if (answer === undefined) byOperation.set(spec.operationName, (answer = !selectsViewerDependentField(spec.schema, spec.document, spec.operationName)));
+    return answer;
+  };
 
   class Group {
     readonly members = new Set<GroupMember>();
@@ -57,12 +83,12 @@ export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unkn
     constructor(
       readonly key: string,
       private readonly spec: GroupSpec,
+      shared: boolean,
     ) {
       const { viewer, target } = spec;
-      this.compiled = compileSubscriptionEvent(spec.schema, spec.document, spec.operationName, spec.variables);
-      this.removeFromFanout = fanout.add(viewer.audience, target, {
+      this.compiled = shared ? compileSubscriptionEvent(spec.schema, spec.document, spec.operationName, spec.variables) : undefined;
+      this.removeFromFanout = subscriptions.open(viewer, target, {
         deliver: (message) => this.deliver(message),
-        ...(viewer.topics !== undefined && { accepts: viewer.allowsTopic }),
         close: () => this.closeAll(),
         members: () => this.members.size,
       });
@@ -114,9 +140,10 @@ export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unkn
 
   return {
     join(spec, member) {
-      const key = groupKey(spec);
+      const shared = mayShare(spec);
+      const key = shared ? groupKey(spec) : `unshared:${++unshared}`;
       let group = groups.get(key);
-      if (group === undefined) groups.set(key, (group = new Group(key, spec)));
+      if (group === undefined) groups.set(key, (group = new Group(key, spec, shared)));
       group.members.add(member);
       fanout.membersChanged();
       const joined = group;

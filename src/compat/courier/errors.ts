@@ -48,6 +48,8 @@ const BY_HERALD_CODE: Readonly<Record<Exclude<ErrorCode, 'UNAUTHENTICATED' | 'IN
   NOT_FOUND: [404, 'ETOPIC_NOTFOUND'],
   PAYLOAD_TOO_LARGE: [413, 'EPAYLOAD_TOOLARGE'],
   RATE_LIMITED: [429, 'ERATE_LIMITED'],
+  // Courier's sockets close a slow reader (SLOW_CONSUMER_CLOSE_CODE) instead; no route answers it.
+  SLOW_CONSUMER: [429, 'ERATE_LIMITED'],
   UNAVAILABLE: [503, 'ESERVER_UNAVAILABLE'],
 };
 

@@ -2,14 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { authorizeSubscribe } from '../../auth/access.js';
 import { tokenFromUrl } from '../../auth/bearer.js';
-import { hasScope, type Viewer } from '../../auth/viewer.js';
-import { closeAtExpiry } from '../../auth/token-expiry.js';
-import type { Subscriber } from '../../bus/fanout.js';
-import { HeraldError } from '../../errors.js';
+import type { Viewer } from '../../auth/viewer.js';
 import { payloadJsonOf } from '../../publish/message.js';
-import { assertDeclared } from '../../publish/publish-service.js';
+import type { ConnectionSubscriptions } from '../../subscribe/connection-subscriptions.js';
+import { credentialHolds, watchCredential } from '../../subscribe/credential.js';
 import { isPattern } from '../../topics/topic-name.js';
 import { compilePattern } from '../../topics/topic-pattern.js';
 import { startKeepAlive } from '../../transport/keep-alive.js';
@@ -51,17 +48,13 @@ export interface CourierSockets {
   close(): void;
 }
 
-/** One topic or pattern a connection subscribed to. */
-interface Subscription {
-  readonly matches: (topic: string) => boolean;
-  readonly remove: () => void;
-}
-
 interface Connection {
   readonly socket: WebSocket;
   readonly viewer: Viewer;
-  /** Topic or pattern → subscription, in subscribe order (which decides who delivers an overlapping message). */
-  readonly subscriptions: Map<string, Subscription>;
+  /** Its topic subscriptions (the per-connection cap and their release), through the subscribe service. */
+  readonly open: ConnectionSubscriptions<string>;
+  /** Topic or pattern → its matcher, in subscribe order (which decides who delivers an overlapping message). */
+  readonly matchers: Map<string, (topic: string) => boolean>;
   patterns: number;
   stopBroadcasts: () => void;
   cancelExpiry: () => void;
@@ -95,7 +88,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
 
   const keepAlive = startKeepAlive(keepAliveMs);
 
-  /** Writes one text frame; a socket over MAX_BUFFERED_BYTES is being closed (4429) and is written to no more. */
+  /** Writes one text frame; a socket over MAX_BUFFERED_BYTES is being closed and is written to no more. */
   const write = (connection: Connection, frame: Buffer | string): void => {
     if (!connection.live || connection.socket.readyState !== connection.socket.OPEN) return;
     coalesceWebSocketWrites(connection.socket);
@@ -109,62 +102,41 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
     connection.live = false;
     connection.cancelExpiry();
     connection.stopBroadcasts();
-    for (const subscription of connection.subscriptions.values()) subscription.remove();
-    connection.subscriptions.clear();
+    connection.open.endAll();
   }
 
-  /** Whether `subscription` is the first of the connection's subscriptions that matches `topic`. */
-  const deliversFor = (connection: Connection, subscription: Subscription, topic: string): boolean => {
+  /** Whether `topic` is the first of the connection's subscriptions that matches `name`. */
+  const deliversFor = (connection: Connection, topic: string, name: string): boolean => {
     // Exact names never overlap one another; only a pattern can make two subscriptions match one topic.
     if (connection.patterns === 0) return true;
-    for (const candidate of connection.subscriptions.values()) {
-      if (candidate.matches(topic)) return candidate === subscription;
+    for (const [candidate, matches] of connection.matchers) {
+      if (matches(name)) return candidate === topic;
     }
     return false;
   };
 
   async function subscribe(connection: Connection, topic: string): Promise<void> {
-    const { viewer, subscriptions } = connection;
-    if (subscriptions.has(topic)) return; // idempotent
-    if (subscriptions.size >= limits.maxSubscriptionsPerConnection) {
-      throw new HeraldError(
-        'RATE_LIMITED',
-        `this connection already has ${limits.maxSubscriptionsPerConnection} subscriptions (MAX_SUBSCRIPTIONS_PER_CONNECTION)`,
-      );
-    }
-    // The same rules as the GraphQL `topic` subscription.
-    authorizeSubscribe(viewer, topic);
-    if (services.requireDeclaredTopics && !isPattern(topic)) await assertDeclared(services.store, viewer.audience, topic);
-    if (!connection.live) return;
+    const { viewer, open } = connection;
+    if (open.has(topic)) return; // idempotent
+    open.assertRoom(topic);
+    await services.subscriptions.authorize(viewer, { kind: 'topic', name: topic }, 'topic');
+    if (!connection.live || open.has(topic)) return;
 
     const pattern = isPattern(topic);
     const regex = pattern ? compilePattern(topic) : undefined;
-    const limit = viewer.topics === undefined ? undefined : viewer.allowsTopic;
-    let remove = (): void => {};
-    const subscription: Subscription = {
-      matches: regex === undefined ? (name) => name === topic : (name) => regex.test(name),
-      remove: () => remove(),
-    };
-    const subscriber: Subscriber = {
-      deliver: (message) => write(connection, encode(message)),
-      // The token's topics limit (as GraphQL subscriptions), then one copy per connection.
-      accepts: (name) => (limit === undefined || limit(name)) && deliversFor(connection, subscription, name),
-      close: () => unsubscribe(connection, topic),
-    };
-    subscriptions.set(topic, subscription);
+    connection.matchers.set(topic, regex === undefined ? (name) => name === topic : (name) => regex.test(name));
     if (pattern) connection.patterns++;
-    const leave = services.fanout.add(viewer.audience, { kind: 'topic', name: topic }, subscriber);
-    remove = () => {
-      leave();
+    const stopReceiving = services.subscriptions.open(viewer, { kind: 'topic', name: topic }, {
+      deliver: (message) => write(connection, encode(message)),
+      // After the token's topics limit (the subscribe service's): one copy per connection.
+      accepts: (name) => deliversFor(connection, topic, name),
+      close: () => void open.end(topic),
+    });
+    open.set(topic, () => {
+      stopReceiving();
+      connection.matchers.delete(topic);
       if (pattern) connection.patterns--;
-    };
-  }
-
-  function unsubscribe(connection: Connection, topic: string): void {
-    const subscription = connection.subscriptions.get(topic);
-    if (subscription === undefined) return; // idempotent
-    connection.subscriptions.delete(topic);
-    subscription.remove();
+    });
   }
 
   async function handleFrame(connection: Connection, data: RawData): Promise<void> {
@@ -183,7 +155,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
         case 'subscribe':
           return await subscribe(connection, action.topic);
         case 'unsubscribe':
-          return unsubscribe(connection, action.topic);
+          return void connection.open.end(action.topic); // idempotent
         case 'publish':
           await services.publisher.publish(viewer, action.topic, action.message);
           return;
@@ -200,7 +172,8 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
     const connection: Connection = {
       socket,
       viewer,
-      subscriptions: new Map(),
+      open: services.subscriptions.connection(),
+      matchers: new Map(),
       patterns: 0,
       stopBroadcasts: () => {},
       cancelExpiry: () => {},
@@ -226,16 +199,20 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
     });
 
     write(connection, randomUUID());
-    // Receiving broadcasts is subscribing to the audience's announcements: it needs the subscribe
-    // scope, not the topics limit (as the GraphQL `broadcasts` subscription).
-    if (hasScope(viewer, 'SUBSCRIBE') && connection.live) {
-      connection.stopBroadcasts = services.fanout.add(viewer.audience, { kind: 'broadcasts' }, {
-        deliver: (message) => write(connection, encode(message)),
-        close: () => connection.stopBroadcasts(),
-      });
-    }
+    // Receiving broadcasts is subscribing to the audience's announcements (as the GraphQL `broadcasts`
+    // subscription); a token the subscribe service refuses them to only publishes on this socket.
+    services.subscriptions.authorize(viewer, { kind: 'broadcasts' }).then(
+      () => {
+        if (!connection.live) return;
+        connection.stopBroadcasts = services.subscriptions.open(viewer, { kind: 'broadcasts' }, {
+          deliver: (message) => write(connection, encode(message)),
+          close: () => connection.stopBroadcasts(),
+        });
+      },
+      () => {},
+    );
     // Armed last: an already expired token (within the clock tolerance) closes at once.
-    connection.cancelExpiry = closeAtExpiry(viewer, () => {
+    connection.cancelExpiry = watchCredential(viewer, () => {
       stop(connection);
       socket.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
     });
@@ -255,7 +232,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
             // The verifier accepts a token up to JWT_CLOCK_TOLERANCE past its exp, which is right for one
             // request; a socket would be closed (4401) the moment it opened, so a client reconnecting with
             // a stale key gets a plain 403 instead of a socket that opens and closes in a loop.
-            if (viewer.expiresAt !== undefined && viewer.expiresAt.getTime() <= Date.now()) {
+            if (!credentialHolds(viewer)) {
               return rejectUpgrade(socket, new CourierError(403, 'ETOKEN_INVALID', 'token expired'));
             }
             server.handleUpgrade(request, socket, head, (ws) => open(ws, viewer));

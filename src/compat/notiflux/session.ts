@@ -1,22 +1,20 @@
 import type { WebSocket } from 'ws';
-import { closeAtExpiry } from '../../auth/token-expiry.js';
+import type { VerifyToken } from '../../auth/verify-token.js';
 import type { Viewer } from '../../auth/viewer.js';
-import type { Fanout, Subscriber } from '../../bus/fanout.js';
-import { HeraldError, type ErrorCode } from '../../errors.js';
+import { HeraldError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Message } from '../../publish/message.js';
+import { watchCredential } from '../../subscribe/credential.js';
+import type { SubscribeService } from '../../subscribe/subscribe-service.js';
 import type { SendBufferLimit } from '../../transport/send-buffer-limit.js';
 import { coalesceWebSocketWrites } from '../../transport/write-coalescing.js';
-import type { AuthorizeSubscription } from './authorize-subscribe.js';
 import { parseCommand, type Command } from './commands.js';
 import { errorReply, quoteTopic } from './replies.js';
 
 export interface SessionDeps {
-  readonly fanout: Fanout;
-  readonly authorize: AuthorizeSubscription;
+  readonly subscriptions: SubscribeService;
+  readonly verifyToken: VerifyToken;
   readonly sendBufferLimit: SendBufferLimit;
-  /** MAX_SUBSCRIPTIONS_PER_CONNECTION. */
-  readonly maxSubscriptions: number;
   /** A message's payload as the frame carries it, encoded once for every socket. */
   readonly encode: (message: Message) => Buffer;
   readonly logger: Logger;
@@ -32,109 +30,73 @@ export interface NotifluxSession {
   readonly size: number;
 }
 
-/** One `/subscribe`, with its own token (so its own audience, topics limit and expiry): ends its fan-out entry and expiry timer. */
-interface Subscription {
-  remove(): void;
-}
-
+/**
+ * notiflux's wire format over the subscribe service. Each `/subscribe <topic> <token>` carries its own
+ * token, so its own audience, topics limit and credential: the subscription (not the connection)
+ * ends when that credential does, with an error reply.
+ */
 export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): NotifluxSession {
-  const { fanout, authorize, sendBufferLimit, maxSubscriptions, encode, logger } = deps;
-  const subscriptions = new Map<string, Subscription>();
-  let ended = false;
+  const { subscriptions: service, verifyToken, sendBufferLimit, encode, logger } = deps;
+  const open = service.connection<string>();
   // Commands run one after another, so replies come in command order and a `/subscribe` still
   // verifying its token cannot be overtaken by the `/unsubscribe` sent after it.
   let queue: Promise<void> = Promise.resolve();
 
-  /** Every write goes through here: after it, a socket over MAX_BUFFERED_BYTES is being closed (4429) and gets nothing more. */
+  /** Every write goes through here: after it, a socket over MAX_BUFFERED_BYTES is being closed and gets nothing more. */
   const write = (data: Buffer | string): void => {
-    if (ended || socket.readyState !== socket.OPEN) return;
+    if (open.closed || socket.readyState !== socket.OPEN) return;
     coalesceWebSocketWrites(socket);
     socket.send(data, { binary: false });
-    if (sendBufferLimit.exceeded(socket)) end();
+    if (sendBufferLimit.exceeded(socket)) open.endAll();
   };
 
   const deliver = (message: Message): void => write(encode(message));
 
-  /** Ends `entry` if it is still the subscription of `topic` (a re-subscribe may have replaced it). */
-  const drop = (topic: string, entry: Subscription): boolean => {
-    if (subscriptions.get(topic) !== entry) return false;
-    subscriptions.delete(topic);
-    entry.remove();
-    return true;
-  };
-
   async function subscribe(topic: string, token: string): Promise<void> {
-    const refuse = (code: ErrorCode, reason: string): void => write(errorReply(code, `cannot subscribe to ${quoteTopic(topic)}: ${reason}`));
-    const existing = subscriptions.get(topic);
-    if (existing === undefined && subscriptions.size >= maxSubscriptions) {
-      return refuse('RATE_LIMITED', `this connection has ${maxSubscriptions} subscriptions already (MAX_SUBSCRIPTIONS_PER_CONNECTION)`);
-    }
     let viewer: Viewer;
     try {
-      viewer = await authorize(topic, token);
+      open.assertRoom(topic);
+      viewer = await verifyToken(token);
+      await service.authorize(viewer, { kind: 'topic', name: topic }, 'topic');
     } catch (error) {
-      if (error instanceof HeraldError) return refuse(error.code, error.message);
-      throw error;
+      if (!(error instanceof HeraldError)) throw error;
+      return write(errorReply(error.code, `cannot subscribe to ${quoteTopic(topic)}: ${error.message}`));
     }
-    if (ended) return;
-    // Within JWT_CLOCK_TOLERANCE a token past its exp still verifies; it would only end at once.
-    if (viewer.expiresAt !== undefined && viewer.expiresAt.getTime() <= Date.now()) return refuse('UNAUTHENTICATED', 'token expired');
+    if (open.closed) return;
 
-    const subscriber: Subscriber = {
+    // A re-subscribe replaces the entry; the new one registers before the old one ends, so the topic
+    // never has zero listeners in between (on the Redis bus that would unsubscribe the channel).
+    const stopReceiving = service.open(viewer, { kind: 'topic', name: topic }, {
       deliver,
-      ...(viewer.topics !== undefined && { accepts: viewer.allowsTopic }),
       // Shutdown: the socket is being closed with 1001 anyway.
-      close: () => void drop(topic, entry),
-    };
-    // The new entry is added before the one it replaces is removed, so the topic never has zero
-    // listeners in between (on the Redis bus that would unsubscribe and resubscribe the channel).
-    const removeFromFanout = fanout.add(viewer.audience, { kind: 'topic', name: topic }, subscriber);
-    let cancelExpiry = (): void => {};
-    const entry: Subscription = {
-      remove: () => {
-        cancelExpiry();
-        removeFromFanout();
-      },
-    };
-    subscriptions.set(topic, entry);
-    existing?.remove();
-    cancelExpiry = closeAtExpiry(viewer, () => {
-      if (drop(topic, entry)) {
-        write(errorReply('UNAUTHENTICATED', `the token of the subscription to ${quoteTopic(topic)} expired; it has ended (subscribe again with a fresh token)`));
-      }
+      close: () => void open.end(topic),
+    });
+    let stopWatching = (): void => {};
+    open.end(topic);
+    open.set(topic, () => {
+      stopWatching();
+      stopReceiving();
+    });
+    stopWatching = watchCredential(viewer, () => {
+      if (!open.end(topic)) return;
+      write(errorReply('UNAUTHENTICATED', `the token of the subscription to ${quoteTopic(topic)} expired; it has ended (subscribe again with a fresh token)`));
     });
   }
 
-  function unsubscribe(topic: string): void {
-    const entry = subscriptions.get(topic);
-    if (entry !== undefined) drop(topic, entry);
-  }
-
-  function unsubscribeAll(): void {
-    for (const entry of subscriptions.values()) entry.remove();
-    subscriptions.clear();
-  }
-
   async function run(command: Command): Promise<void> {
-    if (ended) return;
+    if (open.closed) return;
     switch (command.kind) {
       case 'subscribe':
         return subscribe(command.topic, command.token);
       case 'unsubscribe':
-        return unsubscribe(command.topic);
+        return void open.end(command.topic);
       case 'unsubscribe-all':
-        return unsubscribeAll();
+        return open.endEach();
       case 'invalid':
         return write(command.reply);
       case 'ignored':
         return;
     }
-  }
-
-  function end(): void {
-    if (ended) return;
-    ended = true;
-    unsubscribeAll();
   }
 
   return {
@@ -148,9 +110,9 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
           write(errorReply('INTERNAL_SERVER_ERROR', 'Unexpected error.'));
         });
     },
-    end,
+    end: () => open.endAll(),
     get size() {
-      return subscriptions.size;
+      return open.size;
     },
   };
 }

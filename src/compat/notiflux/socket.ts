@@ -6,7 +6,6 @@ import { createPayloadEncoder } from '../encoded-payload.js';
 import { SHUTDOWN_CLOSE_CODE } from '../../transport/shutdown-close-code.js';
 import { startStaggeredSweep } from '../../transport/staggered-sweep.js';
 import type { CompatDeps } from '../surface.js';
-import { createSubscribeAuthorizer } from './authorize-subscribe.js';
 import { createNotifluxSession, type NotifluxSession } from './session.js';
 
 /** A connection from which nothing arrived for idleTimeoutMs (no frame, no pong). */
@@ -51,10 +50,9 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
   // Bounds a client's incoming frames like the HTTP body limit bounds requests (ws closes with 1009 past it).
   const server = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes, clientTracking: false });
   const sessionDeps = {
-    fanout: services.fanout,
-    authorize: createSubscribeAuthorizer(deps),
+    subscriptions: services.subscriptions,
+    verifyToken: deps.verifyToken,
     sendBufferLimit,
-    maxSubscriptions: limits.maxSubscriptionsPerConnection,
     // One encoder for every socket: a message is serialised once however many subscribe to it.
     encode: createPayloadEncoder((message) => (typeof message.payload === 'string' ? message.payload : payloadJsonOf(message))),
     logger,

@@ -1,0 +1,130 @@
+import type { Viewer } from '../auth/viewer.js';
+import type { Target } from '../bus/fanout.js';
+import { HeraldError } from '../errors.js';
+import { payloadJsonOf, type Message } from '../publish/message.js';
+import { watchCredential } from './credential.js';
+import type { Receiver } from './subscribe-service.js';
+
+/** Registers a receiver for an authorised subscription; returns the function that ends it (subscribe-service.ts). */
+export type OpenSubscription = (viewer: Viewer, target: Target, receiver: Receiver) => () => void;
+
+/**
+ * The last event of a per-subscriber stream that ended for a reason its client must see (a reader
+ * too slow for MAX_BUFFERED_BYTES). The Subscription field's resolver throws its error, so the client
+ * gets a GraphQL error with a stable code as the stream's last `next`, then `complete`.
+ */
+export class StreamEnded {
+  constructor(readonly error: HeraldError) {}
+}
+
+/** What a Subscription field's stream yields: messages, and at most one StreamEnded at the end. */
+export type StreamEvent = Message | StreamEnded;
+
+/** The Subscription fields' resolve: a message as is; a StreamEnded as the error it carries. */
+export function deliveredMessage(event: StreamEvent): Message {
+  if (event instanceof StreamEnded) throw event.error;
+  return event;
+}
+
+/**
+ * What the Subscription resolvers return: an authorised subscription (whose messages, which target)
+ * that is also an AsyncIterable. Transports that iterate it (SSE through Yoga) get a per-subscriber
+ * stream; the graphql-ws engine recognises it and joins a shared group instead, never iterating it
+ * (transport/subscription-groups.ts).
+ */
+export class MessageSource implements AsyncIterable<StreamEvent> {
+  constructor(
+    readonly viewer: Viewer,
+    readonly target: Target,
+    private readonly open: OpenSubscription,
+    /** MAX_BUFFERED_BYTES: payload bytes queued for a reader that is not reading, past which its stream ends. */
+    private readonly maxBufferedBytes: number,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
+    return openMessageStream(this.viewer, this.target, this.open, this.maxBufferedBytes);
+  }
+}
+
+/**
+ * One subscriber's stream: registered at the first `next()` (an iterator nobody pulls holds
+ * nothing), released by `return()` (the client went away), at the credential's end, or when its
+ * queue passes `maxBufferedBytes` of payload (it then yields one StreamEnded and ends).
+ */
+function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscription, maxBufferedBytes: number): AsyncIterator<StreamEvent> {
+  const queue: StreamEvent[] = [];
+  let queuedBytes = 0;
+  let waiting: ((result: IteratorResult<StreamEvent>) => void) | undefined;
+  let state: 'new' | 'open' | 'ending' | 'done' = 'new';
+  let release = (): void => {};
+
+  const push = (event: StreamEvent): void => {
+    if (waiting !== undefined) {
+      const resolve = waiting;
+      waiting = undefined;
+      resolve({ value: event, done: false });
+    } else queue.push(event);
+  };
+  /** Stops receiving; what is queued is still read, then the stream is done. */
+  const end = (last?: StreamEnded): void => {
+    if (state !== 'open') return;
+    state = 'ending';
+    release();
+    if (last !== undefined) {
+      queue.length = 0;
+      queuedBytes = 0;
+      push(last);
+    }
+    if (waiting !== undefined && queue.length === 0) finish();
+  };
+  const finish = (): void => {
+    state = 'done';
+    release();
+    queue.length = 0;
+    const resolve = waiting;
+    waiting = undefined;
+    resolve?.({ value: undefined, done: true });
+  };
+
+  const start = (): void => {
+    state = 'open';
+    const stopReceiving = open(viewer, target, {
+      deliver(message) {
+        if (state !== 'open') return;
+        if (waiting === undefined) {
+          queuedBytes += payloadJsonOf(message).length;
+          if (queuedBytes > maxBufferedBytes) {
+            return end(new StreamEnded(new HeraldError('SLOW_CONSUMER', 'slow consumer: more than MAX_BUFFERED_BYTES of messages waited to be read; subscribe again')));
+          }
+        }
+        push(message);
+      },
+      close: () => end(),
+    });
+    const stopWatching = watchCredential(viewer, () => end());
+    release = () => {
+      stopReceiving();
+      stopWatching();
+    };
+    // The credential may have ended within the watch call itself.
+    if (state !== 'open') release();
+  };
+
+  return {
+    next() {
+      if (state === 'new') start();
+      const event = queue.shift();
+      if (event !== undefined) {
+        if (!(event instanceof StreamEnded)) queuedBytes -= payloadJsonOf(event).length;
+        return Promise.resolve({ value: event, done: false });
+      }
+      if (state === 'open') return new Promise((resolve) => (waiting = resolve));
+      finish();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    return() {
+      finish();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+  };
+}
