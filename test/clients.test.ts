@@ -150,9 +150,9 @@ describe('Apollo Client 4', () => {
 });
 
 describe('token expiry with a real client', () => {
-  // The server closes an expired connection with 4401. graphql-ws's client treats 4401 as fatal (it
-  // never retries it on its own), so the subscription errors and the app resubscribes: with Apollo,
-  // a RetryLink that retries on 4401; the lazy graphql-ws client then opens a new connection and
+  // The server closes an expired connection with 4401 `token expired`. graphql-ws's client treats 4401
+  // as fatal (it never retries it on its own), so the subscription errors and the app resubscribes:
+  // with Apollo, a RetryLink that retries on that close; the lazy graphql-ws client then opens a new connection and
   // calls connectionParams again, which fetches a fresh token. README documents this recipe.
   it('Apollo resubscribes over a fresh connection, with a fresh token, when the old token expires', async () => {
     const audience = 'apollo-expiry';
@@ -167,7 +167,7 @@ describe('token expiry with a real client', () => {
     });
     const retryOnExpiry = new RetryLink({
       delay: { initial: 10, max: 100, jitter: false },
-      attempts: { max: 3, retryIf: (error) => /Socket closed with event 4401\b/.test(error.message) },
+      attempts: { max: 3, retryIf: (error) => /Socket closed with event 4401 token expired\b/.test(error.message) },
     });
     const client = new ApolloClient({ link: ApolloLink.from([retryOnExpiry, new GraphQLWsLink(ws)]), cache: new InMemoryCache() });
     let settle: (outcome: { data?: OnTopicSubscription; error?: unknown } | 'completed') => void = () => {};
