@@ -203,10 +203,11 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
   /** Runs one subscribe message: a grouped subscription, or a query/mutation executed once. */
   async function subscribe(connection: Connection, viewer: Viewer, id: string, payload: SubscribePayload): Promise<void> {
     const isOpen = (): boolean => !connection.closed && connection.operations.has(id);
+    const errorMessage = (errors: readonly unknown[]): string => stringifyMessage({ id, type: MessageType.Error, payload: formatErrors(errors, maskError) });
     const sendError = (errors: readonly unknown[]): void => {
       if (!isOpen()) return;
       connection.operations.forget(id);
-      send(connection, stringifyMessage({ id, type: MessageType.Error, payload: formatErrors(errors, maskError) }));
+      send(connection, errorMessage(errors));
     };
     const sendResultThenComplete = (result: ExecutionResult): void => {
       if (!isOpen()) return;
@@ -218,10 +219,9 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     try {
       connection.operations.assertRoom(id);
     } catch (error) {
-      // Held for the error frame's sake only: sendError answers open operations.
-      connection.operations.set(id, () => {});
-      return sendError([error]);
+      return send(connection, errorMessage([error]));
     }
+    // Held from here on, so a `complete` for it, or the connection closing, ends it wherever it is.
     connection.operations.set(id, () => {});
 
     // The server context carries the connection's verified viewer; the context factory uses it as is.
