@@ -1,10 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql, startHerald, TEST_SECRET, token, type TestHerald } from './helpers/herald.js';
+import { createTestDatabase, postgresSkipReason } from './helpers/postgres.js';
+
+const postgresSkip = await postgresSkipReason();
 
 const HERALD_BIN = fileURLToPath(new URL('../bin/herald.js', import.meta.url));
 
@@ -193,6 +196,36 @@ describe('herald CLI', () => {
     const refused = await herald(['token', '--aud', 'x'], { cwd: scratch });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/no signing key/);
+  });
+
+  it('serve with a malformed DATABASE_URL exits 1, names it, and creates nothing', async () => {
+    for (const url of ['postgress://user:s3cret@db/herald', 'mysql://db/herald', 'foo', './missing/h.db']) {
+      const cwd = mkdtempSync(join(scratch, 'database-url-'));
+      const refused = await herald(['serve'], { cwd, env: { DATABASE_URL: url, PORT: '0' } });
+      expect(refused.code, url).toBe(1);
+      expect(refused.stderr, url).toMatch(/^herald: invalid configuration:\n {2}- DATABASE_URL: .*; accepted forms: postgres:\/\/.*, sqlite:<path>, .*:memory:\n$/);
+      expect(refused.stderr).not.toContain('s3cret');
+      expect(refused.stdout).toBe('');
+      // No postgress:/ tree, no SQLite file, not even the development keys.
+      expect(readdirSync(cwd), url).toEqual([]);
+    }
+  });
+
+  it.skipIf(postgresSkip !== undefined)('serve on a PostgreSQL database that does not exist exits 1 with one line naming it', async () => {
+    const database = await createTestDatabase();
+    try {
+      const missing = new URL(database.url);
+      missing.pathname = `/${database.name}_missing`;
+      missing.password = 's3cret';
+      const refused = await herald(['serve'], { cwd: scratch, env: { DATABASE_URL: missing.toString(), PORT: '0', JWT_SECRET: TEST_SECRET } });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(`^herald: cannot open the store \\(DATABASE_URL\\): PostgreSQL postgres://[^ ]*:\\*\\*\\*@[^ ]*/${database.name}_missing does not exist .*\n$`),
+      );
+      expect(refused.stdout).toBe('');
+    } finally {
+      await database.drop();
+    }
   });
 
   it('serve in production without keys exits 1 and names JWT_SECRET', async () => {
