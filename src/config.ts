@@ -189,9 +189,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const defaultScopesRaw = read('DEFAULT_SCOPES') ?? 'subscribe';
-  const defaultScopes = parseScopes(defaultScopesRaw.split(/[\s,]+/));
-  if (defaultScopes === undefined) {
-    problems.push(`DEFAULT_SCOPES must list words from subscribe, publish, broadcast, manage; got "${defaultScopesRaw}"`);
+  const parsedScopes = parseScopes(defaultScopesRaw.split(/[\s,]+/));
+  const defaultScopes = 'scopes' in parsedScopes ? parsedScopes.scopes : undefined;
+  if ('problem' in parsedScopes) {
+    problems.push(`DEFAULT_SCOPES: ${parsedScopes.problem}`);
   }
 
   const databaseUrl = read('DATABASE_URL') ?? DEFAULT_DATABASE_URL;

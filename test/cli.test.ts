@@ -177,6 +177,40 @@ describe('herald CLI', () => {
       expect(response.data!.viewer).toMatchObject({ audience: 'cli-json', expiresAt: printed.expiresAt });
     });
 
+    it('refuses the claims the gateway would refuse, with the gateway\'s own words, and prints no token', async () => {
+      const cases = [
+        { args: ['--scope', 'publsh'], claims: { scopes: ['publsh'] }, problem: 'scope "publsh" is not one of subscribe, publish, broadcast, manage' },
+        { args: ['--scope', 'subscribe,Manage admin'], claims: { scopes: ['subscribe', 'Manage', 'admin'] }, problem: 'scope "admin" is not one of subscribe, publish, broadcast, manage' },
+        { args: ['--topics', 'a b'], claims: { topics: ['a b'] }, problem: '"a b" must be printable characters without whitespace' },
+        { args: ['--topics', 'ok, orders/***'], claims: { topics: ['ok', 'orders/***'] }, problem: `"orders/***" wildcards are '*' (one segment) and '**' (any segments)` },
+        { args: ['--topics', 'x'.repeat(257)], claims: { topics: ['x'.repeat(257)] }, problem: `"${'x'.repeat(61)}..." must be 1 to 256 characters` },
+      ];
+      for (const { args, claims, problem } of cases) {
+        const refused = await herald(['token', '--aud', 'cli-claims', ...args], { cwd: scratch, env: { JWT_SECRET: TEST_SECRET } });
+        expect(refused.code, args.join(' ')).not.toBe(0);
+        expect(refused.stderr).toBe(`herald: ${args[0]}: ${problem}\n`);
+        expect(refused.stdout).toBe('');
+
+        // Minted anyway, the gateway refuses it for the same reason.
+        const response = await gql(gateway.httpUrl, await token({ audience: 'cli-claims', ...claims }), VIEWER);
+        expect(response.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+        expect(response.errors?.[0]?.message).toMatch(new RegExp(`^token (topics\\[\\d+\\] )?${problem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+      }
+    }, 60_000);
+
+    it('refuses an empty --scope, --topics or --aud, which would mint a token good for nothing', async () => {
+      for (const [args, message] of [
+        [['--scope', ' , '], '--scope needs at least one of subscribe, publish, broadcast, manage'],
+        [['--topics', ','], '--topics needs at least one topic name or pattern'],
+        [['--aud', ' '], "--aud needs an audience name (omit it for the gateway's DEFAULT_AUDIENCE)"],
+      ] as const) {
+        const refused = await herald(['token', ...args], { cwd: scratch, env: { JWT_SECRET: TEST_SECRET } });
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toBe(`herald: ${message}\n`);
+        expect(refused.stdout).toBe('');
+      }
+    });
+
     it('refuses a JWT_SECRET under 32 bytes', async () => {
       const refused = await herald(['token', '--aud', 'x'], { cwd: scratch, env: { JWT_SECRET: 'short' } });
       expect(refused.code).not.toBe(0);
@@ -209,7 +243,7 @@ describe('herald CLI', () => {
       // No postgress:/ tree, no SQLite file, not even the development keys.
       expect(readdirSync(cwd), url).toEqual([]);
     }
-  });
+  }, 60_000);
 
   it.skipIf(postgresSkip !== undefined)('serve on a PostgreSQL database that does not exist exits 1 with one line naming it', async () => {
     const database = await createTestDatabase();

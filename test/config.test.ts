@@ -139,7 +139,7 @@ describe('loadConfig', () => {
       /^MAX_CONNECTIONS\b.*"0"/,
       /^REQUIRE_DECLARED_TOPICS\b.*"maybe"/,
       /^LOG_LEVEL\b.*"loud"/,
-      /^DEFAULT_SCOPES\b/,
+      /^DEFAULT_SCOPES: scope "admin" is not one of subscribe, publish, broadcast, manage$/,
       /^JWKS_URL\b/,
       /^JWT_SECRET\b/,
     ];
