@@ -41,7 +41,10 @@ export function createSubscriptionSigner(signingSecret: string, publicBaseUrl: (
       // Counted before any pattern is checked: proving 10 000 patterns within the caller's limit is work too.
       if (topics !== undefined && topics.length > MAX_SIGNED_TOPICS) {
         const counted = requested === undefined ? `the caller's own token lists ${topics.length}; pass topics` : `got ${topics.length}`;
-        throw new HeraldError('BAD_USER_INPUT', `a signed token carries at most ${MAX_SIGNED_TOPICS} topics, ${counted} (a pattern such as orders/* covers many)`);
+        throw new HeraldError(
+          'BAD_USER_INPUT',
+          `a signed token carries at most ${MAX_SIGNED_TOPICS} topics, ${counted} (a pattern such as orders/* covers many)`,
+        );
       }
       if (requested !== undefined) {
         for (const topic of topics ?? []) {

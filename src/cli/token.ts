@@ -52,7 +52,9 @@ export function tokenClaims(options: TokenOptions): TokenClaims {
     // An empty list would be a token that may touch no topic at all: surely not what was meant.
     if (topics.length === 0) throw new Error('--topics needs at least one topic name or pattern');
   }
-  if (options.aud !== undefined && options.aud.trim() === '') throw new Error('--aud needs an audience name (omit it for the gateway\'s DEFAULT_AUDIENCE)');
+  if (options.aud !== undefined && options.aud.trim() === '') {
+    throw new Error("--aud needs an audience name (omit it for the gateway's DEFAULT_AUDIENCE)");
+  }
   return { audience: options.aud, scopes, topics, subject: options.sub, issuer: options.iss, ttlSeconds: parseDuration(options.ttl) };
 }
 

@@ -2,7 +2,15 @@ import { redactUrl } from '../redact-url.js';
 import { SOCKET_ERRNOS } from './store-unavailable.js';
 
 /** Why the store could not be opened at startup; each has its own remedy. */
-export type StoreOpenFailure = 'does-not-exist' | 'auth-failed' | 'permission-denied' | 'unreachable' | 'not-accepting' | 'cannot-connect' | 'cannot-open' | 'migration-failed';
+export type StoreOpenFailure =
+  | 'does-not-exist'
+  | 'auth-failed'
+  | 'permission-denied'
+  | 'unreachable'
+  | 'not-accepting'
+  | 'cannot-connect'
+  | 'cannot-open'
+  | 'migration-failed';
 
 /**
  * The store could not be opened at startup. Its message is one line an operator can act on: which
