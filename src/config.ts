@@ -1,4 +1,5 @@
 import { parseScopes, type Scope } from './auth/scopes.js';
+import { DEFAULT_DATABASE_URL, parseDatabaseUrl } from './store/database-url.js';
 
 /**
  * Everything Herald reads from its environment, read once at start, validated and frozen.
@@ -14,8 +15,10 @@ export interface Config {
   /** Base URL clients reach this gateway at; signed subscription URLs are built from it. Default `http://HOST:PORT`. */
   readonly publicUrl: string | undefined;
   /**
-   * `sqlite:<path>`, a bare path, or `:memory:`; or a `postgres://` (`postgresql://`) URL, which
-   * several instances can share. Default `sqlite:./data/herald.db`.
+   * A `postgres://` (`postgresql://`) URL, which several instances can share; or `sqlite:<path>`,
+   * a file path with a `/` in it, or `:memory:`. An unknown scheme, a bare word or a SQLite file
+   * whose folder does not exist is refused (see DATABASE_URL_FORMS). Default `sqlite:./data/herald.db`,
+   * whose folder is made on first start.
    */
   readonly databaseUrl: string;
   /** Set (REDIS_URL): the bus is Redis and instances act as one. Unset: the in-process bus. */
@@ -186,17 +189,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
 
   const defaultScopesRaw = read('DEFAULT_SCOPES') ?? 'subscribe';
-  const defaultScopes = parseScopes(defaultScopesRaw.split(/[\s,]+/));
-  if (defaultScopes === undefined) {
-    problems.push(`DEFAULT_SCOPES must list words from subscribe, publish, broadcast, manage; got "${defaultScopesRaw}"`);
+  const parsedScopes = parseScopes(defaultScopesRaw.split(/[\s,]+/));
+  const defaultScopes = 'scopes' in parsedScopes ? parsedScopes.scopes : undefined;
+  if ('problem' in parsedScopes) {
+    problems.push(`DEFAULT_SCOPES: ${parsedScopes.problem}`);
   }
 
-  const databaseUrl = read('DATABASE_URL') ?? 'sqlite:./data/herald.db';
-  // Only the form is checked here; whether the server answers, the store finds out at start.
-  if (/^postgres(ql)?:/i.test(databaseUrl) && !(/^postgres(ql)?:\/\//i.test(databaseUrl) && URL.canParse(databaseUrl))) {
-    // Not echoed: the URL may carry a password.
-    problems.push('DATABASE_URL: not a valid PostgreSQL URL; expected postgres://user:password@host:5432/database (percent-encode special characters)');
-  }
+  const databaseUrl = read('DATABASE_URL') ?? DEFAULT_DATABASE_URL;
+  const database = parseDatabaseUrl(databaseUrl);
+  if ('problem' in database) problems.push(database.problem);
 
   const logLevel = (read('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { keys } from './cli/keys.js';
-import { serve } from './cli/serve.js';
-import { token } from './cli/token.js';
+import type { TokenOptions } from './cli/token.js';
 import { ConfigError, loadConfig } from './config.js';
 
-/** The one entry: `herald serve` (the default), `herald keys`, `herald token`. Reads the environment here only. */
+/**
+ * The one entry: `herald serve` (the default), `herald keys`, `herald token`. Reads the environment here only.
+ * Each command loads its own module when run: `token` and `keys` need not load the whole gateway.
+ */
 const program = new Command()
   .name('herald')
   .description('GraphQL subscriptions gateway')
@@ -17,7 +18,9 @@ program
   .description('run the gateway (configured by environment variables; see README)')
   .action(async () => {
     try {
-      await serve(loadConfig(process.env));
+      const config = loadConfig(process.env);
+      const { serve } = await import('./cli/serve.js');
+      await serve(config);
     } catch (error) {
       if (error instanceof ConfigError) {
         process.stderr.write(`herald: ${error.message}\n`);
@@ -32,7 +35,7 @@ program
   .description('write an ES256 key pair (PEM) and print the public key for JWT_PUBLIC_KEY_B64')
   .option('--out <dir>', 'folder to write es256_private.pem and es256_public.pem into', 'keys')
   .option('--force', 'replace existing key files', false)
-  .action((options: { out: string; force: boolean }) => keys(options));
+  .action(async (options: { out: string; force: boolean }) => (await import('./cli/keys.js')).keys(options));
 
 program
   .command('token')
@@ -45,7 +48,7 @@ program
   .addOption(new Option('--ttl <duration>', 'lifetime: seconds, or with s/m/h/d').default('1h'))
   .option('--key <private.pem>', 'private key file (ES256/RS256/EdDSA)')
   .option('--json', 'print {"token","expiresAt"}', false)
-  .action((options: Parameters<typeof token>[0]) => token(options, process.env));
+  .action(async (options: TokenOptions) => (await import('./cli/token.js')).token(options, process.env));
 
 await program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`herald: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -495,10 +495,31 @@ describe('scopes', () => {
     await client.dispose();
   });
 
-  it('refuses a token with an unknown scope word: 401 UNAUTHENTICATED', async () => {
+  it('refuses a token with an unknown scope word: 401 UNAUTHENTICATED naming the word', async () => {
     const unknown = await token({ audience: 'auth-scope-unknown', scopes: ['subscribe', 'superuser'] });
-    expectRefused(await gql(herald.httpUrl, unknown, VIEWER), 401, 'UNAUTHENTICATED');
-    expect(await wsViewerOutcome(herald.wsUrl, { token: unknown })).toMatchObject({ kind: 'closed', code: 4401, reason: expect.stringMatching(/scope/) });
+    const refused = await gql(herald.httpUrl, unknown, VIEWER);
+    expectRefused(refused, 401, 'UNAUTHENTICATED');
+    expect(refused.errors?.[0]?.message).toBe('token scope "superuser" is not one of subscribe, publish, broadcast, manage');
+    expect(await wsViewerOutcome(herald.wsUrl, { token: unknown })).toMatchObject({
+      kind: 'closed',
+      code: 4401,
+      reason: 'token scope "superuser" is not one of subscribe, publish, broadcast, manage',
+    });
+  });
+
+  it('names the offending element of a topics or scope claim', async () => {
+    const claims = { aud: 'auth-claim-elements', exp: nowSeconds() + 300 };
+    for (const [extra, message] of [
+      [{ topics: ['ok', 'a b'] }, 'token topics[1] "a b" must be printable characters without whitespace'],
+      [{ topics: ['x', 'y', 42] }, 'token topics[2] must be a topic name or pattern, got number'],
+      [{ topics: ['a/***'] }, `token topics[0] "a/***" wildcards are '*' (one segment) and '**' (any segments)`],
+      [{ scope: ['subscribe', 7] }, 'token scope[1] must be a word, got number'],
+      [{ scope: 'subscribe publsh' }, 'token scope "publsh" is not one of subscribe, publish, broadcast, manage'],
+    ] as const) {
+      const refused = await gql(herald.httpUrl, await hs256Token(TEST_SECRET, { ...claims, ...extra }), VIEWER);
+      expectRefused(refused, 401, 'UNAUTHENTICATED');
+      expect(refused.errors?.[0]?.message).toBe(message);
+    }
   });
 
   it('puts a token without aud in the default audience "default"', async () => {

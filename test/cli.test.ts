@@ -1,10 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql, startHerald, TEST_SECRET, token, type TestHerald } from './helpers/herald.js';
+import { createTestDatabase, postgresSkipReason } from './helpers/postgres.js';
+
+const postgresSkip = await postgresSkipReason();
 
 const HERALD_BIN = fileURLToPath(new URL('../bin/herald.js', import.meta.url));
 
@@ -174,6 +177,40 @@ describe('herald CLI', () => {
       expect(response.data!.viewer).toMatchObject({ audience: 'cli-json', expiresAt: printed.expiresAt });
     });
 
+    it('refuses the claims the gateway would refuse, with the gateway\'s own words, and prints no token', async () => {
+      const cases = [
+        { args: ['--scope', 'publsh'], claims: { scopes: ['publsh'] }, problem: 'scope "publsh" is not one of subscribe, publish, broadcast, manage' },
+        { args: ['--scope', 'subscribe,Manage admin'], claims: { scopes: ['subscribe', 'Manage', 'admin'] }, problem: 'scope "admin" is not one of subscribe, publish, broadcast, manage' },
+        { args: ['--topics', 'a b'], claims: { topics: ['a b'] }, problem: '"a b" must be printable characters without whitespace' },
+        { args: ['--topics', 'ok, orders/***'], claims: { topics: ['ok', 'orders/***'] }, problem: `"orders/***" wildcards are '*' (one segment) and '**' (any segments)` },
+        { args: ['--topics', 'x'.repeat(257)], claims: { topics: ['x'.repeat(257)] }, problem: `"${'x'.repeat(61)}..." must be 1 to 256 characters` },
+      ];
+      for (const { args, claims, problem } of cases) {
+        const refused = await herald(['token', '--aud', 'cli-claims', ...args], { cwd: scratch, env: { JWT_SECRET: TEST_SECRET } });
+        expect(refused.code, args.join(' ')).not.toBe(0);
+        expect(refused.stderr).toBe(`herald: ${args[0]}: ${problem}\n`);
+        expect(refused.stdout).toBe('');
+
+        // Minted anyway, the gateway refuses it for the same reason.
+        const response = await gql(gateway.httpUrl, await token({ audience: 'cli-claims', ...claims }), VIEWER);
+        expect(response.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+        expect(response.errors?.[0]?.message).toMatch(new RegExp(`^token (topics\\[\\d+\\] )?${problem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+      }
+    }, 60_000);
+
+    it('refuses an empty --scope, --topics or --aud, which would mint a token good for nothing', async () => {
+      for (const [args, message] of [
+        [['--scope', ' , '], '--scope needs at least one of subscribe, publish, broadcast, manage'],
+        [['--topics', ','], '--topics needs at least one topic name or pattern'],
+        [['--aud', ' '], "--aud needs an audience name (omit it for the gateway's DEFAULT_AUDIENCE)"],
+      ] as const) {
+        const refused = await herald(['token', ...args], { cwd: scratch, env: { JWT_SECRET: TEST_SECRET } });
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toBe(`herald: ${message}\n`);
+        expect(refused.stdout).toBe('');
+      }
+    });
+
     it('refuses a JWT_SECRET under 32 bytes', async () => {
       const refused = await herald(['token', '--aud', 'x'], { cwd: scratch, env: { JWT_SECRET: 'short' } });
       expect(refused.code).not.toBe(0);
@@ -193,6 +230,36 @@ describe('herald CLI', () => {
     const refused = await herald(['token', '--aud', 'x'], { cwd: scratch });
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/no signing key/);
+  });
+
+  it('serve with a malformed DATABASE_URL exits 1, names it, and creates nothing', async () => {
+    for (const url of ['postgress://user:s3cret@db/herald', 'mysql://db/herald', 'foo', './missing/h.db']) {
+      const cwd = mkdtempSync(join(scratch, 'database-url-'));
+      const refused = await herald(['serve'], { cwd, env: { DATABASE_URL: url, PORT: '0' } });
+      expect(refused.code, url).toBe(1);
+      expect(refused.stderr, url).toMatch(/^herald: invalid configuration:\n {2}- DATABASE_URL: .*; accepted forms: postgres:\/\/.*, sqlite:<path>, .*:memory:\n$/);
+      expect(refused.stderr).not.toContain('s3cret');
+      expect(refused.stdout).toBe('');
+      // No postgress:/ tree, no SQLite file, not even the development keys.
+      expect(readdirSync(cwd), url).toEqual([]);
+    }
+  }, 60_000);
+
+  it.skipIf(postgresSkip !== undefined)('serve on a PostgreSQL database that does not exist exits 1 with one line naming it', async () => {
+    const database = await createTestDatabase();
+    try {
+      const missing = new URL(database.url);
+      missing.pathname = `/${database.name}_missing`;
+      missing.password = 's3cret';
+      const refused = await herald(['serve'], { cwd: scratch, env: { DATABASE_URL: missing.toString(), PORT: '0', JWT_SECRET: TEST_SECRET } });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(`^herald: cannot open the store \\(DATABASE_URL\\): PostgreSQL postgres://[^ ]*:\\*\\*\\*@[^ ]*/${database.name}_missing does not exist .*\n$`),
+      );
+      expect(refused.stdout).toBe('');
+    } finally {
+      await database.drop();
+    }
   });
 
   it('serve in production without keys exits 1 and names JWT_SECRET', async () => {

@@ -1,5 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, MIN_SECRET_BYTES, type Config } from '../src/config.js';
 
 const SECRET = 'a'.repeat(MIN_SECRET_BYTES);
@@ -136,7 +139,7 @@ describe('loadConfig', () => {
       /^MAX_CONNECTIONS\b.*"0"/,
       /^REQUIRE_DECLARED_TOPICS\b.*"maybe"/,
       /^LOG_LEVEL\b.*"loud"/,
-      /^DEFAULT_SCOPES\b/,
+      /^DEFAULT_SCOPES: scope "admin" is not one of subscribe, publish, broadcast, manage$/,
       /^JWKS_URL\b/,
       /^JWT_SECRET\b/,
     ];
@@ -262,6 +265,63 @@ describe('loadConfig', () => {
       expect(problems.join('\n')).not.toContain('s3cret');
     }
     expect(loadConfig({ DATABASE_URL: 'sqlite:/tmp/h.db' }).databaseUrl).toBe('sqlite:/tmp/h.db');
+  });
+
+  describe('DATABASE_URL', () => {
+    let scratch: string;
+    beforeAll(() => {
+      scratch = mkdtempSync(join(tmpdir(), 'herald-config-'));
+    });
+    afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+    const FORMS = 'accepted forms: postgres://user:password@host:5432/database (or postgresql://), sqlite:<path>, a file path with a / in it (./herald.db), or :memory:';
+
+    it('accepts sqlite:<path>, sqlite://<path>, a path with a /, :memory:, and the default whose folder may not exist yet', () => {
+      for (const url of [`sqlite:${join(scratch, 'h.db')}`, `sqlite://${join(scratch, 'h.db')}`, join(scratch, 'h.db'), './h.db', 'sqlite:h.db', ':memory:', 'sqlite::memory:', 'sqlite:./data/herald.db']) {
+        expect(loadConfig({ DATABASE_URL: url }).databaseUrl, url).toBe(url);
+      }
+      expect(loadConfig({}).databaseUrl).toBe('sqlite:./data/herald.db');
+    });
+
+    it('refuses an unknown scheme, naming the scheme and the accepted forms but never the rest of the value', () => {
+      for (const [url, scheme] of [
+        ['postgress://user:s3cret@db/herald', 'postgress:'],
+        ['mysql://user:s3cret@db/herald', 'mysql:'],
+        ['file:./s3cret.db', 'file:'],
+        ['Redis://s3cret@localhost', 'redis:'],
+      ] as const) {
+        const problems = problemsOf({ DATABASE_URL: url });
+        expect(problems).toEqual([`DATABASE_URL: unknown scheme "${scheme}"; ${FORMS}`]);
+        expect(problems.join('\n')).not.toContain('s3cret');
+      }
+    });
+
+    it('refuses a bare word, which is more likely a typo or a host name than a file', () => {
+      for (const word of ['foo', 'herald.db', 'localhost']) {
+        expect(problemsOf({ DATABASE_URL: word })).toEqual([
+          `DATABASE_URL: a bare word is not taken for a file name; write ./<name> for a file in the working directory; ${FORMS}`,
+        ]);
+      }
+    });
+
+    it('refuses a SQLite file whose folder does not exist, or that is a folder, and creates nothing', () => {
+      const missing = join(scratch, 'missing', 'deeper');
+      for (const url of [join(missing, 'h.db'), `sqlite:${join(missing, 'h.db')}`]) {
+        expect(problemsOf({ DATABASE_URL: url })).toEqual([
+          `DATABASE_URL: the SQLite file's folder "${missing}" does not exist (Herald creates the file, not its folder); ${FORMS}`,
+        ]);
+      }
+      expect(existsSync(join(scratch, 'missing'))).toBe(false);
+      expect(problemsOf({ DATABASE_URL: `sqlite:${scratch}` })).toEqual([`DATABASE_URL: "${scratch}" is a folder, not a SQLite file; ${FORMS}`]);
+      expect(problemsOf({ DATABASE_URL: 'sqlite:' })).toEqual([`DATABASE_URL: sqlite: needs a file path after it; ${FORMS}`]);
+    });
+
+    it('lists a DATABASE_URL problem with the others', () => {
+      expect(problemsOf({ DATABASE_URL: 'mysql://db/herald', PORT: 'x' })).toEqual([
+        expect.stringMatching(/^PORT must be/),
+        expect.stringMatching(/^DATABASE_URL: unknown scheme "mysql:"/),
+      ]);
+    });
   });
 
   it('treats empty and blank variables as unset', () => {

@@ -270,7 +270,7 @@ describe('notiflux surface', () => {
         name: 'unknown scope word',
         topic: 'refused',
         token: () => sign({ sub: 'x', exp: nowSeconds() + 60, topics: ['refused'], scope: 'join' }),
-        reply: /^Error: UNAUTHENTICATED: cannot subscribe to "refused": token scope has an unknown word$/,
+        reply: /^Error: UNAUTHENTICATED: cannot subscribe to "refused": token scope "join" is not one of subscribe, publish, broadcast, manage$/,
       },
       {
         name: 'not a topic name',

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/mint-token.js';
+import { MAX_SIGNED_TOPICS } from '../src/auth/subscription-signer.js';
 import { SIGNED_SUBSCRIPTION_ISSUER } from '../src/auth/verify-token.js';
 import { errorCode, gql, startHerald, token, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
+import { courierFetch } from './helpers/courier.js';
 import { subscribe } from './helpers/subscription.js';
 
 const SIGNING_SECRET = 'herald-test-signing-secret-0123456789';
@@ -84,6 +86,45 @@ describe('signSubscription', () => {
     expect(errorCode(await sign({ topics: ['orders/1'] }, publisher))).toBe('FORBIDDEN');
     for (const ttl of [0, -5, 3601]) expect(errorCode(await sign({ topics: ['orders/1'], ttl })), String(ttl)).toBe('BAD_USER_INPUT');
     expect(errorCode(await sign({ topics: ['bad topic'] }))).toBe('BAD_USER_INPUT');
+  });
+
+  it(`takes at most ${MAX_SIGNED_TOPICS} topics, counting duplicates once, and says so (BAD_USER_INPUT)`, async () => {
+    const many = Array.from({ length: 10_000 }, (_, i) => `orders/${i}`);
+    const refused = await sign({ topics: many });
+    expect(refused.status).toBe(400);
+    expect(errorCode(refused)).toBe('BAD_USER_INPUT');
+    expect(refused.errors?.[0]?.message).toBe(`a signed token carries at most ${MAX_SIGNED_TOPICS} topics, got 10000 (a pattern such as orders/* covers many)`);
+    expect(errorCode(await sign({ topics: many.slice(0, MAX_SIGNED_TOPICS + 1) }))).toBe('BAD_USER_INPUT');
+
+    const atLimit = await sign({ topics: [...many.slice(0, MAX_SIGNED_TOPICS), ...many.slice(0, MAX_SIGNED_TOPICS)] });
+    expect(atLimit.errors).toBeUndefined();
+    const viewer = await gql(herald.httpUrl, atLimit.data!.signSubscription.token, '{ viewer { topics } }');
+    expect(viewer.data).toEqual({ viewer: { topics: many.slice(0, MAX_SIGNED_TOPICS) } });
+  });
+
+  it("refuses to default to the caller's own topics when they are more than a signed token carries", async () => {
+    const wide = await token({ audience: 'signed', scopes: ['manage'], topics: Array.from({ length: MAX_SIGNED_TOPICS + 1 }, (_, i) => `t/${i}`) });
+    const refused = await sign({}, wide);
+    expect(errorCode(refused)).toBe('BAD_USER_INPUT');
+    expect(refused.errors?.[0]?.message).toBe(
+      `a signed token carries at most ${MAX_SIGNED_TOPICS} topics, the caller's own token lists ${MAX_SIGNED_TOPICS + 1}; pass topics (a pattern such as orders/* covers many)`,
+    );
+    expect((await sign({ topics: ['t/1'] }, wide)).errors).toBeUndefined();
+  });
+
+  it(`courier's GET /v1/sign has the same bound: 400 EPARAM_INVALID naming it`, async () => {
+    const query = (count: number) => Array.from({ length: count }, (_, i) => `topic=orders/${i}`).join('&');
+    const refused = await courierFetch(herald.baseUrl, 'GET', `/v1/sign?${query(MAX_SIGNED_TOPICS + 1)}`, { token: manager });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toEqual({
+      status: 400,
+      code: 'EPARAM_INVALID',
+      error: `a signed token carries at most ${MAX_SIGNED_TOPICS} topics, got ${MAX_SIGNED_TOPICS + 1} (a pattern such as orders/* covers many)`,
+    });
+    const signed = await courierFetch(herald.baseUrl, 'GET', `/v1/sign?${query(MAX_SIGNED_TOPICS)}`, { token: manager });
+    expect(signed.status).toBe(200);
+    const viewer = await gql(herald.httpUrl, signed.body.data.key as string, '{ viewer { topics } }');
+    expect(viewer.data!.viewer.topics).toHaveLength(MAX_SIGNED_TOPICS);
   });
 
   it('expires: the open socket closes with 4401 and the URL is refused afterwards with 4401', async () => {

@@ -1,8 +1,11 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HeraldError } from '../src/errors.js';
 import { openStore } from '../src/store/open-store.js';
+import { StoreOpenError } from '../src/store/store-open-error.js';
 import type { Store } from '../src/store/store.js';
 import { isConnectionFailure } from '../src/store/store-unavailable.js';
 import { errorCode, gql, startHerald, token } from './helpers/herald.js';
@@ -133,11 +136,42 @@ describe.skipIf(skip !== undefined)(`PostgreSQL store${skip === undefined ? '' :
     await expect(store.ping()).resolves.toBeUndefined();
   });
 
-  it('refuses to start on an unreachable database and says why', async () => {
+  it('refuses to start on a database that does not exist, in one line that names it', async () => {
     const database = await freshDatabase();
     const missing = new URL(database.url);
     missing.pathname = `/${database.name}_missing`;
-    await expect(open(missing.toString())).rejects.toThrow(/store migration failed: .*unreachable.*does not exist/);
+    missing.password = 's3cret';
+    const error = await open(missing.toString()).then(
+      () => expect.unreachable('opened a missing database'),
+      (refusal: unknown) => refusal,
+    );
+    expect(error).toBeInstanceOf(StoreOpenError);
+    expect(error).toMatchObject({ failure: 'does-not-exist' });
+    const message = (error as StoreOpenError).message;
+    expect(message).not.toContain('\n');
+    expect(message).not.toContain('s3cret');
+    expect(message).toContain(`${database.name}_missing`);
+    expect(message).toMatch(/^cannot open the store \(DATABASE_URL\): PostgreSQL postgres:\/\/.*:\*\*\*@.* does not exist/);
+  });
+
+  it('tells a refused user and an unreachable server apart from a missing database', async () => {
+    const database = await freshDatabase();
+    const stranger = new URL(database.url);
+    stranger.username = `nobody_${database.name}`;
+    await expect(open(stranger.toString())).rejects.toMatchObject({ name: 'StoreOpenError', failure: 'auth-failed' });
+
+    // A port nothing listens on: bind one, note it, close it.
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const nowhere = new URL(database.url);
+    nowhere.hostname = '127.0.0.1';
+    nowhere.port = String(closedPort);
+    await expect(open(nowhere.toString())).rejects.toMatchObject({ name: 'StoreOpenError', failure: 'unreachable' });
+    await expect(open(nowhere.toString())).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${closedPort}/.* is unreachable`));
   });
 
   it('through the gateway: /ready is 503 and operations answer UNAVAILABLE while cut off, then both recover', async () => {

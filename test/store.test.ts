@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresStore } from '../src/store/postgres.js';
 import { createSqliteStore } from '../src/store/sqlite.js';
+import { StoreOpenError } from '../src/store/store-open-error.js';
 import type { Store } from '../src/store/store.js';
 import { gql, startHerald, token } from './helpers/herald.js';
 import { createTestDatabase, postgresSkipReason } from './helpers/postgres.js';
@@ -44,7 +45,7 @@ async function openPostgresStore(): Promise<Store> {
 
 const factories: StoreFactory[] = [
   { name: 'SQLite :memory:', open: () => createSqliteStore(':memory:') },
-  { name: 'SQLite file', open: () => createSqliteStore(join(scratch, `contract-${++files}`, 'h.db')) },
+  { name: 'SQLite file', open: () => createSqliteStore(join(scratch, `contract-${++files}`, 'h.db'), { makeFolder: true }) },
   { name: 'PostgreSQL', skip: await postgresSkipReason(), open: openPostgresStore },
 ];
 
@@ -210,5 +211,26 @@ describe('SQLite persistence across restarts', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('SQLite open failures', () => {
+  it('makes no folder unless asked, and names the file in one line', async () => {
+    const path = join(scratch, 'never-made', 'h.db');
+    const error = await createSqliteStore(path).then(
+      () => expect.unreachable('opened a file in a missing folder'),
+      (refusal: unknown) => refusal,
+    );
+    expect(error).toBeInstanceOf(StoreOpenError);
+    expect((error as StoreOpenError).message).toMatch(/^cannot open the store \(DATABASE_URL\): SQLite \S+ could not be opened: [^\n]*directory does not exist$/);
+    expect((error as StoreOpenError).message).toContain(path);
+    expect(existsSync(join(scratch, 'never-made'))).toBe(false);
+  });
+
+  it('refuses a file that is not a SQLite database, and leaves it as it was', async () => {
+    const path = join(scratch, 'notes.txt');
+    writeFileSync(path, 'not a database, but long enough to have a header SQLite would read\n'.repeat(4));
+    await expect(createSqliteStore(path)).rejects.toMatchObject({ name: 'StoreOpenError', failure: 'cannot-open', message: expect.stringMatching(/file is not a database$/) });
+    expect(existsSync(`${path}-wal`)).toBe(false);
   });
 });

@@ -3,8 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MIN_SECRET_BYTES } from '../config.js';
 import { PRIVATE_KEY_FILE } from '../auth/key-pair.js';
-import { mintToken, type SigningKey } from '../auth/mint-token.js';
+import { mintToken, type SigningKey, type TokenClaims } from '../auth/mint-token.js';
 import { DEV_KEY_DIR } from '../auth/resolve-keys.js';
+import { parseScopes, SCOPE_WORDS } from '../auth/scopes.js';
+import { topicsEntryProblem } from '../auth/viewer.js';
 
 export interface TokenOptions {
   readonly aud?: string;
@@ -19,18 +21,41 @@ export interface TokenOptions {
 
 /** `herald token`: mints a token with a private key file, JWT_SECRET, or the development key. */
 export async function token(options: TokenOptions, env: NodeJS.ProcessEnv): Promise<void> {
-  const key = signingKey(options.key, env);
-  const minted = await mintToken(key, {
-    audience: options.aud,
-    scopes: options.scope?.split(/[\s,]+/).filter(Boolean),
-    topics: options.topics?.split(',').map((topic) => topic.trim()).filter(Boolean),
-    subject: options.sub,
-    issuer: options.iss,
-    ttlSeconds: parseDuration(options.ttl),
-  });
+  // Claims first: a mistake there is reported before anything about keys.
+  const claims = tokenClaims(options);
+  const minted = await mintToken(signingKey(options.key, env), claims);
   process.stdout.write(
     options.json ? `${JSON.stringify({ token: minted.token, expiresAt: minted.expiresAt.toISOString() })}\n` : `${minted.token}\n`,
   );
+}
+
+/**
+ * The options as claims, checked by the functions the gateway verifies claims with, so that the CLI
+ * never mints a token the gateway would refuse. Throws naming the option and the offending word.
+ */
+export function tokenClaims(options: TokenOptions): TokenClaims {
+  let scopes: string[] | undefined;
+  if (options.scope !== undefined) {
+    scopes = options.scope.split(/[\s,]+/).filter(Boolean);
+    const parsed = parseScopes(scopes);
+    if ('problem' in parsed) throw new Error(`--scope: ${parsed.problem}`);
+    if (scopes.length === 0) throw new Error(`--scope needs at least one of ${SCOPE_WORDS.join(', ')}`);
+  }
+  let topics: string[] | undefined;
+  if (options.topics !== undefined) {
+    // Commas separate entries; spaces around them are layout. A space inside an entry is kept, and refused below.
+    topics = options.topics.split(',').map((topic) => topic.trim()).filter(Boolean);
+    for (const topic of topics) {
+      const problem = topicsEntryProblem(topic);
+      if (problem !== undefined) throw new Error(`--topics: ${problem}`);
+    }
+    // An empty list would be a token that may touch no topic at all: surely not what was meant.
+    if (topics.length === 0) throw new Error('--topics needs at least one topic name or pattern');
+  }
+  if (options.aud !== undefined && options.aud.trim() === '') {
+    throw new Error("--aud needs an audience name (omit it for the gateway's DEFAULT_AUDIENCE)");
+  }
+  return { audience: options.aud, scopes, topics, subject: options.sub, issuer: options.iss, ttlSeconds: parseDuration(options.ttl) };
 }
 
 function signingKey(keyPath: string | undefined, env: NodeJS.ProcessEnv): SigningKey {

@@ -1,4 +1,4 @@
-import type { SignedSubscription } from '../auth/subscription-signer.js';
+import { MAX_SIGNED_TOPICS, type SignedSubscription } from '../auth/subscription-signer.js';
 import { builder } from './builder.js';
 
 const SignedSubscriptionRef = builder.objectRef<SignedSubscription>('SignedSubscription').implement({
@@ -14,7 +14,8 @@ builder.mutationField('signSubscription', (t) =>
   t.field({
     type: SignedSubscriptionRef,
     description:
-      "Mints a subscribe-only token and URL limited to the given topics (default: the caller's own limit). Needs MANAGE.",
+      "Mints a subscribe-only token and URL limited to the given topics (default: the caller's own limit). Needs MANAGE. " +
+      `At most ${MAX_SIGNED_TOPICS} topics (names or patterns), so that the URL fits what proxies accept; BAD_USER_INPUT past it.`,
     args: {
       topics: t.arg.stringList({ required: false }),
       ttlSeconds: t.arg.int({ required: false, defaultValue: 60 }),

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Migrator, type Kysely, type MigrationProvider } from 'kysely';
+import { migrationOpenError } from './store-open-error.js';
 import type { AudienceRecord, Ensured, Store, TopicRecord } from './store.js';
 
 /** Table shapes as Kysely sees them. Instants are written as ISO strings and read back as Date. */
@@ -10,16 +11,14 @@ export interface Database {
 
 /**
  * The Store over any Kysely dialect: the SQL is the same for SQLite and PostgreSQL, so each
- * database file only opens its connection and picks its column types.
+ * database file only opens its connection and picks its column types. `database` names it in
+ * startup errors (`PostgreSQL postgres://user:***@host/db`, `SQLite ./data/herald.db`).
  */
-export async function createKyselyStore(db: Kysely<Database>, migrations: MigrationProvider): Promise<Store> {
+export async function createKyselyStore(db: Kysely<Database>, migrations: MigrationProvider, database: string): Promise<Store> {
   const { error } = await new Migrator({ db, provider: migrations }).migrateToLatest();
   if (error !== undefined) {
     await db.destroy();
-    // An UNAVAILABLE error keeps the driver's reason (refused, bad password, no such database) as
-    // its cause, out of clients' sight; at startup the operator needs it, so it goes in the message.
-    const reason = error instanceof Error && error.cause !== undefined ? `${String(error)} (${String(error.cause)})` : String(error);
-    throw new Error(`store migration failed: ${reason}`, { cause: error });
+    throw migrationOpenError(database, error);
   }
 
   const audienceByName = async (name: string) =>

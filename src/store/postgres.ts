@@ -1,8 +1,10 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Logger } from '../log.js';
+import { redactUrl } from '../redact-url.js';
 import { createKyselyStore, type Database as Tables } from './kysely-store.js';
 import { migrationProvider } from './migrations.js';
+import { postgresOpenError } from './store-open-error.js';
 import type { Store } from './store.js';
 import { guardPool } from './store-unavailable.js';
 
@@ -14,6 +16,7 @@ export interface PostgresStoreOptions {
 /**
  * The shared store: a PostgreSQL database several instances use at once, given as a
  * postgres:// URL (pg's connection string: user, password, host, port, database, sslmode, ...).
+ * Rejects with StoreOpenError when the first connection or the migrations fail.
  */
 export async function createPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<Store> {
   const pool = new pg.Pool({
@@ -24,6 +27,21 @@ export async function createPostgresStore(url: string, options: PostgresStoreOpt
     // Names Herald's sessions in pg_stat_activity (a URL parameter application_name wins).
     application_name: 'herald',
   });
+  await assertConnects(pool, url);
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: guardPool(pool, options.logger) }) });
-  return createKyselyStore(db, migrationProvider('postgres'));
+  return createKyselyStore(db, migrationProvider('postgres'), `PostgreSQL ${redactUrl(url)}`);
+}
+
+/**
+ * One connection before anything else, on the bare Pool: at startup a database that is missing,
+ * refuses the user or cannot be reached is a configuration problem, reported in one line
+ * (StoreOpenError), not the outage that guardPool logs with a stack and waits out.
+ */
+async function assertConnects(pool: pg.Pool, url: string): Promise<void> {
+  try {
+    (await pool.connect()).release();
+  } catch (error) {
+    await pool.end();
+    throw postgresOpenError(url, error);
+  }
 }

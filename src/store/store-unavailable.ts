@@ -11,7 +11,9 @@ import type { Logger } from '../log.js';
  */
 
 /** Socket errors: the server cannot be reached, or the connection to it broke. */
-const SOCKET_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+export const SOCKET_ERRNOS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN',
+]);
 
 /**
  * SQLSTATEs about the connection rather than the statement: class 08 (connection exception),
