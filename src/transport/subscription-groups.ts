@@ -3,7 +3,7 @@ import type { Fanout, Target } from '../bus/fanout.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Message } from '../publish/message.js';
 import { formatErrors } from './format-errors.js';
-import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from './subscription-event.js';
+import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from '../fast-lane/subscription-event.js';
 
 /**
  * The hot path of graphql-ws delivery. Subscriptions that would produce the same result for every
@@ -43,7 +43,8 @@ export interface SubscriptionGroups {
   readonly size: number;
 }
 
-export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unknown) => Error): SubscriptionGroups {
+/** `compiled`: false (FAST_LANE=off) executes every event with graphql-js. */
+export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unknown) => Error, compiled = true): SubscriptionGroups {
   const groups = new Map<string, Group>();
 
   class Group {
@@ -59,7 +60,7 @@ export function createSubscriptionGroups(fanout: Fanout, maskError: (error: unkn
       private readonly spec: GroupSpec,
     ) {
       const { viewer, target } = spec;
-      this.compiled = compileSubscriptionEvent(spec.schema, spec.document, spec.operationName, spec.variables);
+      this.compiled = compiled ? compileSubscriptionEvent(spec.schema, spec.document, spec.operationName, spec.variables) : undefined;
       this.removeFromFanout = fanout.add(viewer.audience, target, {
         deliver: (message) => this.deliver(message),
         ...(viewer.topics !== undefined && { accepts: viewer.allowsTopic }),
