@@ -95,7 +95,7 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
       return replayThroughYoga(req, res, body);
     }
     // Yoga's own checks (the body a map; each parameter of its type) stay Yoga's: anything else is replayed.
-    if (!isMap(params) || typeof params.query !== 'string' || !isOptionalMap(params.variables) || !isOptionalMap(params.extensions)) {
+    if (!isMap(params) || !hasOnlyRequestParameters(params) || typeof params.query !== 'string' || !isOptionalMap(params.variables) || !isOptionalMap(params.extensions)) {
       return replayThroughYoga(req, res, body);
     }
     if (params.operationName != null && typeof params.operationName !== 'string') return replayThroughYoga(req, res, body);
@@ -181,6 +181,13 @@ export function httpWithoutFastLane(yoga: HttpFastPathOptions['yoga']): HttpFast
 
 const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isOptionalMap = (value: unknown): boolean => value == null || isMap(value);
+
+/** As Yoga's check: a parameter other than these, unless null, is refused (400). */
+const REQUEST_PARAMETERS = new Set(['query', 'variables', 'operationName', 'extensions']);
+function hasOnlyRequestParameters(params: Record<string, unknown>): boolean {
+  for (const key in params) if (params[key] != null && !REQUEST_PARAMETERS.has(key)) return false;
+  return true;
+}
 
 type ResponseType = 'application/json' | 'application/graphql-response+json';
 
