@@ -2,7 +2,7 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, useReadinessCheck, type Plugin, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
 import { getOperationAST, parse } from 'graphql';
 import { AuthError } from '../auth/auth-error.js';
 import { tokenFromAuthorization, tokenFromUrl } from '../auth/bearer.js';
@@ -47,7 +47,7 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
     graphqlEndpoint: GRAPHQL_PATH,
     healthCheckEndpoint: '/health',
     landingPage: false,
-    logging: logger,
+    logging: yogaLogger(logger),
     graphiql: options.graphiql === false ? false : { title: 'Herald', ...options.graphiql },
     // isDev off everywhere: internals (stack traces, original errors) never reach clients, even in development.
     maskedErrors: { maskError: options.maskError, isDev: false },
@@ -95,4 +95,19 @@ function operationType({ query, operationName }: { query?: string; operationName
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Yoga logs at error level every error its maskError replaced, and Herald's maskError replaces a
+ * client's mistakes too (to give them a code): a depth limit or a bad variable would read like an
+ * outage. createMaskError (error-codes.ts) is the one place that logs what an operator must act on,
+ * at error level; what Yoga reports at error goes to debug.
+ */
+function yogaLogger(logger: Logger): YogaLogger {
+  return {
+    debug: logger.debug.bind(logger),
+    info: logger.info.bind(logger),
+    warn: logger.warn.bind(logger),
+    error: logger.debug.bind(logger),
+  };
 }
