@@ -55,6 +55,7 @@ describe('loadConfig', () => {
       graphiql: true,
       requireDeclaredTopics: false,
       logLevel: 'info',
+      fastLane: true,
     });
   });
 
