@@ -25,7 +25,7 @@ import { createMaskError } from './transport/error-codes.js';
 import { attachGraphqlWsServer, type GraphqlWsServer } from './transport/graphql-ws-server.js';
 import { SHUTDOWN_CLOSE_CODE } from './transport/shutdown-close-code.js';
 import { createSendBufferLimit, type SendBufferLimit } from './transport/send-buffer-limit.js';
-import { createHttpFastPath, createPreparedDocuments, type HttpFastPath } from './transport/http-fast-path.js';
+import { createHttpFastPath, createPreparedDocuments, httpWithoutFastLane, type HttpFastPath } from './fast-lane/http-fast-path.js';
 import { createSubscriptionGroups, type SubscriptionGroups } from './transport/subscription-groups.js';
 import { schema } from './schema/index.js';
 import { createHeraldYoga, GRAPHQL_PATH } from './transport/yoga.js';
@@ -102,13 +102,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     maskError,
     graphiql: config.graphiql ? (options.graphiql ?? {}) : false,
-    plugins: [prepared.plugin],
+    plugins: config.fastLane ? [prepared.plugin] : [],
     checkReady: async () => {
       bus.assertAvailable();
       await store.ping();
     },
   });
-  const httpFastPath = createHttpFastPath({ yoga, schema, prepared, verifyToken, services, maskError: maskUnexpected, graphqlPath: GRAPHQL_PATH });
+  // FAST_LANE=off: every request goes to Yoga, every grouped event through graphql-js.
+  const httpFastPath = config.fastLane
+    ? createHttpFastPath({ yoga, schema, prepared, verifyToken, services, maskError: maskUnexpected, graphqlPath: GRAPHQL_PATH })
+    : httpWithoutFastLane(yoga);
   const sendBufferLimit = createSendBufferLimit(config.limits.maxBufferedBytes, logger);
   const compatDeps = {
     services,
@@ -141,7 +144,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   // Bounds a client's incoming frames like the HTTP body limit bounds requests.
   const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
-  const groups = createSubscriptionGroups({ subscriptions: services.subscriptions, fanout, maskError: maskUnexpected });
+  const groups = createSubscriptionGroups({ subscriptions: services.subscriptions, fanout, maskError: maskUnexpected, compiled: config.fastLane });
   const graphqlWs = attachGraphqlWsServer(graphqlSockets, {
     yoga: yoga as never,
     groups,

@@ -31,6 +31,8 @@ export interface Config {
   readonly requireDeclaredTopics: boolean;
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default `info`. */
   readonly logLevel: LogLevel;
+  /** FAST_LANE: the compiled HTTP publish path and grouped-event execution (src/fast-lane/); off: Yoga and graphql-js only. Default on. */
+  readonly fastLane: boolean;
 }
 
 export interface RedisConfig {
@@ -237,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     graphiql: bool('GRAPHIQL', !production),
     requireDeclaredTopics: bool('REQUIRE_DECLARED_TOPICS', false),
     logLevel: logLevel as LogLevel,
+    fastLane: bool('FAST_LANE', true),
   };
   if (config.limits.maxPayloadBytes > config.limits.maxBodyBytes) {
     problems.push('MAX_PAYLOAD_BYTES must not exceed MAX_BODY_BYTES (a payload travels inside a request body)');

@@ -310,12 +310,13 @@ describe('graphql-ws connection_init', () => {
     });
   });
 
-  it('accepts the token as ?token= in the URL', async () => {
+  // URLs end up in access logs: only a signSubscription token may ride there (sign-subscription.test.ts).
+  it('refuses a long-lived token as ?token= in the URL with 4403 and says where it belongs', async () => {
     const bearer = await token({ audience, subject: 'by-url', scopes: ['subscribe'] });
     expect(await wsViewerOutcome(`${herald.wsUrl}?token=${encodeURIComponent(bearer)}`)).toEqual({
-      kind: 'result',
-      data: { viewer: { audience, subject: 'by-url' } },
-      errors: undefined,
+      kind: 'closed',
+      code: 4403,
+      reason: '?token= takes only signSubscription tokens; send this token in connectionParams',
     });
   });
 });

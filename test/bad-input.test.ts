@@ -2,7 +2,9 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { errorCode, gql, startHerald, token, waitForSubscribers, wsClient, type GraphQLResponse, type TestHerald } from './helpers/herald.js';
+import { openSse } from './helpers/sse.js';
 import { subscribe, type Subscription } from './helpers/subscription.js';
+import { MAX_PAYLOAD_DEPTH } from '../src/publish/payload-depth.js';
 
 const ON_TOPIC = 'subscription ($name: String!) { topic(name: $name) { id topic payload } }';
 const PUBLISH = 'mutation ($topic: String!, $payload: JSON!) { publish(topic: $topic, payload: $payload) { id topic } }';
@@ -80,7 +82,7 @@ describe('bad requests on a default server', () => {
   it('a JSON body that is not a GraphQL request: 400 BAD_USER_INPUT', async () => {
     const audience = 'bad-shape';
     const bearer = await token({ audience });
-    for (const body of ['[]', '42', '{"query": 42}', '{}', '{"query": "{ viewer { audience } }", "variables": "x"}']) {
+    for (const body of ['null', '[]', '42', '{"query": 42}', '{}', '{"query": "{ viewer { audience } }", "variables": "x"}', '{"query": "{ viewer { audience } }", "extensions": 1}']) {
       const response = await post(herald.httpUrl, bearer, body);
       expect(response.status, body).toBe(400);
       expect(errorCode(response), body).toBe('BAD_USER_INPUT');
@@ -457,5 +459,164 @@ describe('REQUIRE_DECLARED_TOPICS=true', () => {
     } finally {
       await client.dispose();
     }
+  });
+});
+
+/** JSON text of `depth` nested arrays around 1 (`[[1]]` is depth 2), built as text: JSON.stringify would overflow first. */
+const nestedJson = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+
+/** A raw HTTP request with exactly the given headers (fetch always adds `Accept: *\/*`). */
+function rawRequest(url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, method, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('hostile HTTP input', () => {
+  let herald: TestHerald;
+  beforeAll(async () => {
+    herald = await startHerald();
+  });
+  afterAll(() => herald.stop());
+
+  it('a null body is 400 BAD_USER_INPUT on the fast lane too (its document already known)', async () => {
+    const audience = 'hostile-null';
+    const bearer = await token({ audience });
+    await expectStillServing(herald, bearer, audience); // records the document, so the next one takes the fast lane
+    for (const body of ['null', `{"query":${JSON.stringify(VIEWER)},"extensions":"x"}`, `{"query":${JSON.stringify(VIEWER)},"operationName":7}`]) {
+      const response = await post(herald.httpUrl, bearer, body, { accept: 'application/json' });
+      expect(response.status, body).toBe(400);
+      expect(errorCode(response), body).toBe('BAD_USER_INPUT');
+    }
+  });
+
+  it('a subscription without an SSE Accept is refused (406 BAD_USER_INPUT) and registers nothing', async () => {
+    const bearer = await token({ audience: 'hostile-sub' });
+    const query = 'subscription { topic(name: "leak") { id payload } }';
+    let changes = 0;
+    const off = herald.app.fanout.onChange(() => changes++);
+    try {
+      const accepts: Array<Record<string, string>> = [{}, { accept: '*/*' }, { accept: 'application/json' }, { accept: 'application/graphql-response+json' }];
+      for (const accept of accepts) {
+        const headers = { 'content-type': 'application/json', authorization: `Bearer ${bearer}`, ...accept };
+        const posted = await rawRequest(herald.httpUrl, 'POST', headers, JSON.stringify({ query }));
+        const got = await rawRequest(`${herald.httpUrl}?query=${encodeURIComponent(query)}`, 'GET', { authorization: `Bearer ${bearer}`, ...accept });
+        for (const response of [posted, got]) {
+          expect(response.status, JSON.stringify(accept)).toBe(406);
+          const error = (JSON.parse(response.body) as { errors: WireError[] }).errors[0];
+          expect(error?.extensions?.code).toBe('BAD_USER_INPUT');
+          expect(error?.message).toContain('text/event-stream');
+        }
+      }
+      // Once more through the fast lane, which now knows the document.
+      expect((await rawRequest(herald.httpUrl, 'POST', { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, JSON.stringify({ query }))).status).toBe(406);
+      expect(changes).toBe(0);
+      expect(herald.app.fanout.size).toBe(0);
+    } finally {
+      off();
+    }
+  });
+
+  it('an SSE subscription is released when its client goes away', async () => {
+    const audience = 'hostile-sse-abort';
+    const stream = await openSse(herald.httpUrl, await token({ audience }), ON_TOPIC, { name: 'gone' });
+    expect(stream.status).toBe(200);
+    await waitForSubscribers(herald.app, audience, 'gone');
+    const released = new Promise<void>((resolve) => {
+      const off = herald.app.fanout.onChange(() => {
+        if (herald.app.fanout.size !== 0) return;
+        off();
+        resolve();
+      });
+    });
+    stream.abort.abort();
+    await released;
+    expect(herald.app.fanout.subscriberCount(audience, 'gone')).toBe(0);
+  });
+
+  it('a GET with malformed variables or extensions is 400 BAD_USER_INPUT', async () => {
+    const audience = 'hostile-get';
+    const bearer = await token({ audience });
+    for (const parameter of ['variables=%7Bx', 'extensions=%7Bx', 'variables=%5B1', 'variables=nope']) {
+      const response = await rawRequest(`${herald.httpUrl}?query=${encodeURIComponent(VIEWER)}&${parameter}`, 'GET', {
+        authorization: `Bearer ${bearer}`,
+        accept: 'application/json',
+      });
+      expect(response.status, parameter).toBe(400);
+      expect(JSON.parse(response.body).errors[0].extensions.code, parameter).toBe('BAD_USER_INPUT');
+    }
+    await expectStillServing(herald, bearer, audience);
+  });
+
+  it(`a payload nested deeper than ${MAX_PAYLOAD_DEPTH} levels is BAD_USER_INPUT over HTTP and graphql-ws; one at the limit is published`, async () => {
+    const audience = 'hostile-depth';
+    const bearer = await token({ audience, scopes: ['publish'] });
+    const body = (payload: string) => `{"query":${JSON.stringify(PUBLISH)},"variables":{"topic":"deep","payload":${payload}}}`;
+    for (const depth of [MAX_PAYLOAD_DEPTH + 1, 100_000]) {
+      const response = await post(herald.httpUrl, bearer, body(nestedJson(depth)));
+      expect(response.status, String(depth)).toBe(400);
+      expect(errorCode(response)).toBe('BAD_USER_INPUT');
+      expect(response.errors?.[0]?.message).toContain(`${MAX_PAYLOAD_DEPTH} levels`);
+    }
+    const atLimit = await post(herald.httpUrl, bearer, body(nestedJson(MAX_PAYLOAD_DEPTH)));
+    expect(atLimit.status).toBe(200);
+    expect(atLimit.errors).toBeUndefined();
+
+    const client = wsClient(herald.wsUrl, { connectionParams: { token: bearer } });
+    try {
+      const refused = subscribe(client, PUBLISH, { topic: 'deep', payload: JSON.parse(nestedJson(MAX_PAYLOAD_DEPTH + 1)) });
+      expect((await refusal(refused))[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('the payload limit error names MAX_PAYLOAD_BYTES', async () => {
+    const small = await startHerald({ MAX_PAYLOAD_BYTES: '10' });
+    try {
+      const refused = await gql(small.httpUrl, await token({ scopes: ['publish'] }), PUBLISH, { topic: 't', payload: 'x'.repeat(20) });
+      expect(errorCode(refused)).toBe('PAYLOAD_TOO_LARGE');
+      expect(refused.errors?.[0]?.message).toContain('MAX_PAYLOAD_BYTES');
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it('?token= on /graphql is refused (403) except a signSubscription token subscribing over SSE', async () => {
+    const audience = 'hostile-url-token';
+    const manager = await token({ audience, scopes: ['manage', 'publish', 'subscribe'] });
+    const signed = (await gql(herald.httpUrl, manager, 'mutation { signSubscription(topics: ["t"]) { token } }')).data!.signSubscription.token as string;
+    const json = { 'content-type': 'application/json', accept: 'application/json' };
+
+    for (const urlToken of [manager, signed]) {
+      for (const query of [VIEWER, 'mutation { publish(topic: "t", payload: 1) { id } }']) {
+        const response = await rawRequest(`${herald.httpUrl}?token=${urlToken}`, 'POST', json, JSON.stringify({ query }));
+        expect(response.status, query).toBe(403);
+        const error = JSON.parse(response.body).errors[0];
+        expect(error.extensions.code).toBe('FORBIDDEN');
+        expect(error.message).toContain('Authorization header');
+      }
+    }
+    // A long-lived token in the URL is refused even for a subscription.
+    const longLived = await rawRequest(`${herald.httpUrl}?token=${manager}`, 'POST', { ...json, accept: 'text/event-stream' }, JSON.stringify({ query: ON_TOPIC, variables: { name: 't' } }));
+    expect(longLived.body).toContain('FORBIDDEN');
+    expect(herald.app.fanout.size).toBe(0);
+
+    // The signed one subscribes over SSE, as EventSource would (no headers).
+    const stream = await openSse(`${herald.httpUrl}?token=${signed}`, undefined, ON_TOPIC, { name: 't' });
+    expect(stream.status).toBe(200);
+    await waitForSubscribers(herald.app, audience, 't');
+    const sent = await gql(herald.httpUrl, manager, PUBLISH, { topic: 't', payload: 'via url' });
+    expect(sent.errors).toBeUndefined();
+    expect(await stream.next()).toMatchObject({ event: 'next', data: { data: { topic: { payload: 'via url' } } } });
+    stream.abort.abort();
+    await waitForSubscribers(herald.app, audience, 't', 0);
   });
 });

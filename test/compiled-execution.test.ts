@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../src/publish/message.js';
 import { schema } from '../src/schema/index.js';
 import type { HeraldContext } from '../src/schema/context.js';
-import { compileMutation } from '../src/transport/compiled-mutation.js';
-import { planArgumentCoercion, planVariableCoercion } from '../src/transport/fast-coercion.js';
-import { compileSubscriptionEvent } from '../src/transport/subscription-event.js';
+import { compileMutation } from '../src/fast-lane/compiled-mutation.js';
+import { planArgumentCoercion, planVariableCoercion } from '../src/fast-lane/fast-coercion.js';
+import { compileSubscriptionEvent } from '../src/fast-lane/subscription-event.js';
 import { startHerald, token, type TestHerald } from './helpers/herald.js';
 
 /**

@@ -58,6 +58,7 @@ describe('loadConfig', () => {
       graphiql: true,
       requireDeclaredTopics: false,
       logLevel: 'info',
+      fastLane: true,
     });
   });
 

@@ -6,6 +6,7 @@ import type { Store } from '../store/store.js';
 import { assertDeclared } from '../topics/declared-topics.js';
 import { assertTopicName } from '../topics/topic-name.js';
 import { isoTimestamp } from './iso-timestamp.js';
+import { assertPayloadDepth } from './payload-depth.js';
 import type { Message } from './message.js';
 
 export interface PublishService {
@@ -36,11 +37,13 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
   const { bus, store, nextId, maxPayloadBytes, requireDeclaredTopics } = options;
 
   const send = async (audience: string, publisher: string | null, topic: string | null, payload: unknown): Promise<Message> => {
+    // Before JSON.stringify, whose stack a deep enough value overflows (a RangeError, not the client's error).
+    assertPayloadDepth(payload);
     const text = JSON.stringify(payload);
     if (text === undefined) throw new HeraldError('BAD_USER_INPUT', 'payload must be a JSON value');
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > maxPayloadBytes) {
-      throw new HeraldError('PAYLOAD_TOO_LARGE', `payload is ${bytes} bytes of JSON; the limit is ${maxPayloadBytes}`);
+      throw new HeraldError('PAYLOAD_TOO_LARGE', `payload is ${bytes} bytes of JSON; the limit is ${maxPayloadBytes} (MAX_PAYLOAD_BYTES)`);
     }
     const message: Message = {
       id: nextId(),

@@ -15,6 +15,18 @@ function withCode(error: GraphQLError, code: ErrorCode): GraphQLError {
   });
 }
 
+/**
+ * Yoga marks its request errors (unparsable JSON body, a parameter of the wrong type) `http.spec`,
+ * which turns their 400 into a 200 for clients accepting application/json. GraphQL over HTTP asks
+ * for 400 there too (graphql-http audit: "SHOULD use 400 status code on JSON parsing failure when
+ * accepting application/json"), and a client must not read a refused request as a success.
+ */
+function withoutSpecFlag(http: unknown): { http?: Record<string, unknown> } {
+  if (typeof http !== 'object' || http === null) return {};
+  const { spec: _spec, ...rest } = http as Record<string, unknown>;
+  return { http: rest };
+}
+
 const isKnownCode = (code: unknown): code is ErrorCode => typeof code === 'string' && code in ERROR_STATUS;
 
 /**
@@ -33,7 +45,7 @@ export function useStableErrorCodes(): Plugin {
           isKnownCode(error.extensions?.code)
             ? error
             : new GraphQLError(error.message, {
-                extensions: { ...error.extensions, code: 'BAD_USER_INPUT', originalError: undefined },
+                extensions: { ...error.extensions, code: 'BAD_USER_INPUT', originalError: undefined, ...withoutSpecFlag(error.extensions?.http) },
               }),
         ),
       });

@@ -19,6 +19,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { tokenFromConnectionParams, tokenFromUrl } from '../auth/bearer.js';
+import { mayAuthenticateFromUrl } from '../auth/url-token.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { Viewer } from '../auth/viewer.js';
 import { HeraldError } from '../errors.js';
@@ -166,7 +167,12 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
         connection.initTimer = undefined;
         const params = message.payload ?? undefined;
         try {
-          connection.viewer = await verifyToken(tokenFromConnectionParams(params) ?? tokenFromUrl(connection.url));
+          const fromParams = tokenFromConnectionParams(params);
+          const viewer = await verifyToken(fromParams ?? tokenFromUrl(connection.url));
+          if (fromParams === undefined && !mayAuthenticateFromUrl(viewer)) {
+            throw new HeraldError('FORBIDDEN', '?token= takes only signSubscription tokens; send this token in connectionParams');
+          }
+          connection.viewer = viewer;
         } catch (error) {
           if (!(error instanceof HeraldError)) throw error;
           // A client mistake, not an operator's concern: info, with the reason and never the token.

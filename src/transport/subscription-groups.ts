@@ -4,7 +4,7 @@ import type { Viewer } from '../auth/viewer.js';
 import type { Message } from '../publish/message.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
 import { formatErrors } from './format-errors.js';
-import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from './subscription-event.js';
+import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from '../fast-lane/subscription-event.js';
 import { selectsViewerDependentField } from './viewer-dependent-fields.js';
 
 /**
@@ -55,10 +55,13 @@ export interface SubscriptionGroupsOptions {
   /** Told when a group's member count changes (subscriber counts). */
   readonly fanout: Pick<Fanout, 'membersChanged'>;
   readonly maskError: (error: unknown) => Error;
+  /** Whether a shared group may run the fast lane's compiled event; false (FAST_LANE=off) executes every event with graphql-js. Default true. */
+  readonly compiled?: boolean;
 }
 
 export function createSubscriptionGroups(options: SubscriptionGroupsOptions): SubscriptionGroups {
   const { subscriptions, fanout, maskError } = options;
+  const compiledAllowed = options.compiled ?? true;
   const groups = new Map<string, Group>();
   /** Per parsed document (Yoga caches them) and operation: whether its selection may be shared. */
   const shareable = new WeakMap<DocumentNode, Map<string | undefined, boolean>>();
@@ -86,7 +89,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
       shared: boolean,
     ) {
       const { viewer, target } = spec;
-      this.compiled = shared ? compileSubscriptionEvent(spec.schema, spec.document, spec.operationName, spec.variables) : undefined;
+      this.compiled = shared && compiledAllowed ? compileSubscriptionEvent(spec.schema, spec.document, spec.operationName, spec.variables) : undefined;
       this.removeFromFanout = subscriptions.open(viewer, target, {
         deliver: (message) => this.deliver(message),
         close: () => this.closeAll(),

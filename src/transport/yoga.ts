@@ -2,8 +2,11 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, useReadinessCheck, type Plugin, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
+import { getOperationAST, parse } from 'graphql';
 import { tokenFromAuthorization, tokenFromUrl } from '../auth/bearer.js';
+import { HeraldError } from '../errors.js';
+import { mayAuthenticateFromUrl, URL_TOKEN_REFUSAL } from '../auth/url-token.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Limits } from '../config.js';
@@ -11,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { HeraldContext, Services } from '../schema/context.js';
 import { schema } from '../schema/index.js';
 import { useStableErrorCodes } from './error-codes.js';
+import { acceptsEventStream, useJsonParameterErrors, useSubscriptionsOnlyOverSse } from './http-request-rules.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -43,12 +47,12 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
     graphqlEndpoint: GRAPHQL_PATH,
     healthCheckEndpoint: '/health',
     landingPage: false,
-    logging: logger,
+    logging: yogaLogger(logger),
     graphiql: options.graphiql === false ? false : { title: 'Herald', ...options.graphiql },
     // isDev off everywhere: internals (stack traces, original errors) never reach clients, even in development.
     maskedErrors: { maskError: options.maskError, isDev: false },
-    context: async ({ request, viewer }) => ({
-      viewer: viewer ?? (await verifyToken(tokenFromAuthorization(request.headers.get('authorization')) ?? tokenFromUrl(request.url))),
+    context: async ({ request, params, viewer }) => ({
+      viewer: viewer ?? (await viewerOfRequest(verifyToken, request, params)),
       services,
     }),
     plugins: [
@@ -57,6 +61,8 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
       costLimitPlugin({ maxCost: limits.maxQueryComplexity }),
       maxAliasesPlugin({ n: limits.maxAliases }),
       useStableErrorCodes(),
+      useJsonParameterErrors(),
+      useSubscriptionsOnlyOverSse(),
       ...(options.plugins ?? []),
       useReadinessCheck({
         endpoint: '/ready',
@@ -64,4 +70,45 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
       }),
     ],
   });
+}
+
+/**
+ * The caller of an HTTP or SSE request: the Authorization header's token, or else `?token=`, which
+ * only a signSubscription token subscribing over SSE may use (auth/url-token.ts).
+ */
+async function viewerOfRequest(verifyToken: VerifyToken, request: Request, params: { query?: string; operationName?: string }): Promise<Viewer> {
+  const bearer = tokenFromAuthorization(request.headers.get('authorization'));
+  if (bearer !== undefined) return verifyToken(bearer);
+  const fromUrl = tokenFromUrl(request.url);
+  if (fromUrl === undefined) return verifyToken(undefined);
+  const viewer = await verifyToken(fromUrl);
+  const operation = acceptsEventStream(request.headers.get('accept')) ? operationType(params) : undefined;
+  // A valid credential in a place it may not be used: refused as FORBIDDEN, as the WebSocket upgrade does (4403).
+  if (operation === undefined || !mayAuthenticateFromUrl(viewer, operation)) throw new HeraldError('FORBIDDEN', URL_TOKEN_REFUSAL);
+  return viewer;
+}
+
+/** The operation type of an already validated request (Yoga parsed it once; this rare path parses again). */
+function operationType({ query, operationName }: { query?: string; operationName?: string }): 'query' | 'mutation' | 'subscription' | undefined {
+  if (query === undefined) return undefined;
+  try {
+    return getOperationAST(parse(query), operationName)?.operation;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Yoga logs at error level every error its maskError replaced, and Herald's maskError replaces a
+ * client's mistakes too (to give them a code): a depth limit or a bad variable would read like an
+ * outage. createMaskError (error-codes.ts) is the one place that logs what an operator must act on,
+ * at error level; what Yoga reports at error goes to debug.
+ */
+function yogaLogger(logger: Logger): YogaLogger {
+  return {
+    debug: logger.debug.bind(logger),
+    info: logger.info.bind(logger),
+    warn: logger.warn.bind(logger),
+    error: logger.debug.bind(logger),
+  };
 }

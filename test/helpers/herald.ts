@@ -29,6 +29,8 @@ export async function startHerald(env: Record<string, string> = {}): Promise<Tes
     DATABASE_URL: ':memory:',
     LOG_LEVEL: 'silent',
     JWT_CLOCK_TOLERANCE: '0',
+    // CI runs the protocol suites once more with FAST_LANE=off (.ci/run).
+    ...(process.env.FAST_LANE !== undefined && { FAST_LANE: process.env.FAST_LANE }),
     ...env,
   });
   const app = await createApp(config);

@@ -6,7 +6,7 @@ import { tokenFromAuthorization } from '../auth/bearer.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { HeraldContext, Services } from '../schema/context.js';
 import { compileMutation, type CompiledMutation, type CompiledOutcome } from './compiled-mutation.js';
-import { formatErrors } from './format-errors.js';
+import { formatErrors } from '../transport/format-errors.js';
 
 /**
  * The publish path's fast lane. Backends publish the same mutation document over and over; Yoga's
@@ -88,23 +88,22 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer, contentType: ResponseType): Promise<void> {
-    let params: { query?: unknown; variables?: unknown; operationName?: unknown };
+    let params: unknown;
     try {
-      params = JSON.parse(body.toString('utf8')) as typeof params;
+      params = JSON.parse(body.toString('utf8'));
     } catch {
       return replayThroughYoga(req, res, body);
     }
-    const document = typeof params?.query === 'string' ? prepared.get(params.query) : undefined;
+    // Yoga's own checks (the body a map; each parameter of its type) stay Yoga's: anything else is replayed.
+    if (!isMap(params) || !hasOnlyRequestParameters(params) || typeof params.query !== 'string' || !isOptionalMap(params.variables) || !isOptionalMap(params.extensions)) {
+      return replayThroughYoga(req, res, body);
+    }
+    if (params.operationName != null && typeof params.operationName !== 'string') return replayThroughYoga(req, res, body);
+    const document = prepared.get(params.query);
     const operationName = typeof params.operationName === 'string' ? params.operationName : undefined;
     const operation = document === undefined ? undefined : getOperationAST(document, operationName);
     const variables = params.variables ?? undefined;
-    if (
-      document === undefined ||
-      operation == null ||
-      operation.operation === 'subscription' ||
-      (params.operationName != null && operationName === undefined) ||
-      (variables !== undefined && (variables === null || typeof variables !== 'object' || Array.isArray(variables)))
-    ) {
+    if (document === undefined || operation == null || operation.operation === 'subscription') {
       return replayThroughYoga(req, res, body);
     }
     let viewer;
@@ -173,6 +172,21 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
       return served;
     },
   };
+}
+
+/** FAST_LANE=off: every request to Yoga as it came. */
+export function httpWithoutFastLane(yoga: HttpFastPathOptions['yoga']): HttpFastPath {
+  return { handle: (req, res) => void yoga(req, res), served: 0 };
+}
+
+const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isOptionalMap = (value: unknown): boolean => value == null || isMap(value);
+
+/** As Yoga's check: a parameter other than these, unless null, is refused (400). */
+const REQUEST_PARAMETERS = new Set(['query', 'variables', 'operationName', 'extensions']);
+function hasOnlyRequestParameters(params: Record<string, unknown>): boolean {
+  for (const key in params) if (params[key] != null && !REQUEST_PARAMETERS.has(key)) return false;
+  return true;
 }
 
 type ResponseType = 'application/json' | 'application/graphql-response+json';
