@@ -114,8 +114,8 @@ export async function assertStillServes(gateway: FuzzGateway, label: string): Pr
 }
 
 /** Resolves once the gateway holds no WebSocket connection and no subscription of any surface. */
-export async function waitUntilIdle(gateway: FuzzGateway, label: string): Promise<void> {
-  await until(() => gateway.app.graphqlWs.connections === 0 && gateway.app.fanout.size === 0, `${label}: every connection and subscription released`, 10_000)
+export async function waitUntilIdle(gateway: FuzzGateway, label: string, timeoutMs = 10_000): Promise<void> {
+  await until(() => gateway.app.graphqlWs.connections === 0 && gateway.app.fanout.size === 0, `${label}: every connection and subscription released`, timeoutMs)
     .catch((error: unknown) => {
       const state = `graphql-ws connections ${gateway.app.graphqlWs.connections}, fan-out entries ${gateway.app.fanout.size}`;
       throw new Error(`${(error as Error).message} (${state})`);
