@@ -1,0 +1,137 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { TEST_SECRET, token, waitForSubscribers } from '../helpers/herald.js';
+import { heapProblem, settledHeapBytes } from './heap.js';
+import { within } from './fuzz-run.js';
+import { until } from '../helpers/until.js';
+
+/** The gateway every fuzz file runs against: small limits, so oversized inputs stay cheap to send. */
+export const FUZZ_LIMITS = {
+  MAX_BODY_BYTES: String(32 * 1024),
+  MAX_PAYLOAD_BYTES: String(8 * 1024),
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: '8',
+} as const;
+
+/** The messages the gateway logs an unexpected error with (every `logger.error` in src). */
+const INTERNAL_ERROR_LOGS: ReadonlySet<string> = new Set([
+  'internal error',
+  'graphql-ws message handling failed',
+  'courier: internal error',
+  'courier frame handling failed',
+  'courier upgrade failed',
+  'notiflux broadcast failed',
+  'notiflux command failed',
+]);
+
+export interface FuzzGateway {
+  readonly app: App;
+  readonly baseUrl: string;
+  readonly httpUrl: string;
+  readonly wsUrl: string;
+  /**
+   * Log lines of internal errors (what a client sees masked as a 500, ESERVER_UNKNOWN, 4500, or not
+   * at all) since the last take. Client mistakes that are still logged at error level (issue 16 §5,
+   * log levels) are not counted: they are a logging problem, not an unhandled input.
+   */
+  takeErrorLogs(): string[];
+  stop(): Promise<void>;
+}
+
+export async function startFuzzGateway(env: Record<string, string> = {}): Promise<FuzzGateway> {
+  const config = loadConfig({ JWT_SECRET: TEST_SECRET, PORT: '0', DATABASE_URL: ':memory:', LOG_LEVEL: 'error', JWT_CLOCK_TOLERANCE: '0', ...FUZZ_LIMITS, ...env });
+  let errors: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const line = chunk.toString('utf8').trim();
+      const { msg } = JSON.parse(line) as { msg?: string };
+      if (msg !== undefined && INTERNAL_ERROR_LOGS.has(msg)) errors.push(line);
+      done();
+    },
+  });
+  const app = await createApp(config, { logger: pino({ level: 'error' }, sink) });
+  const baseUrl = await app.start();
+  return {
+    app,
+    baseUrl,
+    httpUrl: `${baseUrl}/graphql`,
+    wsUrl: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
+    takeErrorLogs() {
+      const taken = errors;
+      errors = [];
+      return taken;
+    },
+    stop: () => app.stop(),
+  };
+}
+
+/**
+ * The gateway still serves: a real graphql-ws subscriber of a fresh topic receives a message
+ * published with a real HTTP mutation. Raw `ws` frames, so nothing of the client library stays behind.
+ */
+export async function assertStillServes(gateway: FuzzGateway, label: string): Promise<void> {
+  const audience = 'fuzz-alive';
+  const topic = `alive/${label}/${Date.now()}`;
+  const bearer = await token({ audience, scopes: ['subscribe', 'publish'] });
+  const ws = new WebSocket(gateway.wsUrl, 'graphql-transport-ws');
+  try {
+    const frames: Array<Record<string, any>> = [];
+    let wake = (): void => {};
+    ws.on('message', (data) => {
+      frames.push(JSON.parse(String(data)) as Record<string, any>);
+      wake();
+    });
+    const frame = (match: (frame: Record<string, any>) => boolean): Promise<Record<string, any>> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          const found = frames.find(match);
+          if (found !== undefined) resolve(found);
+        };
+        wake = check;
+        check();
+      });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send(JSON.stringify({ type: 'connection_init', payload: { token: bearer } }));
+    await within(5_000, `${label}: connection_ack`, frame((f) => f.type === 'connection_ack'));
+    ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query: 'subscription($t: String!) { topic(name: $t) { payload } }', variables: { t: topic } } }));
+    await within(5_000, `${label}: subscriber counted`, waitForSubscribers(gateway.app, audience, topic));
+    const response = await fetch(gateway.httpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+      body: JSON.stringify({ query: 'mutation($t: String!) { publish(topic: $t, payload: {alive: true}) { id } }', variables: { t: topic } }),
+    });
+    if (response.status !== 200) throw new Error(`${label}: the liveness publish got ${response.status}: ${await response.text()}`);
+    const next = await within(5_000, `${label}: the liveness message`, frame((f) => f.type === 'next'));
+    if (JSON.stringify(next.payload) !== JSON.stringify({ data: { topic: { payload: { alive: true } } } })) {
+      throw new Error(`${label}: the liveness subscriber got ${JSON.stringify(next)}`);
+    }
+  } finally {
+    ws.close();
+    await new Promise((resolve) => (ws.readyState === ws.CLOSED ? resolve(undefined) : ws.once('close', resolve)));
+  }
+}
+
+/** Resolves once the gateway holds no WebSocket connection and no subscription of any surface. */
+export async function waitUntilIdle(gateway: FuzzGateway, label: string, timeoutMs = 10_000): Promise<void> {
+  await until(() => gateway.app.graphqlWs.connections === 0 && gateway.app.fanout.size === 0, `${label}: every connection and subscription released`, timeoutMs)
+    .catch((error: unknown) => {
+      const state = `graphql-ws connections ${gateway.app.graphqlWs.connections}, fan-out entries ${gateway.app.fanout.size}`;
+      throw new Error(`${(error as Error).message} (${state})`);
+    });
+}
+
+/** Heap baseline and the check against it; a check that fails says by how much. */
+export async function heapBaseline(): Promise<{ readonly bytes: number; assertReturned(label: string): Promise<void> }> {
+  const bytes = await settledHeapBytes();
+  return {
+    bytes,
+    async assertReturned(label) {
+      const after = await settledHeapBytes();
+      if (process.env.FUZZ_HEAP_LOG !== undefined) console.log(`${label}: heap ${(bytes / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MB`);
+      const problem = heapProblem(bytes, after);
+      if (problem !== undefined) throw new Error(`${label}: ${problem}`);
+    },
+  };
+}

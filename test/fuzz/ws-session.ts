@@ -1,0 +1,80 @@
+import WebSocket from 'ws';
+import { within } from './fuzz-run.js';
+
+/** One frame a fuzz client sends on a WebSocket. */
+export type WsFrame = { readonly text: string } | { readonly binary: Uint8Array } | { readonly oversized: number };
+
+/** What came back on a raw WebSocket: the server's text frames and, if it closed, its code. */
+export interface WsTranscript {
+  readonly received: string[];
+  /** The close code and reason; undefined while open. */
+  closed: { readonly code: number; readonly reason: string; readonly byClient: boolean } | undefined;
+}
+
+export interface RawSocket {
+  readonly ws: WebSocket;
+  readonly transcript: WsTranscript;
+  send(frame: WsFrame): void;
+  /** Resolves once a received frame satisfies `done`, or the socket closed; fails (a hang) after `ms`. */
+  until(done: (frame: string) => boolean, what: string, ms?: number): Promise<void>;
+  /** Closes from the client side (1000) and waits for the close to finish. */
+  close(): Promise<void>;
+}
+
+/** Opens a raw `ws` socket; resolves once open, or with the HTTP refusal's status as a close. */
+export function openRawSocket(url: string, protocols?: string | string[]): Promise<RawSocket> {
+  const ws = new WebSocket(url, protocols);
+  const transcript: WsTranscript = { received: [], closed: undefined };
+  let clientClosing = false;
+  const listeners = new Set<() => void>();
+  const notify = (): void => listeners.forEach((listener) => listener());
+  ws.on('message', (data) => {
+    transcript.received.push(String(data));
+    notify();
+  });
+  const closed = new Promise<void>((resolve) =>
+    ws.on('close', (code, reason) => {
+      transcript.closed = { code, reason: String(reason), byClient: clientClosing };
+      notify();
+      resolve();
+    }),
+  );
+  ws.on('error', () => {});
+  const socket: RawSocket = {
+    ws,
+    transcript,
+    send(frame) {
+      if (ws.readyState !== ws.OPEN) return;
+      if ('text' in frame) ws.send(frame.text);
+      else if ('binary' in frame) ws.send(frame.binary, { binary: true });
+      else ws.send('x'.repeat(frame.oversized));
+    },
+    until(done, what, ms = 5_000) {
+      return within(
+        ms,
+        what,
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (transcript.closed !== undefined || transcript.received.some(done)) {
+              listeners.delete(check);
+              resolve();
+            }
+          };
+          listeners.add(check);
+          check();
+        }),
+      );
+    },
+    async close() {
+      if (ws.readyState === ws.CLOSED) return;
+      clientClosing = true;
+      ws.close(1000);
+      await within(5_000, 'the close handshake', closed);
+    },
+  };
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(socket));
+    ws.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused: ${response.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
