@@ -208,7 +208,10 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
 
   /** Runs one subscribe message: a grouped subscription, or a query/mutation executed once. */
   async function subscribe(connection: Connection, viewer: Viewer, id: string, payload: SubscribePayload): Promise<void> {
-    const isOpen = (): boolean => !connection.closed && connection.operations.has(id);
+    // This subscribe's own hold on `id`: a `complete` ends it, and a later subscribe reusing the id
+    // (after that complete) holds the id anew without reviving this one.
+    let ended = false;
+    const isOpen = (): boolean => !connection.closed && !ended;
     const errorMessage = (errors: readonly unknown[]): string => stringifyMessage({ id, type: MessageType.Error, payload: formatErrors(errors, maskError) });
     const sendError = (errors: readonly unknown[]): void => {
       if (!isOpen()) return;
@@ -228,7 +231,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       return send(connection, errorMessage([error]));
     }
     // Held from here on, so a `complete` for it, or the connection closing, ends it wherever it is.
-    connection.operations.set(id, () => {});
+    connection.operations.set(id, () => void (ended = true));
 
     // The server context carries the connection's verified viewer; the context factory uses it as is.
     const enveloped = yoga.getEnveloped({ params: payload, viewer });
@@ -238,7 +241,13 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     } catch (error) {
       return sendError([error instanceof GraphQLError ? error : new GraphQLError('could not parse the document')]);
     }
-    const validationErrors = enveloped.validate(enveloped.schema, document);
+    let validationErrors: readonly GraphQLError[];
+    try {
+      validationErrors = enveloped.validate(enveloped.schema, document);
+    } catch (error) {
+      // graphql-armor's limits (aliases, depth, tokens) throw their GraphQLError instead of returning it.
+      return sendError([error]);
+    }
     if (validationErrors.length > 0) return sendError(validationErrors);
     const operation = getOperationAST(document, payload.operationName);
     if (operation == null) return sendError([new GraphQLError('unknown operation', { extensions: { code: 'BAD_USER_INPUT' } })]);

@@ -27,22 +27,19 @@ export const ERROR_CODES: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'FOR
 /** courier's E* codes (src/compat/courier/errors.ts), less the two that are 5xx answers. */
 export const COURIER_ERROR_CODES: ReadonlySet<string> = new Set(COURIER_CODES.filter((code) => code !== 'ESERVER_UNKNOWN' && code !== 'ESERVER_UNAVAILABLE'));
 
-/**
- * The slow-consumer close is moving from 4429 to 4008 (issue 16, section 2); both are accepted on
- * every WebSocket surface until that lands.
- */
-const SLOW_CONSUMER_CLOSE_CODES = [4429, 4008];
+/** The slow-consumer close on every WebSocket surface (README's close-code table). */
+const SLOW_CONSUMER_CLOSE_CODES = [4008];
 
-/** graphql-ws close codes (graphql-ws's own 4400, 4406, 4408, 4409; Herald's 4401, 4403; 1000 normal, 1001 shutdown). */
-export const GRAPHQL_WS_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 4400, 4401, 4403, 4406, 4408, 4409, ...SLOW_CONSUMER_CLOSE_CODES]);
+/**
+ * graphql-ws close codes (README's close-code table): graphql-ws's own 4400, 4401, 4403, 4406, 4408,
+ * 4409, 4429; 1000 normal, 1001 shutdown, 1009 a frame over MAX_BODY_BYTES.
+ */
+export const GRAPHQL_WS_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1009, 4400, 4401, 4403, 4406, 4408, 4409, 4429, ...SLOW_CONSUMER_CLOSE_CODES]);
 
 /** courier's socket (README, Migrating from courier): 4401 token expired, 1009 frame over MAX_BODY_BYTES, 1001 shutdown. */
 export const COURIER_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1009, 4401, ...SLOW_CONSUMER_CLOSE_CODES]);
 
-/**
- * notiflux's socket (README, Migrating from notiflux): 4408 idle, 1001 shutdown. 1009 is `ws`'s close
- * for a frame over MAX_BODY_BYTES, which the courier section documents and the notiflux one does not yet.
- */
+/** notiflux's socket (README's close-code table): 4408 idle, 1001 shutdown, 1009 a frame over MAX_BODY_BYTES. */
 export const NOTIFLUX_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1009, 4408, ...SLOW_CONSUMER_CLOSE_CODES]);
 
 /** notiflux's replies that are not `Error: <CODE>: …` (src/compat/notiflux/replies.ts). */

@@ -7,8 +7,6 @@ import { fuzz, FuzzTally, inParallel, watchUnhandled } from './fuzz-run.js';
 import { assertStillServes, heapBaseline, startFuzzGateway, waitUntilIdle, type FuzzGateway } from './gateway.js';
 import { graphqlRequest } from './graphql-documents.js';
 import { until } from '../helpers/until.js';
-import { excludingKnownFailures } from './known-failures.js';
-import { GRAPHQL_WS_KNOWN_FAILURES, type GraphqlWsSession } from './known-failures-graphql-ws.js';
 import { openRawSocket, type WsFrame } from './ws-session.js';
 
 /**
@@ -19,6 +17,14 @@ import { openRawSocket, type WsFrame } from './ws-session.js';
 
 const INPUTS = 2_000;
 const SERVER_MESSAGE_TYPES = new Set(['connection_ack', 'ping', 'pong', 'next', 'error', 'complete']);
+
+/** One generated graphql-ws connection. */
+interface GraphqlWsSession {
+  readonly protocol: string | undefined;
+  /** A valid token sent in a connection_init (and its ack awaited) before the frames; undefined: none. */
+  readonly initFirst: string | undefined;
+  readonly frames: readonly WsFrame[];
+}
 
 function sessions(tokens: TokenPool): fc.Arbitrary<GraphqlWsSession> {
   const id = fc.oneof({ weight: 6, arbitrary: fc.constantFrom('1', '2', 'a', '') }, { weight: 1, arbitrary: hostileText }, { weight: 1, arbitrary: anyJson });
@@ -54,8 +60,7 @@ function sessions(tokens: TokenPool): fc.Arbitrary<GraphqlWsSession> {
       protocol: fc.oneof({ weight: 12, arbitrary: fc.constant<string | undefined>('graphql-transport-ws') }, { weight: 1, arbitrary: fc.constant(undefined) }),
       initFirst: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(tokens.all, tokens.limited, tokens.subscribeOnly) }, { weight: 1, arbitrary: fc.constant(undefined) }),
       frames: fc.array(frame, { minLength: 1, maxLength: 10 }).map((groups) => groups.flat()),
-    })
-    .filter(excludingKnownFailures(GRAPHQL_WS_KNOWN_FAILURES));
+    });
 }
 
 /** Every server frame is a graphql-ws message with documented codes; a close is a documented code. */
