@@ -334,7 +334,7 @@ describe('token expiry ends open subscriptions', () => {
       on: {
         closed: (event) => {
           const { code, reason } = event as { code: number; reason: string };
-          closedWith({ code, reason: String(reason), at: Date.now() });
+          closedWith({ code, reason, at: Date.now() });
         },
       },
     });
@@ -382,6 +382,7 @@ describe('token expiry ends open subscriptions', () => {
       }),
     );
     expect(outcomes.filter((outcome) => outcome !== 'closed 4401')).toEqual([]);
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- graphql-ws's dispose returns a promise at run time
     await Promise.all(clients.map((client) => client.dispose()));
   });
 
@@ -418,7 +419,7 @@ describe('scopes', () => {
     const sub = subscribe(client, ON_TOPIC, { name: 'a' });
     const first = await sub.next();
     expect(first.data ?? null).toBeNull();
-    expect(first.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(first.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
     expect(first.errors?.[0]?.path).toEqual(['topic']);
     // graphql-ws completes the operation (no error sink call): the refusal is a result, not a protocol failure.
     expect(await sub.ended).toEqual({});
@@ -588,7 +589,7 @@ describe('topics limit', () => {
       const refused = subscribe(client, ON_TOPIC, { name });
       const first = await refused.next();
       expect(first.data ?? null).toBeNull();
-      expect(first.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect(first.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
       expect(await refused.ended).toEqual({});
     }
     expect(herald.app.fanout.subscriberCount(audience, 'billing/1')).toBe(0);

@@ -27,7 +27,7 @@ const message = (audience: string, topic: string | null, payload: unknown = ++se
 interface OpenedBus {
   readonly bus: Bus;
   /** Resolves once the bus delivers `channel`'s messages (Redis: SUBSCRIBE done) and can publish. */
-  listening(channel: Channel): Promise<void>;
+  readonly listening: (channel: Channel) => Promise<void>;
 }
 
 interface Deployment {

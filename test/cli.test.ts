@@ -36,6 +36,7 @@ function herald(args: string[], options: { cwd: string; env?: Record<string, str
   Object.assign(env, options.env);
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [HERALD_BIN, ...args], { cwd: options.cwd, env, timeout: 15_000 }, (error, stdout, stderr) => {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an ExecFileException, which is an Error
       if (error !== null && typeof error.code !== 'number') return reject(error);
       resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
     });

@@ -5,6 +5,7 @@ import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { getMainDefinition } from '@apollo/client/utilities';
 import { Client as UrqlClient, fetchExchange, subscriptionExchange, type OperationResult } from '@urql/core';
 import { createClient, type Client as WsClient } from 'graphql-ws';
+import { Kind, OperationTypeNode } from 'graphql';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -45,7 +46,7 @@ function apollo(bearer: string): { client: ApolloClient; ws: WsClient } {
   const link = ApolloLink.split(
     ({ query }) => {
       const definition = getMainDefinition(query);
-      return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
+      return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;
     },
     new GraphQLWsLink(ws),
     http,

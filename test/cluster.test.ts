@@ -43,9 +43,12 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
   });
   afterAll(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
+    // Each is undefined when beforeAll failed before it.
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition */
     await Promise.all([a, b, c].map((instance) => instance?.stop()));
     admin?.disconnect();
     await database?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   /** Waits until `instances` Redis subscriptions exist on a channel: each listening instance subscribes once. */

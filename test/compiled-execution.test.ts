@@ -157,7 +157,7 @@ describe('compiled mutations', () => {
     const planned = coerceVariables(raw);
     expect(planned).toEqual(reference.coerced);
     expect(Object.getPrototypeOf(planned)).toBe(Object.getPrototypeOf(reference.coerced));
-    expect(coerceArguments(planned!)).toEqual(getArgumentValues(field, node, planned!));
+    expect(coerceArguments(planned!)).toEqual(getArgumentValues(field, node, planned));
 
     for (const declined of [{ t: 'orders/1' }, { t: 'orders/1', p: null }, { t: 7, p: 1 }, { t: ['list'], p: 1 }]) {
       expect(coerceVariables(declined)).toBeUndefined();

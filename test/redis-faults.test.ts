@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../src/app.js';
+import { createApp } from '../src/app.js';
 import { createRedisBus } from '../src/bus/redis-bus.js';
 import { countRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
 import { loadConfig } from '../src/config.js';

@@ -109,7 +109,7 @@ function checkContract(contract: GraphQLSchema, served: GraphQLSchema): Contract
   /** The served type of the same name and kind, or undefined (with the problem recorded). */
   const counterpart = (type: GraphQLNamedType): GraphQLNamedType | undefined => {
     const actual = served.getType(type.name);
-    if (actual === undefined || actual === null) {
+    if (actual === undefined) {
       problems.push(`${kindOf(type)} ${type.name} is missing`);
       return undefined;
     }

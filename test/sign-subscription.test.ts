@@ -51,7 +51,7 @@ describe('signSubscription', () => {
     });
     // Limited to what was signed, even inside the caller's own limit.
     const outside = subscribe(client, ON_TOPIC, { name: 'orders/2' });
-    expect((await outside.next()).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await outside.next()).errors?.[0]?.extensions.code).toBe('FORBIDDEN');
     await client.dispose();
   });
 

@@ -29,7 +29,7 @@ describe('writeTextFrame', () => {
     raw.write = ((chunk: Buffer, ...rest: never[]) => {
       chunks.push(chunk);
       return write(chunk, ...rest);
-    }) as typeof raw.write;
+    });
 
     const head = Buffer.from('{"id":"1","payload":');
     // The longest frame still copied, and one a byte past the limit.

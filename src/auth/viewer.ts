@@ -56,7 +56,7 @@ function readScopes(scope: unknown): Scope[] | undefined {
   if (!Array.isArray(words) || !words.every((word) => typeof word === 'string')) {
     throw new AuthError('invalid', 'token scope must be a space-separated string or an array of words');
   }
-  const scopes = parseScopes(words as string[]);
+  const scopes = parseScopes(words);
   if (scopes === undefined) throw new AuthError('invalid', 'token scope has an unknown word');
   return scopes;
 }

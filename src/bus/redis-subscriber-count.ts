@@ -87,7 +87,7 @@ export function createRedisSubscriberCount(options: {
   );
 
   return {
-    answerWith(count: LocalCount): void {
+    answerWith: (count: LocalCount): void => {
       local = count;
     },
 

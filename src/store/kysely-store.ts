@@ -18,6 +18,7 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
     await db.destroy();
     // An UNAVAILABLE error keeps the driver's reason (refused, bad password, no such database) as
     // its cause, out of clients' sight; at startup the operator needs it, so it goes in the message.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- whatever the driver threw, as text at best effort
     const reason = error instanceof Error && error.cause !== undefined ? `${String(error)} (${String(error.cause)})` : String(error);
     throw new Error(`store migration failed: ${reason}`, { cause: error });
   }

@@ -13,6 +13,7 @@ type Token = { kind: 'char'; char: string } | { kind: 'star' } | { kind: 'globst
 
 function tokenize(pattern: string): Token[] {
   const tokens: Token[] = [];
+  // eslint-disable-next-line @typescript-eslint/no-misused-spread -- automata over code points, as topic-name counts them
   const chars = [...pattern];
   for (let i = 0; i < chars.length; i++) {
     const char = chars[i]!;

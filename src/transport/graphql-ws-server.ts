@@ -2,9 +2,11 @@ import {
   createSourceEventStream,
   getOperationAST,
   GraphQLError,
+  OperationTypeNode,
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
+  type GraphQLSchema,
 } from 'graphql';
 import {
   CloseCode,
@@ -112,7 +114,8 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
 
     socket.on('message', (data, isBinary) => {
       if (isBinary) return socket.close(CloseCode.BadRequest, 'Invalid message received');
-      handleMessage(connection, String(data)).catch((error: unknown) => {
+      // A Buffer: binaryType is ws's default, nodebuffer.
+      handleMessage(connection, (data as Buffer).toString()).catch((error: unknown) => {
         logger.error({ err: error }, 'graphql-ws message handling failed');
         socket.close(CloseCode.InternalServerError, 'Internal server error');
       });
@@ -228,17 +231,17 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     const enveloped = yoga.getEnveloped({ params: payload, viewer });
     let document: DocumentNode;
     try {
-      document = enveloped.parse(payload.query);
+      document = enveloped.parse(payload.query) as DocumentNode;
     } catch (error) {
       return sendError([error instanceof GraphQLError ? error : new GraphQLError('could not parse the document')]);
     }
-    const validationErrors = enveloped.validate(enveloped.schema, document);
+    const validationErrors = enveloped.validate(enveloped.schema, document) as readonly GraphQLError[];
     if (validationErrors.length > 0) return sendError(validationErrors);
     const operation = getOperationAST(document, payload.operationName);
     if (operation == null) return sendError([new GraphQLError('unknown operation', { extensions: { code: 'BAD_USER_INPUT' } })]);
 
     const args: ExecutionArgs = {
-      schema: enveloped.schema,
+      schema: enveloped.schema as GraphQLSchema,
       document,
       operationName: payload.operationName,
       variableValues: payload.variables,
@@ -246,7 +249,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     };
     if (!isOpen()) return;
 
-    if (operation.operation !== 'subscription') {
+    if (operation.operation !== OperationTypeNode.SUBSCRIPTION) {
       return sendResultThenComplete((await enveloped.execute(args)) as ExecutionResult);
     }
 
@@ -283,5 +286,5 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
 
 function nextFrame(id: string, result: ExecutionResult, maskError: (error: unknown) => Error): string {
   const payload = result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) };
-  return stringifyMessage({ id, type: MessageType.Next, payload: payload as never });
+  return stringifyMessage({ id, type: MessageType.Next, payload });
 }

@@ -115,7 +115,7 @@ export async function wsViewerOutcome(url: string, connectionParams?: Record<str
     on: {
       closed: (event) => {
         const { code, reason } = event as { code: number; reason: string };
-        closed ??= { code, reason: String(reason) };
+        closed ??= { code, reason };
       },
     },
   });
@@ -128,7 +128,7 @@ export async function wsViewerOutcome(url: string, connectionParams?: Record<str
           next: (value) => (result = { data: value.data, errors: value.errors }),
           error: (error) => {
             const { code, reason } = (closed ?? error) as { code: number; reason: string };
-            resolve({ kind: 'closed', code, reason: String(reason) });
+            resolve({ kind: 'closed', code, reason });
           },
           complete: () =>
             resolve(result === undefined ? { kind: 'closed', code: -1, reason: 'completed without a result' } : { kind: 'result', ...result }),

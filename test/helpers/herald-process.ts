@@ -33,8 +33,8 @@ export async function startHeraldProcess(env: Record<string, string>, cwd?: stri
   const child = spawn(process.execPath, [HERALD_BIN, 'serve'], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -43,7 +43,7 @@ export async function startHeraldProcess(env: Record<string, string>, cwd?: stri
       const match = /Herald is listening on (http:\/\/\S+?)\/graphql/.exec(stdout);
       if (match !== null) resolve(match[1]!);
     };
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     void exited.then(({ code }) => reject(new Error(`herald exited ${code} before listening:\n${stderr}`)));
   });
   return {

@@ -38,7 +38,7 @@ export async function connectNotiflux(url: string, options: WebSocket.ClientOpti
   const waiting: Array<(frame: string) => void> = [];
   ws.on('message', (data, isBinary) => {
     if (isBinary) throw new Error('notiflux sends text frames only');
-    const frame = String(data);
+    const frame = (data as Buffer).toString();
     const waiter = waiting.shift();
     if (waiter !== undefined) waiter(frame);
     else frames.push(frame);
