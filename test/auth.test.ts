@@ -16,17 +16,7 @@ import {
   type JwksServer,
   type PemPair,
 } from './helpers/auth-fixtures.js';
-import {
-  errorCode,
-  gql,
-  startHerald,
-  TEST_SECRET,
-  token,
-  waitForSubscribers,
-  wsClient,
-  type GraphQLResponse,
-  type TestHerald,
-} from './helpers/herald.js';
+import { errorCode, gql, startHerald, TEST_SECRET, token, waitForSubscribers, wsClient, type GraphQLResponse, type TestHerald } from './helpers/herald.js';
 import { subscribe, type Subscription } from './helpers/subscription.js';
 
 const VIEWER = '{ viewer { subject audience scopes topics } }';
@@ -251,9 +241,7 @@ describe('JWKS_URL', () => {
   });
 
   it('refuses an HS256 token even when it names a kid of the set: 401 UNAUTHENTICATED', async () => {
-    const hs = await new SignJWT(claims())
-      .setProtectedHeader({ alg: 'HS256', kid: trusted.kid })
-      .sign(new TextEncoder().encode(TEST_SECRET));
+    const hs = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: trusted.kid }).sign(new TextEncoder().encode(TEST_SECRET));
     expectRefused(await gql(herald.httpUrl, hs, VIEWER), 401, 'UNAUTHENTICATED');
   });
 });
@@ -689,7 +677,11 @@ describe('audience isolation', () => {
     await waitForSubscribers(herald.app, a, null, 1);
     await waitForSubscribers(herald.app, b, null, 1);
 
-    for (const [bearer, payload] of [[pubB, 'b1'], [pubA, 'a1'], [pubB, 'b2']] as const) {
+    for (const [bearer, payload] of [
+      [pubB, 'b1'],
+      [pubA, 'a1'],
+      [pubB, 'b2'],
+    ] as const) {
       const response = await gql(herald.httpUrl, bearer, BROADCAST, { payload });
       expect(response.errors).toBeUndefined();
     }

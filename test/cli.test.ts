@@ -120,7 +120,9 @@ describe('herald CLI', () => {
     execFileSync('openssl', ['ecparam', '-genkey', '-name', 'prime256v1', '-out', 'es256_private.pem'], { cwd: dir, stdio: 'ignore' });
     execFileSync('openssl', ['ec', '-in', 'es256_private.pem', '-pubout', '-out', 'es256_public.pem'], { cwd: dir, stdio: 'ignore' });
     expect(readFileSync(join(dir, 'es256_private.pem'), 'utf8')).toContain('-----BEGIN EC PRIVATE KEY-----');
-    const minted = await herald(['token', '--key', join(dir, 'es256_private.pem'), '--scope', 'broadcast', '--topics', 'campaign:1', '--sub', 'notiflux'], { cwd: scratch });
+    const minted = await herald(['token', '--key', join(dir, 'es256_private.pem'), '--scope', 'broadcast', '--topics', 'campaign:1', '--sub', 'notiflux'], {
+      cwd: scratch,
+    });
     expect(minted.stderr).toBe('');
     expect(minted.code).toBe(0);
     const jwt = minted.stdout.trim();

@@ -9,13 +9,7 @@ import { Kind, OperationTypeNode } from 'graphql';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import {
-  OnTopicDocument,
-  PublishDocument,
-  TopicsDocument,
-  CreateTopicDocument,
-  type OnTopicSubscription,
-} from '../examples/generated/graphql.js';
+import { OnTopicDocument, PublishDocument, TopicsDocument, CreateTopicDocument, type OnTopicSubscription } from '../examples/generated/graphql.js';
 import { startHerald, token, waitForSubscribers, type TestHerald } from './helpers/herald.js';
 
 /**

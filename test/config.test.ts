@@ -16,8 +16,7 @@ function problemsOf(env: Record<string, string>): readonly string[] {
   throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
 }
 
-const publicKeyPem = (): string =>
-  generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const publicKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 describe('loadConfig', () => {
   it('has documented defaults for an empty environment (development)', () => {
@@ -140,7 +139,11 @@ describe('loadConfig', () => {
       /^JWKS_URL\b/,
       /^JWT_SECRET\b/,
     ];
-    for (const pattern of expected) expect(problems.some((problem) => pattern.test(problem)), String(pattern)).toBe(true);
+    for (const pattern of expected)
+      expect(
+        problems.some((problem) => pattern.test(problem)),
+        String(pattern),
+      ).toBe(true);
     expect(problems).toHaveLength(expected.length);
   });
 

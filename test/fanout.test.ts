@@ -78,8 +78,27 @@ describe('fan-out registry', () => {
   it('closes every subscriber on closeAll', () => {
     const fanout = createFanout(createMemoryBus());
     let closed = 0;
-    for (const name of ['a', 'a/*', '**']) fanout.add('x', { kind: 'topic', name }, { deliver: () => {}, close: () => { closed++; } });
-    fanout.add('y', { kind: 'broadcasts' }, { deliver: () => {}, close: () => { closed++; } });
+    for (const name of ['a', 'a/*', '**'])
+      fanout.add(
+        'x',
+        { kind: 'topic', name },
+        {
+          deliver: () => {},
+          close: () => {
+            closed++;
+          },
+        },
+      );
+    fanout.add(
+      'y',
+      { kind: 'broadcasts' },
+      {
+        deliver: () => {},
+        close: () => {
+          closed++;
+        },
+      },
+    );
     fanout.closeAll();
     expect(closed).toBe(4);
   });

@@ -45,9 +45,7 @@ describe('printed schema', () => {
     expect(typeof output, 'schema-ast returned a complex output').toBe('string');
     // Only a trailing newline may differ (editors add one); everything else must match exactly.
     const trim = (text: string): string => text.replace(/\n+$/, '');
-    expect(trim(printedSdl), `${PRINTED_FILE} is out of date with src/schema: run npm run codegen and commit the result`).toBe(
-      trim(output as string),
-    );
+    expect(trim(printedSdl), `${PRINTED_FILE} is out of date with src/schema: run npm run codegen and commit the result`).toBe(trim(output as string));
   });
 });
 

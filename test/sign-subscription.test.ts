@@ -26,8 +26,7 @@ describe('signSubscription', () => {
   });
   afterAll(() => herald.stop());
 
-  const sign = async (variables: Record<string, unknown>, bearer = manager) =>
-    gql<{ signSubscription: Signed }>(herald.httpUrl, bearer, SIGN, variables);
+  const sign = async (variables: Record<string, unknown>, bearer = manager) => gql<{ signSubscription: Signed }>(herald.httpUrl, bearer, SIGN, variables);
 
   it('returns a ws:// URL that a plain graphql-ws client can use as is', async () => {
     const before = Date.now();

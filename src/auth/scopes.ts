@@ -25,4 +25,3 @@ export function parseScopes(words: readonly string[]): Scope[] | undefined {
   }
   return SCOPES.filter((scope) => found.has(scope));
 }
-

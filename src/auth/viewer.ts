@@ -63,10 +63,7 @@ function readScopes(scope: unknown): Scope[] | undefined {
 
 function readTopics(topics: unknown): string[] | undefined {
   if (topics === undefined || topics === null) return undefined;
-  if (
-    !Array.isArray(topics) ||
-    !topics.every((topic) => typeof topic === 'string' && topicNameProblem(topic, true) === undefined)
-  ) {
+  if (!Array.isArray(topics) || !topics.every((topic) => typeof topic === 'string' && topicNameProblem(topic, true) === undefined)) {
     throw new AuthError('invalid', 'token topics must be an array of topic names or patterns');
   }
   return topics as string[];

@@ -23,14 +23,15 @@ export async function token(options: TokenOptions, env: NodeJS.ProcessEnv): Prom
   const minted = await mintToken(key, {
     audience: options.aud,
     scopes: options.scope?.split(/[\s,]+/).filter(Boolean),
-    topics: options.topics?.split(',').map((topic) => topic.trim()).filter(Boolean),
+    topics: options.topics
+      ?.split(',')
+      .map((topic) => topic.trim())
+      .filter(Boolean),
     subject: options.sub,
     issuer: options.iss,
     ttlSeconds: parseDuration(options.ttl),
   });
-  process.stdout.write(
-    options.json ? `${JSON.stringify({ token: minted.token, expiresAt: minted.expiresAt.toISOString() })}\n` : `${minted.token}\n`,
-  );
+  process.stdout.write(options.json ? `${JSON.stringify({ token: minted.token, expiresAt: minted.expiresAt.toISOString() })}\n` : `${minted.token}\n`);
 }
 
 function signingKey(keyPath: string | undefined, env: NodeJS.ProcessEnv): SigningKey {

@@ -13,14 +13,12 @@ const SignedSubscriptionRef = builder.objectRef<SignedSubscription>('SignedSubsc
 builder.mutationField('signSubscription', (t) =>
   t.field({
     type: SignedSubscriptionRef,
-    description:
-      "Mints a subscribe-only token and URL limited to the given topics (default: the caller's own limit). Needs MANAGE.",
+    description: "Mints a subscribe-only token and URL limited to the given topics (default: the caller's own limit). Needs MANAGE.",
     args: {
       topics: t.arg.stringList({ required: false }),
       ttlSeconds: t.arg.int({ required: false, defaultValue: 60 }),
     },
     authScopes: { manage: true },
-    resolve: (_root, { topics, ttlSeconds }, { viewer, services }) =>
-      services.signer.sign(viewer, topics ?? undefined, ttlSeconds ?? 60),
+    resolve: (_root, { topics, ttlSeconds }, { viewer, services }) => services.signer.sign(viewer, topics ?? undefined, ttlSeconds ?? 60),
   }),
 );

@@ -23,8 +23,7 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
     throw new Error(`store migration failed: ${reason}`, { cause: error });
   }
 
-  const audienceByName = async (name: string) =>
-    db.selectFrom('audiences').selectAll().where('name', '=', name).executeTakeFirst().then(toAudience);
+  const audienceByName = async (name: string) => db.selectFrom('audiences').selectAll().where('name', '=', name).executeTakeFirst().then(toAudience);
 
   const ensureAudience = async (name: string): Promise<Ensured<AudienceRecord>> => {
     const now = new Date().toISOString();
@@ -40,11 +39,7 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
   };
 
   const topicsOf = (audienceName: string) =>
-    db
-      .selectFrom('topics')
-      .innerJoin('audiences', 'audiences.id', 'topics.audience_id')
-      .selectAll('topics')
-      .where('audiences.name', '=', audienceName);
+    db.selectFrom('topics').innerJoin('audiences', 'audiences.id', 'topics.audience_id').selectAll('topics').where('audiences.name', '=', audienceName);
 
   return {
     ensureAudience,
@@ -78,12 +73,7 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
     async deleteTopic(audienceName, name) {
       const audience = await audienceByName(audienceName);
       if (audience === undefined) return undefined;
-      const removed = await db
-        .deleteFrom('topics')
-        .where('audience_id', '=', audience.id)
-        .where('name', '=', name)
-        .returningAll()
-        .executeTakeFirst();
+      const removed = await db.deleteFrom('topics').where('audience_id', '=', audience.id).where('name', '=', name).returningAll().executeTakeFirst();
       return toTopic(removed);
     },
 

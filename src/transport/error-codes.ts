@@ -41,12 +41,16 @@ export function useStableErrorCodes(): Plugin {
         ),
       });
     },
-    onParse: () => ({ result, replaceParseResult }) => {
-      if (result instanceof GraphQLError) replaceParseResult(withCode(result, 'BAD_USER_INPUT'));
-    },
-    onValidate: () => ({ result, setResult }) => {
-      if (result.length > 0) setResult(result.map((error) => withCode(error as GraphQLError, 'BAD_USER_INPUT')));
-    },
+    onParse:
+      () =>
+      ({ result, replaceParseResult }) => {
+        if (result instanceof GraphQLError) replaceParseResult(withCode(result, 'BAD_USER_INPUT'));
+      },
+    onValidate:
+      () =>
+      ({ result, setResult }) => {
+        if (result.length > 0) setResult(result.map((error) => withCode(error as GraphQLError, 'BAD_USER_INPUT')));
+      },
   };
 }
 

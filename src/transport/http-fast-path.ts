@@ -42,13 +42,15 @@ export function createPreparedDocuments(): PreparedDocuments {
       return byName.get(operationName);
     },
     plugin: {
-      onValidate: ({ params }) => ({ result }) => {
-        const documentAST = params.documentAST as DocumentNode;
-        const query = documentAST.loc?.source.body;
-        if (result.length > 0 || query === undefined || documents.has(query)) return;
-        if (documents.size >= MAX_PREPARED) documents.delete(documents.keys().next().value as string);
-        documents.set(query, documentAST);
-      },
+      onValidate:
+        ({ params }) =>
+        ({ result }) => {
+          const documentAST = params.documentAST as DocumentNode;
+          const query = documentAST.loc?.source.body;
+          if (result.length > 0 || query === undefined || documents.has(query)) return;
+          if (documents.size >= MAX_PREPARED) documents.delete(documents.keys().next().value as string);
+          documents.set(query, documentAST);
+        },
     },
   };
 }

@@ -6,7 +6,20 @@ import { TEST_SECRET } from './herald.js';
 export const HERALD_BIN = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
 
 /** Variables a developer's shell might carry that would change what a test process does. */
-const INHERITED_SETTINGS = ['NODE_ENV', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_B64', 'JWKS_URL', 'SIGNING_SECRET', 'HOST', 'PORT', 'PUBLIC_URL', 'DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX'];
+const INHERITED_SETTINGS = [
+  'NODE_ENV',
+  'JWT_SECRET',
+  'JWT_PUBLIC_KEY',
+  'JWT_PUBLIC_KEY_B64',
+  'JWKS_URL',
+  'SIGNING_SECRET',
+  'HOST',
+  'PORT',
+  'PUBLIC_URL',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_PREFIX',
+];
 
 export interface HeraldProcess {
   readonly child: ChildProcess;

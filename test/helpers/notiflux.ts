@@ -18,7 +18,6 @@ export function makeOpensslKeyPair(dir: string, name = 'es256'): { privateKey: K
   return { privateKey: createPrivateKey(readFileSync(privatePem)), publicKeyB64: readFileSync(publicPem).toString('base64') };
 }
 
-
 export interface RawClient {
   readonly ws: WebSocket;
   send(text: string): void;

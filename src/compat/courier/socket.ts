@@ -229,10 +229,14 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
     // Receiving broadcasts is subscribing to the audience's announcements: it needs the subscribe
     // scope, not the topics limit (as the GraphQL `broadcasts` subscription).
     if (hasScope(viewer, 'SUBSCRIBE') && connection.live) {
-      connection.stopBroadcasts = services.fanout.add(viewer.audience, { kind: 'broadcasts' }, {
-        deliver: (message) => write(connection, encode(message)),
-        close: () => connection.stopBroadcasts(),
-      });
+      connection.stopBroadcasts = services.fanout.add(
+        viewer.audience,
+        { kind: 'broadcasts' },
+        {
+          deliver: (message) => write(connection, encode(message)),
+          close: () => connection.stopBroadcasts(),
+        },
+      );
     }
     // Armed last: an already expired token (within the clock tolerance) closes at once.
     connection.cancelExpiry = closeAtExpiry(viewer, () => {

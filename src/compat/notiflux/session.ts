@@ -100,7 +100,9 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
     existing?.remove();
     cancelExpiry = closeAtExpiry(viewer, () => {
       if (drop(topic, entry)) {
-        write(errorReply('UNAUTHENTICATED', `the token of the subscription to ${quoteTopic(topic)} expired; it has ended (subscribe again with a fresh token)`));
+        write(
+          errorReply('UNAUTHENTICATED', `the token of the subscription to ${quoteTopic(topic)} expired; it has ended (subscribe again with a fresh token)`),
+        );
       }
     });
   }
