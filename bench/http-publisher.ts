@@ -148,7 +148,7 @@ class Connection {
 /** A chunked body starting at `from`, or undefined until all of it (through the last chunk) has arrived. */
 function readChunked(received: Buffer, from: number): { body: string; end: number } | undefined {
   const parts: string[] = [];
-  for (let at = from; ; ) {
+  for (let at = from; ;) {
     const lineEnd = received.indexOf(CRLF, at);
     if (lineEnd === -1) return undefined;
     const size = parseInt(received.toString('latin1', at, lineEnd), 16);

@@ -258,13 +258,7 @@ async function run(job: LoadJob): Promise<void> {
   process.send?.({ type: 'result', result }, () => process.exit(0));
 }
 
-function openSubscriber(
-  kind: LoadJob['kind'],
-  port: number,
-  topic: string,
-  token: string,
-  onFrame: (frame: Buffer) => void,
-): Promise<WebSocket> {
+function openSubscriber(kind: LoadJob['kind'], port: number, topic: string, token: string, onFrame: (frame: Buffer) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     if (kind === 'baseline') {
       const socket = new WebSocket(`ws://127.0.0.1:${port}/?topic=${encodeURIComponent(topic)}`, CLIENT_OPTIONS);

@@ -67,7 +67,9 @@ const runs = Number(args.runs ?? (args.quick ? 1 : 3));
 const neededDescriptors = Math.max(...scenarios.map((s) => s.connections)) + 256;
 const openFilesLimit = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? Infinity);
 if (openFilesLimit < neededDescriptors) {
-  process.stderr.write(`bench: needs ${neededDescriptors} open files per process, the limit is ${openFilesLimit}; run \`ulimit -n ${neededDescriptors}\` first\n`);
+  process.stderr.write(
+    `bench: needs ${neededDescriptors} open files per process, the limit is ${openFilesLimit}; run \`ulimit -n ${neededDescriptors}\` first\n`,
+  );
   process.exit(2);
 }
 
@@ -129,14 +131,28 @@ function buildScenarios(quick: boolean): Scenario[] {
       const label = `${connections >= 1000 ? `${connections / 1000}k` : connections}-${topics}t`;
       // Max rate: about 300k deliveries (20k in quick mode), at least 20 publishes.
       const target = quick ? 20_000 : 300_000;
-      list.push({ name: `${label}-max`, connections, topics, messages: Math.max(20, Math.round(target / perTopic)), deliveriesPerSecond: undefined, inFlight: 16 });
+      list.push({
+        name: `${label}-max`,
+        connections,
+        topics,
+        messages: Math.max(20, Math.round(target / perTopic)),
+        deliveriesPerSecond: undefined,
+        inFlight: 16,
+      });
       // Fixed rate: 10 000 deliveries/s for 30 s (2 s in quick mode). A few machine stalls in the
       // whole phase (the client and the server frozen together for 5–16 ms; the client counts them,
       // see STALL_MS) make a large part of the p99 at a fixed rate: over 10 s the same build's ratio
       // at 1k-100t ranged 0.84–1.58× over six runs, over 5 s 0.7–1.4×. A longer phase averages
       // over more of them.
       const seconds = quick ? 2 : 30;
-      list.push({ name: `${label}-10k/s`, connections, topics, messages: Math.max(5, Math.round((10_000 * seconds) / perTopic)), deliveriesPerSecond: 10_000, inFlight: 16 });
+      list.push({
+        name: `${label}-10k/s`,
+        connections,
+        topics,
+        messages: Math.max(5, Math.round((10_000 * seconds) / perTopic)),
+        deliveriesPerSecond: 10_000,
+        inFlight: 16,
+      });
     }
   }
   // Unloaded latency: one subscriber, messages spaced 5 ms apart, so each is timed on its own
@@ -209,7 +225,10 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
     env: { ...process.env, ...(kind === 'herald-redis' && { BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: `herald-bench-${process.pid}-${Date.now()}` }) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const client = fork(join(here, 'load-client.ts'), [], { execArgv: ['--import', 'tsx', ...profileOf(`${kind}-client`)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const client = fork(join(here, 'load-client.ts'), [], {
+    execArgv: ['--import', 'tsx', ...profileOf(`${kind}-client`)],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const session = { kind, server, client, rssPerConnectionKB: NaN, serverCpuMicros: 0, clientCpuMicros: 0, stealMicros: 0, elapsedMicros: 0, finished: false };
   try {
     const { port } = await nextMessage<{ port: number }>(server, 'ready');
@@ -422,7 +441,10 @@ function report(all: typeof results): void {
       deliveredPerSecond: paired('herald-redis', 'herald', (m) => m.deliveredPerSecond, divide),
       publishesPerSecond: paired('herald-redis', 'herald', (m) => m.publishesPerSecond, divide),
     };
-    const measured: Array<[ServerKind, typeof herald]> = [['baseline', baseline], ['herald', herald]];
+    const measured: Array<[ServerKind, typeof herald]> = [
+      ['baseline', baseline],
+      ['herald', herald],
+    ];
     if (heraldRedis !== undefined) measured.push(['herald-redis', heraldRedis]);
     for (const [kind, m] of measured) {
       rows.push({

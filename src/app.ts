@@ -30,7 +30,6 @@ import { createSubscriptionGroups, type SubscriptionGroups } from './transport/s
 import { schema } from './schema/index.js';
 import { createHeraldYoga, GRAPHQL_PATH } from './transport/yoga.js';
 
-
 export interface AppOptions {
   /** Defaults to resolveKeys(config): configured keys, or the development pair. */
   readonly keys?: ResolvedKeys;

@@ -185,7 +185,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`REDIS_PREFIX must be 1 to 64 letters, digits, or . _ : -, got "${redisPrefix}"`);
   }
   if (production && redisUrl !== undefined && signingSecret === undefined) {
-    problems.push('REDIS_URL is set (several instances), so SIGNING_SECRET must be set to one value shared by every instance: a per-process secret would make signed URLs from one instance fail on the others');
+    problems.push(
+      'REDIS_URL is set (several instances), so SIGNING_SECRET must be set to one value shared by every instance: a per-process secret would make signed URLs from one instance fail on the others',
+    );
   } else if (production && signingSecret === undefined) {
     problems.push(`NODE_ENV=production needs SIGNING_SECRET (≥ ${MIN_SECRET_BYTES} bytes, shared by every instance) for signSubscription tokens`);
   }

@@ -16,17 +16,7 @@ import {
   type JwksServer,
   type PemPair,
 } from './helpers/auth-fixtures.js';
-import {
-  errorCode,
-  gql,
-  startHerald,
-  TEST_SECRET,
-  token,
-  waitForSubscribers,
-  wsClient,
-  type GraphQLResponse,
-  type TestHerald,
-} from './helpers/herald.js';
+import { errorCode, gql, startHerald, TEST_SECRET, token, waitForSubscribers, wsClient, type GraphQLResponse, type TestHerald } from './helpers/herald.js';
 import { subscribe, type Subscription } from './helpers/subscription.js';
 
 const VIEWER = '{ viewer { subject audience scopes topics } }';
@@ -251,9 +241,7 @@ describe('JWKS_URL', () => {
   });
 
   it('refuses an HS256 token even when it names a kid of the set: 401 UNAUTHENTICATED', async () => {
-    const hs = await new SignJWT(claims())
-      .setProtectedHeader({ alg: 'HS256', kid: trusted.kid })
-      .sign(new TextEncoder().encode(TEST_SECRET));
+    const hs = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: trusted.kid }).sign(new TextEncoder().encode(TEST_SECRET));
     expectRefused(await gql(herald.httpUrl, hs, VIEWER), 401, 'UNAUTHENTICATED');
   });
 });
@@ -340,7 +328,7 @@ describe('token expiry ends open subscriptions', () => {
       on: {
         closed: (event) => {
           const { code, reason } = event as { code: number; reason: string };
-          closedWith({ code, reason: String(reason), at: Date.now() });
+          closedWith({ code, reason, at: Date.now() });
         },
       },
     });
@@ -388,6 +376,7 @@ describe('token expiry ends open subscriptions', () => {
       }),
     );
     expect(outcomes.filter((outcome) => outcome !== 'closed 4401')).toEqual([]);
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- graphql-ws's dispose returns a promise at run time
     await Promise.all(clients.map((client) => client.dispose()));
   });
 
@@ -424,7 +413,7 @@ describe('scopes', () => {
     const sub = subscribe(client, ON_TOPIC, { name: 'a' });
     const first = await sub.next();
     expect(first.data ?? null).toBeNull();
-    expect(first.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(first.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
     expect(first.errors?.[0]?.path).toEqual(['topic']);
     // graphql-ws completes the operation (no error sink call): the refusal is a result, not a protocol failure.
     expect(await sub.ended).toEqual({});
@@ -615,7 +604,7 @@ describe('topics limit', () => {
       const refused = subscribe(client, ON_TOPIC, { name });
       const first = await refused.next();
       expect(first.data ?? null).toBeNull();
-      expect(first.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      expect(first.errors?.[0]?.extensions.code).toBe('FORBIDDEN');
       expect(await refused.ended).toEqual({});
     }
     expect(herald.app.fanout.subscriberCount(audience, 'billing/1')).toBe(0);
@@ -715,7 +704,11 @@ describe('audience isolation', () => {
     await waitForSubscribers(herald.app, a, null, 1);
     await waitForSubscribers(herald.app, b, null, 1);
 
-    for (const [bearer, payload] of [[pubB, 'b1'], [pubA, 'a1'], [pubB, 'b2']] as const) {
+    for (const [bearer, payload] of [
+      [pubB, 'b1'],
+      [pubA, 'a1'],
+      [pubB, 'b2'],
+    ] as const) {
       const response = await gql(herald.httpUrl, bearer, BROADCAST, { payload });
       expect(response.errors).toBeUndefined();
     }

@@ -82,7 +82,15 @@ describe('bad requests on a default server', () => {
   it('a JSON body that is not a GraphQL request: 400 BAD_USER_INPUT', async () => {
     const audience = 'bad-shape';
     const bearer = await token({ audience });
-    for (const body of ['null', '[]', '42', '{"query": 42}', '{}', '{"query": "{ viewer { audience } }", "variables": "x"}', '{"query": "{ viewer { audience } }", "extensions": 1}']) {
+    for (const body of [
+      'null',
+      '[]',
+      '42',
+      '{"query": 42}',
+      '{}',
+      '{"query": "{ viewer { audience } }", "variables": "x"}',
+      '{"query": "{ viewer { audience } }", "extensions": 1}',
+    ]) {
       const response = await post(herald.httpUrl, bearer, body);
       expect(response.status, body).toBe(400);
       expect(errorCode(response), body).toBe('BAD_USER_INPUT');
@@ -323,7 +331,13 @@ describe('payload and body limits (MAX_PAYLOAD_BYTES=100, MAX_BODY_BYTES=2048)',
     const url = new URL(herald.httpUrl);
     const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(
-        { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` } },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+        },
         (res) => {
           let body = '';
           res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
@@ -516,7 +530,9 @@ describe('hostile HTTP input', () => {
         }
       }
       // Once more through the fast lane, which now knows the document.
-      expect((await rawRequest(herald.httpUrl, 'POST', { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, JSON.stringify({ query }))).status).toBe(406);
+      expect(
+        (await rawRequest(herald.httpUrl, 'POST', { 'content-type': 'application/json', authorization: `Bearer ${bearer}` }, JSON.stringify({ query }))).status,
+      ).toBe(406);
       expect(changes).toBe(0);
       expect(herald.app.fanout.size).toBe(0);
     } finally {
@@ -605,7 +621,12 @@ describe('hostile HTTP input', () => {
       }
     }
     // A long-lived token in the URL is refused even for a subscription.
-    const longLived = await rawRequest(`${herald.httpUrl}?token=${manager}`, 'POST', { ...json, accept: 'text/event-stream' }, JSON.stringify({ query: ON_TOPIC, variables: { name: 't' } }));
+    const longLived = await rawRequest(
+      `${herald.httpUrl}?token=${manager}`,
+      'POST',
+      { ...json, accept: 'text/event-stream' },
+      JSON.stringify({ query: ON_TOPIC, variables: { name: 't' } }),
+    );
     expect(longLived.body).toContain('FORBIDDEN');
     expect(herald.app.fanout.size).toBe(0);
 

@@ -27,7 +27,7 @@ const message = (audience: string, topic: string | null, payload: unknown = ++se
 interface OpenedBus {
   readonly bus: Bus;
   /** Resolves once the bus delivers `channel`'s messages (Redis: SUBSCRIBE done) and can publish. */
-  listening(channel: Channel): Promise<void>;
+  readonly listening: (channel: Channel) => Promise<void>;
 }
 
 interface Deployment {
@@ -93,8 +93,7 @@ const factories: BusFactory[] = [
             },
           };
         },
-        answering: (instances) =>
-          until(async () => (await numsub(admin!, [countRequestChannel(prefix)]))[0] === instances, `${instances} count answerers`),
+        answering: (instances) => until(async () => (await numsub(admin!, [countRequestChannel(prefix)]))[0] === instances, `${instances} count answerers`),
       };
     },
   },
@@ -187,11 +186,13 @@ describe.each(factories)('Bus contract: $name', (factory) => {
 });
 
 describe.each(factories)('Bus subscriber counts: $name', (factory) => {
-  it.runIf(factory.enabled)('sums every instance\'s own answer for the audience and topic asked', async () => {
+  it.runIf(factory.enabled)("sums every instance's own answer for the audience and topic asked", async () => {
     const deployment = factory.deployment();
     // The memory deployment is one instance, so only the last answer it was given counts.
     const instances = factory.name === 'memory' ? [deployment.open()] : [deployment.open(), deployment.open(), deployment.open()];
-    instances.forEach(({ bus }, i) => bus.answerCountsWith((audience, topic) => (audience === 'a' && topic === 'x' ? 10 ** i : audience === 'a' && topic === null ? 7 : 0)));
+    instances.forEach(({ bus }, i) =>
+      bus.answerCountsWith((audience, topic) => (audience === 'a' && topic === 'x' ? 10 ** i : audience === 'a' && topic === null ? 7 : 0)),
+    );
     await deployment.answering(instances.length);
     for (const { bus } of instances) await until(() => available(bus), 'connected');
     const expected = instances.reduce((sum, _, i) => sum + 10 ** i, 0);
@@ -230,7 +231,7 @@ describe.runIf(hasRedis)('Redis bus', () => {
     mine.listen(channel, heardMine.listener);
     theirs.listen(channel, heardTheirs.listener);
     await until(() => available(mine) && available(theirs), 'both buses');
-    await until(async () => (await admin!.call('PUBSUB', 'CHANNELS', '*:topic:a:same') as string[]).length >= 2, 'both subscribed');
+    await until(async () => ((await admin!.call('PUBSUB', 'CHANNELS', '*:topic:a:same')) as string[]).length >= 2, 'both subscribed');
     await theirs.publish(message('a', 'same', 'theirs'));
     await mine.publish(message('a', 'same', 'mine'));
     await until(() => heardMine.got.length === 1 && heardTheirs.got.length === 1, 'own messages');

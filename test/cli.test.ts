@@ -39,6 +39,7 @@ function herald(args: string[], options: { cwd: string; env?: Record<string, str
   Object.assign(env, options.env);
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [HERALD_BIN, ...args], { cwd: options.cwd, env, timeout: 15_000 }, (error, stdout, stderr) => {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an ExecFileException, which is an Error
       if (error !== null && typeof error.code !== 'number') return reject(error);
       resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
     });
@@ -122,7 +123,9 @@ describe('herald CLI', () => {
     execFileSync('openssl', ['ecparam', '-genkey', '-name', 'prime256v1', '-out', 'es256_private.pem'], { cwd: dir, stdio: 'ignore' });
     execFileSync('openssl', ['ec', '-in', 'es256_private.pem', '-pubout', '-out', 'es256_public.pem'], { cwd: dir, stdio: 'ignore' });
     expect(readFileSync(join(dir, 'es256_private.pem'), 'utf8')).toContain('-----BEGIN EC PRIVATE KEY-----');
-    const minted = await herald(['token', '--key', join(dir, 'es256_private.pem'), '--scope', 'broadcast', '--topics', 'campaign:1', '--sub', 'notiflux'], { cwd: scratch });
+    const minted = await herald(['token', '--key', join(dir, 'es256_private.pem'), '--scope', 'broadcast', '--topics', 'campaign:1', '--sub', 'notiflux'], {
+      cwd: scratch,
+    });
     expect(minted.stderr).toBe('');
     expect(minted.code).toBe(0);
     const jwt = minted.stdout.trim();
@@ -177,12 +180,20 @@ describe('herald CLI', () => {
       expect(response.data!.viewer).toMatchObject({ audience: 'cli-json', expiresAt: printed.expiresAt });
     });
 
-    it('refuses the claims the gateway would refuse, with the gateway\'s own words, and prints no token', async () => {
+    it("refuses the claims the gateway would refuse, with the gateway's own words, and prints no token", async () => {
       const cases = [
         { args: ['--scope', 'publsh'], claims: { scopes: ['publsh'] }, problem: 'scope "publsh" is not one of subscribe, publish, broadcast, manage' },
-        { args: ['--scope', 'subscribe,Manage admin'], claims: { scopes: ['subscribe', 'Manage', 'admin'] }, problem: 'scope "admin" is not one of subscribe, publish, broadcast, manage' },
+        {
+          args: ['--scope', 'subscribe,Manage admin'],
+          claims: { scopes: ['subscribe', 'Manage', 'admin'] },
+          problem: 'scope "admin" is not one of subscribe, publish, broadcast, manage',
+        },
         { args: ['--topics', 'a b'], claims: { topics: ['a b'] }, problem: '"a b" must be printable characters without whitespace' },
-        { args: ['--topics', 'ok, orders/***'], claims: { topics: ['ok', 'orders/***'] }, problem: `"orders/***" wildcards are '*' (one segment) and '**' (any segments)` },
+        {
+          args: ['--topics', 'ok, orders/***'],
+          claims: { topics: ['ok', 'orders/***'] },
+          problem: `"orders/***" wildcards are '*' (one segment) and '**' (any segments)`,
+        },
         { args: ['--topics', 'x'.repeat(257)], claims: { topics: ['x'.repeat(257)] }, problem: `"${'x'.repeat(61)}..." must be 1 to 256 characters` },
       ];
       for (const { args, claims, problem } of cases) {
@@ -237,7 +248,9 @@ describe('herald CLI', () => {
       const cwd = mkdtempSync(join(scratch, 'database-url-'));
       const refused = await herald(['serve'], { cwd, env: { DATABASE_URL: url, PORT: '0' } });
       expect(refused.code, url).toBe(1);
-      expect(refused.stderr, url).toMatch(/^herald: invalid configuration:\n {2}- DATABASE_URL: .*; accepted forms: postgres:\/\/.*, sqlite:<path>, .*:memory:\n$/);
+      expect(refused.stderr, url).toMatch(
+        /^herald: invalid configuration:\n {2}- DATABASE_URL: .*; accepted forms: postgres:\/\/.*, sqlite:<path>, .*:memory:\n$/,
+      );
       expect(refused.stderr).not.toContain('s3cret');
       expect(refused.stdout).toBe('');
       // No postgress:/ tree, no SQLite file, not even the development keys.
@@ -254,7 +267,9 @@ describe('herald CLI', () => {
       const refused = await herald(['serve'], { cwd: scratch, env: { DATABASE_URL: missing.toString(), PORT: '0', JWT_SECRET: TEST_SECRET } });
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(
-        new RegExp(`^herald: cannot open the store \\(DATABASE_URL\\): PostgreSQL postgres://[^ ]*:\\*\\*\\*@[^ ]*/${database.name}_missing does not exist .*\n$`),
+        new RegExp(
+          `^herald: cannot open the store \\(DATABASE_URL\\): PostgreSQL postgres://[^ ]*:\\*\\*\\*@[^ ]*/${database.name}_missing does not exist .*\n$`,
+        ),
       );
       expect(refused.stdout).toBe('');
     } finally {

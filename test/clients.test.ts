@@ -5,16 +5,11 @@ import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { getMainDefinition } from '@apollo/client/utilities';
 import { Client as UrqlClient, fetchExchange, subscriptionExchange, type OperationResult } from '@urql/core';
 import { createClient, type Client as WsClient } from 'graphql-ws';
+import { Kind, OperationTypeNode } from 'graphql';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import {
-  OnTopicDocument,
-  PublishDocument,
-  TopicsDocument,
-  CreateTopicDocument,
-  type OnTopicSubscription,
-} from '../examples/generated/graphql.js';
+import { OnTopicDocument, PublishDocument, TopicsDocument, CreateTopicDocument, type OnTopicSubscription } from '../examples/generated/graphql.js';
 import { startHerald, token, waitForSubscribers, type TestHerald } from './helpers/herald.js';
 
 /**
@@ -45,7 +40,7 @@ function apollo(bearer: string): { client: ApolloClient; ws: WsClient } {
   const link = ApolloLink.split(
     ({ query }) => {
       const definition = getMainDefinition(query);
-      return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
+      return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;
     },
     new GraphQLWsLink(ws),
     http,

@@ -43,9 +43,12 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
   });
   afterAll(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
+    // Each is undefined when beforeAll failed before it.
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition */
     await Promise.all([a, b, c].map((instance) => instance?.stop()));
     admin?.disconnect();
     await database?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   /** Waits until `instances` Redis subscriptions exist on a channel: each listening instance subscribes once. */
@@ -195,11 +198,17 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
     const channel: Channel = { kind: 'topic', audience: 'leaving', topic: 'room' };
     const first = wsClient(a.wsUrl, { connectionParams: { token: subscriber } });
     const second = wsClient(a.wsUrl, { connectionParams: { token: subscriber } });
-    cleanups.push(() => first.dispose(), () => second.dispose());
+    cleanups.push(
+      () => first.dispose(),
+      () => second.dispose(),
+    );
     subscribe(first, ON_TOPIC, { name: 'room' });
     subscribe(second, ON_TOPIC, { name: 'room' });
-    const counted = async () => (await gql(c.httpUrl, await token({ audience: 'leaving', scopes: ['manage'] }), '{ topic(name: "room") { subscriberCount } }')).data;
-    expect((await gql(c.httpUrl, await token({ audience: 'leaving', scopes: ['manage'] }), 'mutation { createTopic(name: "room") { name } }')).errors).toBeUndefined();
+    const counted = async () =>
+      (await gql(c.httpUrl, await token({ audience: 'leaving', scopes: ['manage'] }), '{ topic(name: "room") { subscriberCount } }')).data;
+    expect(
+      (await gql(c.httpUrl, await token({ audience: 'leaving', scopes: ['manage'] }), 'mutation { createTopic(name: "room") { name } }')).errors,
+    ).toBeUndefined();
     await until(async () => (await counted())?.topic?.subscriberCount === 2, 'both subscriptions counted');
     // Two subscribers on A, one Redis subscription.
     await listening(channel, 1);
@@ -213,7 +222,10 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
   it('a courier socket on A and a notiflux socket on B receive a POST /v1/hook publish made on C', async () => {
     const courier = await openCourier(courierWsUrl(a.baseUrl, await token({ audience: 'legacy', scopes: ['subscribe'] })));
     const notiflux = await connectNotiflux(notifluxWsUrl(b));
-    cleanups.push(() => courier.close(), () => notiflux.close());
+    cleanups.push(
+      () => courier.close(),
+      () => notiflux.close(),
+    );
     courier.send({ action: 'subscribe', topic: 'jobs' });
     // notiflux tokens carry no aud: they belong to the default audience, so the publisher uses it too.
     notiflux.send(`/subscribe jobs ${await token({ scopes: ['subscribe'], topics: ['jobs'] })}`);

@@ -17,7 +17,14 @@ import { startHerald, token, type TestHerald } from './helpers/herald.js';
 const EVERY_FIELD = 'id topic audience payload publishedAt publisher __typename';
 
 const messages: Message[] = [
-  { id: '0001', audience: 'a', topic: 'orders/1', payload: { n: 1, nested: { list: [1, 'two', null, true] } }, publishedAt: '2026-11-23T10:00:00.123Z', publisher: 'svc' },
+  {
+    id: '0001',
+    audience: 'a',
+    topic: 'orders/1',
+    payload: { n: 1, nested: { list: [1, 'two', null, true] } },
+    publishedAt: '2026-11-23T10:00:00.123Z',
+    publisher: 'svc',
+  },
   { id: '0002', audience: 'a', topic: null, payload: 0, publishedAt: '2026-11-23T10:00:01.000Z', publisher: null },
   { id: '0003', audience: 'a', topic: 'x', payload: 'quotes " and \\ and \u2028 and émoji 🎉', publishedAt: '2026-11-23T10:00:02.000Z', publisher: 'p' },
   { id: '0004', audience: 'a', topic: 'x', payload: [0, -1.5, 1e21, false], publishedAt: '2026-11-23T10:00:03.000Z', publisher: 'p' },
@@ -117,7 +124,12 @@ describe('compiled mutations', () => {
 
   it.each([
     ['publish, every field', PUBLISH, { t: 'orders/1', p: { a: [1, 'é'] } }, () => publisher],
-    ['aliases and literals', 'mutation { sent: publish(topic: "allowed/x", payload: {deep: [1, {x: null}]}) { key: id at: publishedAt topic payload } }', undefined, () => limited],
+    [
+      'aliases and literals',
+      'mutation { sent: publish(topic: "allowed/x", payload: {deep: [1, {x: null}]}) { key: id at: publishedAt topic payload } }',
+      undefined,
+      () => limited,
+    ],
     ['broadcast', `mutation ($p: JSON!) { broadcast(payload: $p) { ${EVERY_FIELD} } }`, { p: 1 }, () => publisher],
     ['no publish scope (the publish service refuses)', PUBLISH, { t: 'orders/1', p: 1 }, () => subscriberOnly],
     ['a topic outside the token’s topics', PUBLISH, { t: 'orders/1', p: 1 }, () => limited],
@@ -130,9 +142,19 @@ describe('compiled mutations', () => {
     ['a variable of the wrong type', PUBLISH, { t: ['list'], p: 1 }, () => publisher],
     ['a variable only on the prototype', PUBLISH, Object.assign(Object.create({ t: 'orders/1' }) as object, { p: 1 }), () => publisher],
     ['a variable default', 'mutation ($t: String! = "orders/d", $p: JSON!) { publish(topic: $t, payload: $p) { topic payload } }', { p: 1 }, () => publisher],
-    ['an unset variable named like an Object method', 'mutation ($constructor: String, $p: JSON!) { publish(topic: $constructor, payload: $p) { id } }', { p: 1 }, () => publisher],
+    [
+      'an unset variable named like an Object method',
+      'mutation ($constructor: String, $p: JSON!) { publish(topic: $constructor, payload: $p) { id } }',
+      { p: 1 },
+      () => publisher,
+    ],
     ['variables the operation does not declare', PUBLISH, { t: 'orders/1', p: 1, extra: [1] }, () => publisher],
-    ['a variable inside a literal', 'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: {wrapped: $p, n: 1}) { payload } }', { t: 'orders/1', p: 'x' }, () => publisher],
+    [
+      'a variable inside a literal',
+      'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: {wrapped: $p, n: 1}) { payload } }',
+      { t: 'orders/1', p: 'x' },
+      () => publisher,
+    ],
   ] as const)('%s: the same result as graphql-js', async (_name, query, variables, context) => {
     const { compiled, reference } = await both(query, variables, context());
     expect(compiled).toBe(reference);
@@ -157,14 +179,16 @@ describe('compiled mutations', () => {
     const planned = coerceVariables(raw);
     expect(planned).toEqual(reference.coerced);
     expect(Object.getPrototypeOf(planned)).toBe(Object.getPrototypeOf(reference.coerced));
-    expect(coerceArguments(planned!)).toEqual(getArgumentValues(field, node, planned!));
+    expect(coerceArguments(planned!)).toEqual(getArgumentValues(field, node, planned));
 
     for (const declined of [{ t: 'orders/1' }, { t: 'orders/1', p: null }, { t: 7, p: 1 }, { t: ['list'], p: 1 }]) {
       expect(coerceVariables(declined)).toBeUndefined();
       expect(getVariableValues(schema, operation.variableDefinitions!, declined).errors).toBeDefined();
     }
     // A list variable keeps graphql-js's own coercion (a lone value becomes a list).
-    expect(planVariableCoercion(schema, parse('mutation ($l: [String!]!) { publish(topic: "t", payload: $l) { id } }').definitions[0] as OperationDefinitionNode)).toBeUndefined();
+    expect(
+      planVariableCoercion(schema, parse('mutation ($l: [String!]!) { publish(topic: "t", payload: $l) { id } }').definitions[0] as OperationDefinitionNode),
+    ).toBeUndefined();
   });
 
   it.each([

@@ -19,8 +19,7 @@ function problemsOf(env: Record<string, string>): readonly string[] {
   throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
 }
 
-const publicKeyPem = (): string =>
-  generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const publicKeyPem = (): string => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
 describe('loadConfig', () => {
   it('has documented defaults for an empty environment (development)', () => {
@@ -144,7 +143,11 @@ describe('loadConfig', () => {
       /^JWKS_URL\b/,
       /^JWT_SECRET\b/,
     ];
-    for (const pattern of expected) expect(problems.some((problem) => pattern.test(problem)), String(pattern)).toBe(true);
+    for (const pattern of expected)
+      expect(
+        problems.some((problem) => pattern.test(problem)),
+        String(pattern),
+      ).toBe(true);
     expect(problems).toHaveLength(expected.length);
   });
 
@@ -275,10 +278,20 @@ describe('loadConfig', () => {
     });
     afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-    const FORMS = 'accepted forms: postgres://user:password@host:5432/database (or postgresql://), sqlite:<path>, a file path with a / in it (./herald.db), or :memory:';
+    const FORMS =
+      'accepted forms: postgres://user:password@host:5432/database (or postgresql://), sqlite:<path>, a file path with a / in it (./herald.db), or :memory:';
 
     it('accepts sqlite:<path>, sqlite://<path>, a path with a /, :memory:, and the default whose folder may not exist yet', () => {
-      for (const url of [`sqlite:${join(scratch, 'h.db')}`, `sqlite://${join(scratch, 'h.db')}`, join(scratch, 'h.db'), './h.db', 'sqlite:h.db', ':memory:', 'sqlite::memory:', 'sqlite:./data/herald.db']) {
+      for (const url of [
+        `sqlite:${join(scratch, 'h.db')}`,
+        `sqlite://${join(scratch, 'h.db')}`,
+        join(scratch, 'h.db'),
+        './h.db',
+        'sqlite:h.db',
+        ':memory:',
+        'sqlite::memory:',
+        'sqlite:./data/herald.db',
+      ]) {
         expect(loadConfig({ DATABASE_URL: url }).databaseUrl, url).toBe(url);
       }
       expect(loadConfig({}).databaseUrl).toBe('sqlite:./data/herald.db');

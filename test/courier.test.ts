@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../src/app.js';
 import { createCourierSurface } from '../src/compat/courier/courier-surface.js';
@@ -198,13 +197,38 @@ describe('courier', () => {
       ['no token on GET /v1/topic', () => courierFetch(base, 'GET', '/v1/topic'), 401, 'ETOKEN_INVALID'],
       ['no token on GET /v1/sign', () => courierFetch(base, 'GET', '/v1/sign'), 401, 'ETOKEN_INVALID'],
       ['not a JWT', () => courierFetch(base, 'POST', '/v1/audience', { token: 'not-a-jwt' }), 403, 'ETOKEN_INVALID'],
-      ['signed with another secret', post('/v1/audience', undefined, courierToken('another-secret-of-at-least-32-bytes!!', { aud: 'rest-errors' })), 403, 'ETOKEN_INVALID'],
+      [
+        'signed with another secret',
+        post('/v1/audience', undefined, courierToken('another-secret-of-at-least-32-bytes!!', { aud: 'rest-errors' })),
+        403,
+        'ETOKEN_INVALID',
+      ],
       ['expired', post('/v1/audience', undefined, tokenFor('rest-errors', { exp: nowSeconds() - 10 })), 403, 'ETOKEN_INVALID'],
       ['no manage scope', post('/v1/audience', undefined, tokenFor('rest-errors', { scope: 'subscribe publish' })), 403, 'ESTATUS_FORBIDDEN'],
-      ['no publish scope', post('/v1/hook', { action: 'publish', topic: 't', message: {} }, tokenFor('rest-errors', { scope: 'subscribe' })), 403, 'ESTATUS_FORBIDDEN'],
-      ['publish outside the token topics', post('/v1/hook', { action: 'publish', topic: 'other', message: {} }, tokenFor('rest-errors', { topics: ['mine'] })), 403, 'ESTATUS_FORBIDDEN'],
-      ['broadcast with a topics limit', post('/v1/hook', { action: 'broadcast', message: {} }, tokenFor('rest-errors', { topics: ['mine'] })), 403, 'ESTATUS_FORBIDDEN'],
-      ['declare a topic outside the token topics', post('/v1/topic', { topic: 'other' }, tokenFor('rest-errors', { topics: ['mine'] })), 403, 'ESTATUS_FORBIDDEN'],
+      [
+        'no publish scope',
+        post('/v1/hook', { action: 'publish', topic: 't', message: {} }, tokenFor('rest-errors', { scope: 'subscribe' })),
+        403,
+        'ESTATUS_FORBIDDEN',
+      ],
+      [
+        'publish outside the token topics',
+        post('/v1/hook', { action: 'publish', topic: 'other', message: {} }, tokenFor('rest-errors', { topics: ['mine'] })),
+        403,
+        'ESTATUS_FORBIDDEN',
+      ],
+      [
+        'broadcast with a topics limit',
+        post('/v1/hook', { action: 'broadcast', message: {} }, tokenFor('rest-errors', { topics: ['mine'] })),
+        403,
+        'ESTATUS_FORBIDDEN',
+      ],
+      [
+        'declare a topic outside the token topics',
+        post('/v1/topic', { topic: 'other' }, tokenFor('rest-errors', { topics: ['mine'] })),
+        403,
+        'ESTATUS_FORBIDDEN',
+      ],
       ['hook: unparsable JSON', post('/v1/hook', '{"action": "publish",'), 400, 'EBODY_INVALID'],
       ['hook: empty body', post('/v1/hook', ''), 400, 'EBODY_INVALID'],
       ['hook: JSON that is not an object', post('/v1/hook', '[{"action": "publish"}]'), 400, 'EBODY_INVALID'],
@@ -218,15 +242,30 @@ describe('courier', () => {
       ['hook: broadcast message null', post('/v1/hook', { action: 'broadcast', message: null }), 422, 'EHOOK_INVALID'],
       ['hook: topic with a wildcard', post('/v1/hook', { action: 'publish', topic: 'orders/*', message: {} }), 422, 'ETOPIC_INVALID'],
       ['hook: topic with whitespace', post('/v1/hook', { action: 'publish', topic: 'two words', message: {} }), 422, 'ETOPIC_INVALID'],
-      ['hook: message over MAX_PAYLOAD_BYTES', post('/v1/hook', { action: 'publish', topic: 't', message: { big: 'x'.repeat(70_000) } }), 413, 'EPAYLOAD_TOOLARGE'],
+      [
+        'hook: message over MAX_PAYLOAD_BYTES',
+        post('/v1/hook', { action: 'publish', topic: 't', message: { big: 'x'.repeat(70_000) } }),
+        413,
+        'EPAYLOAD_TOOLARGE',
+      ],
       ['topic: no topic', post('/v1/topic', {}), 422, 'ETOPIC_INVALID'],
       ['topic: a pattern', post('/v1/topic', { topic: 'orders/*' }), 422, 'ETOPIC_INVALID'],
       ['topic: too long', post('/v1/topic', { topic: 'x'.repeat(257) }), 422, 'ETOPIC_INVALID'],
       ['topic: unparsable JSON', post('/v1/topic', 'topic=orders'), 400, 'EBODY_INVALID'],
       ['sign: ttl not a number', async () => courierFetch(base, 'GET', '/v1/sign?ttl=soon', { token: await tokenFor('rest-errors') }), 400, 'EPARAM_INVALID'],
       ['sign: ttl over an hour', async () => courierFetch(base, 'GET', '/v1/sign?ttl=3601', { token: await tokenFor('rest-errors') }), 400, 'EPARAM_INVALID'],
-      ['sign: topic not a name', async () => courierFetch(base, 'GET', '/v1/sign?topic=a%20b', { token: await tokenFor('rest-errors') }), 400, 'EPARAM_INVALID'],
-      ['sign: wider than the token topics', async () => courierFetch(base, 'GET', '/v1/sign?topic=**', { token: await tokenFor('rest-errors', { topics: ['mine'] }) }), 403, 'ESTATUS_FORBIDDEN'],
+      [
+        'sign: topic not a name',
+        async () => courierFetch(base, 'GET', '/v1/sign?topic=a%20b', { token: await tokenFor('rest-errors') }),
+        400,
+        'EPARAM_INVALID',
+      ],
+      [
+        'sign: wider than the token topics',
+        async () => courierFetch(base, 'GET', '/v1/sign?topic=**', { token: await tokenFor('rest-errors', { topics: ['mine'] }) }),
+        403,
+        'ESTATUS_FORBIDDEN',
+      ],
       ['unknown /v1 route', async () => courierFetch(base, 'GET', '/v1/nothing', { token: await tokenFor('rest-errors') }), 404, 'EROUTE_NOTFOUND'],
       ['unknown /v1 route without a token', () => courierFetch(base, 'POST', '/v1/topics'), 404, 'EROUTE_NOTFOUND'],
     ];
@@ -259,7 +298,7 @@ describe('courier', () => {
       await good();
     });
 
-    it('a chunked body (no Content-Length) is refused with 411 in courier\'s error shape', async () => {
+    it("a chunked body (no Content-Length) is refused with 411 in courier's error shape", async () => {
       const chunked = new ReadableStream({
         start(controller) {
           controller.enqueue(new TextEncoder().encode('{"action":"broadcast","message":{}}'));
@@ -550,7 +589,7 @@ describe('courier', () => {
       expect(await neighbour.next()).toEqual({ marker: 'neighbour' });
     });
 
-    it('reaches GraphQL subscribers of system/events too, with a null publisher (the event is the gateway\'s)', async () => {
+    it("reaches GraphQL subscribers of system/events too, with a null publisher (the event is the gateway's)", async () => {
       const token = await tokenFor('life-graphql');
       const client = wsClient(herald.wsUrl, { connectionParams: { token } });
       try {
@@ -603,7 +642,7 @@ describe('courier', () => {
 });
 
 describe('courier without DEFAULT_SCOPES', () => {
-  it('gives scope-less courier tokens only subscribe (Herald\'s least-privilege default), so a courier deployment must set DEFAULT_SCOPES', async () => {
+  it("gives scope-less courier tokens only subscribe (Herald's least-privilege default), so a courier deployment must set DEFAULT_SCOPES", async () => {
     const herald = await startHerald();
     try {
       const token = await courierToken(TEST_SECRET, { aud: 'defaults' });

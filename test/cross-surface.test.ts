@@ -41,6 +41,7 @@ beforeAll(async () => {
   herald = await startHerald({ JWT_PUBLIC_KEY_B64: publicKeyB64, DEFAULT_SCOPES: 'subscribe publish manage' });
 });
 afterAll(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined when beforeAll failed
   await herald?.stop();
   rmSync(keyDir, { recursive: true, force: true });
 });

@@ -48,13 +48,26 @@ describe('fan-out registry', () => {
     const reported: unknown[] = [];
     const fanout = createFanout(bus, (error) => reported.push(error));
     const got: string[] = [];
-    const failing = { deliver: () => { throw new Error('subscriber bug'); } };
+    const failing = {
+      deliver: () => {
+        throw new Error('subscriber bug');
+      },
+    };
     fanout.add('a', { kind: 'topic', name: 'x' }, { deliver: () => void got.push('exact before') });
     fanout.add('a', { kind: 'topic', name: 'x' }, failing);
     fanout.add('a', { kind: 'topic', name: 'x' }, { deliver: () => void got.push('exact after') });
     fanout.add('a', { kind: 'topic', name: '*' }, failing);
     fanout.add('a', { kind: 'topic', name: '*' }, { deliver: () => void got.push('pattern') });
-    fanout.add('a', { kind: 'topic', name: 'x' }, { deliver: () => void got.push('filtered'), accepts: () => { throw new Error('filter bug'); } });
+    fanout.add(
+      'a',
+      { kind: 'topic', name: 'x' },
+      {
+        deliver: () => void got.push('filtered'),
+        accepts: () => {
+          throw new Error('filter bug');
+        },
+      },
+    );
     fanout.add('a', { kind: 'broadcasts' }, failing);
     fanout.add('a', { kind: 'broadcasts' }, { deliver: () => void got.push('broadcast') });
 
@@ -104,8 +117,27 @@ describe('fan-out registry', () => {
   it('closes every subscriber on closeAll', () => {
     const fanout = createFanout(createMemoryBus(), failOnSubscriberError);
     let closed = 0;
-    for (const name of ['a', 'a/*', '**']) fanout.add('x', { kind: 'topic', name }, { deliver: () => {}, close: () => void closed++ });
-    fanout.add('y', { kind: 'broadcasts' }, { deliver: () => {}, close: () => void closed++ });
+    for (const name of ['a', 'a/*', '**'])
+      fanout.add(
+        'x',
+        { kind: 'topic', name },
+        {
+          deliver: () => {},
+          close: () => {
+            closed++;
+          },
+        },
+      );
+    fanout.add(
+      'y',
+      { kind: 'broadcasts' },
+      {
+        deliver: () => {},
+        close: () => {
+          closed++;
+        },
+      },
+    );
     fanout.closeAll();
     expect(closed).toBe(4);
   });

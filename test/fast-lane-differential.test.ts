@@ -27,7 +27,7 @@ interface Sent {
 // Documents ------------------------------------------------------------------------------------
 
 /** Mostly `usual`, now and then `unusual`: most documents should be valid, so that the lane gets to answer them. */
-const mostly = <T,>(usual: fc.Arbitrary<T>, unusual: fc.Arbitrary<T>): fc.Arbitrary<T> =>
+const mostly = <T>(usual: fc.Arbitrary<T>, unusual: fc.Arbitrary<T>): fc.Arbitrary<T> =>
   fc.oneof({ weight: 6, arbitrary: usual }, { weight: 1, arbitrary: unusual });
 
 const alias = fc.constantFrom('', '', '', 'a: ', 'b: ', 'sent: ', 'id: ');
@@ -216,7 +216,8 @@ describe('fast lane differential: FAST_LANE=on answers as FAST_LANE=off (Yoga)',
     [on, off] = await Promise.all([startHerald({ FAST_LANE: 'on' }), startHerald({ FAST_LANE: 'off' })]);
     bearer = await token({ audience: 'differential', subject: 'svc', scopes: ['publish', 'subscribe', 'manage'], ttlSeconds: 3600 });
     for (const query of KNOWN_DOCUMENTS) {
-      for (const herald of [on, off]) await send(herald, { body: JSON.stringify({ query }), accept: undefined, contentType: 'application/json', authorized: true });
+      for (const herald of [on, off])
+        await send(herald, { body: JSON.stringify({ query }), accept: undefined, contentType: 'application/json', authorized: true });
     }
   });
   afterAll(() => Promise.all([on.stop(), off.stop()]));

@@ -44,15 +44,27 @@ describe('HTTP fast lane parity with Yoga', () => {
 
   it.each([
     ['a query', { query: VIEWER }, () => ({ authorization: `Bearer ${admin}` })],
-    ['a query, graphql-response+json', { query: VIEWER }, () => ({ authorization: `Bearer ${admin}`, accept: 'application/graphql-response+json, application/json' })],
+    [
+      'a query, graphql-response+json',
+      { query: VIEWER },
+      () => ({ authorization: `Bearer ${admin}`, accept: 'application/graphql-response+json, application/json' }),
+    ],
     ['a mutation', { query: PUBLISH, variables: { topic: 't', payload: { a: [1, 'x'] } } }, () => ({ authorization: `Bearer ${admin}` })],
     ['a FORBIDDEN mutation', { query: PUBLISH, variables: { topic: 't', payload: 1 } }, () => ({ authorization: `Bearer ${subscriber}` })],
     ['a BAD_USER_INPUT resolver error', { query: PUBLISH, variables: { topic: 'a b', payload: 1 } }, () => ({ authorization: `Bearer ${admin}` })],
     ['a variable of the wrong type', { query: PUBLISH, variables: { topic: 42, payload: 1 } }, () => ({ authorization: `Bearer ${admin}` })],
     ['an operation picked by name', { query: `${PUBLISH} query V ${VIEWER}`, operationName: 'V' }, () => ({ authorization: `Bearer ${admin}` })],
     // The compiled mutation (compiled-mutation.ts) in the shapes it accepts.
-    ['aliases and __typename', { query: 'mutation ($t: String!) { sent: publish(topic: $t, payload: 1) { where: topic kind: __typename audience } }', variables: { t: 't' } }, () => ({ authorization: `Bearer ${admin}` })],
-    ['a broadcast with literals', { query: 'mutation { broadcast(payload: {list: [1, "two", null]}) { topic payload } }' }, () => ({ authorization: `Bearer ${admin}` })],
+    [
+      'aliases and __typename',
+      { query: 'mutation ($t: String!) { sent: publish(topic: $t, payload: 1) { where: topic kind: __typename audience } }', variables: { t: 't' } },
+      () => ({ authorization: `Bearer ${admin}` }),
+    ],
+    [
+      'a broadcast with literals',
+      { query: 'mutation { broadcast(payload: {list: [1, "two", null]}) { topic payload } }' },
+      () => ({ authorization: `Bearer ${admin}` }),
+    ],
     ['a missing variable', { query: PUBLISH, variables: { topic: 't' } }, () => ({ authorization: `Bearer ${admin}` })],
   ] as const)('%s: same status, type and body, second time through the fast lane', async (_name, body, headers) => {
     const { first, second, fast } = await twice(body, headers());

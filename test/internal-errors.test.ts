@@ -70,7 +70,10 @@ describe('log levels: client mistakes are not logged as errors, internal failure
       ['GET with malformed variables', () => fetch(`${url}?query=${encodeURIComponent('{ viewer { audience } }')}&variables=%7B`, { headers: auth })],
       ['payload nested too deep', () => post(`{"query":${JSON.stringify(publish)},"variables":{"t":"x","p":${'['.repeat(5000)}${']'.repeat(5000)}}}`, auth)],
       ['subscription without SSE', () => post(JSON.stringify({ query: 'subscription { broadcasts { id } }' }), auth)],
-      ['token in the URL', () => fetch(`${url}?token=${bearer}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ viewer { audience } }"}' })],
+      [
+        'token in the URL',
+        () => fetch(`${url}?token=${bearer}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ viewer { audience } }"}' }),
+      ],
     ];
     for (const [what, send] of mistakes) {
       const response = await send();

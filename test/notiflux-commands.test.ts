@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommand } from '../src/compat/notiflux/commands.js';
-import {
-  errorReply,
-  INVALID_SUBSCRIBE,
-  INVALID_UNSUBSCRIBE,
-  INVALID_UNSUBSCRIBE_ALL,
-  quoteTopic,
-  UNKNOWN_COMMAND,
-} from '../src/compat/notiflux/replies.js';
+import { errorReply, INVALID_SUBSCRIBE, INVALID_UNSUBSCRIBE, INVALID_UNSUBSCRIBE_ALL, quoteTopic, UNKNOWN_COMMAND } from '../src/compat/notiflux/replies.js';
 
 describe('notiflux command parser', () => {
   it('reads the three commands, trimmed, with whitespace-separated arguments', () => {

@@ -56,8 +56,7 @@ describe('notiflux sockets: keep-alive', () => {
     return { ws, closed, openedAt: Date.now() };
   };
 
-  const subscribeToken = async (topic: string) =>
-    (await mintToken({ secret: TEST_SECRET }, { ttlSeconds: 60, scopes: ['subscribe'], topics: [topic] })).token;
+  const subscribeToken = async (topic: string) => (await mintToken({ secret: TEST_SECRET }, { ttlSeconds: 60, scopes: ['subscribe'], topics: [topic] })).token;
 
   it('pings every interval, and a client that answers the pings stays open and subscribed however long it says nothing', async () => {
     const { ws, closed } = await open();

@@ -69,7 +69,11 @@ interface BroadcastResponse {
 }
 
 /** POST /broadcast with `body` as is (a string) or as JSON. */
-async function postBroadcast(herald: { baseUrl: string }, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<BroadcastResponse> {
+async function postBroadcast(
+  herald: { baseUrl: string },
+  body: unknown,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<BroadcastResponse> {
   const response = await fetch(`${herald.baseUrl}/broadcast`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await response.text();
   let json: unknown;
@@ -229,7 +233,12 @@ describe('notiflux surface', () => {
 
   describe('WebSocket /ws: refused subscriptions answer "Error:" with the reason and the socket stays usable', () => {
     const cases: Array<{ name: string; topic: string; token: () => Promise<string>; reply: RegExp }> = [
-      { name: 'not a JWT', topic: 'refused', token: async () => 'not-a-jwt', reply: /^Error: UNAUTHENTICATED: cannot subscribe to "refused": token is not a JWT$/ },
+      {
+        name: 'not a JWT',
+        topic: 'refused',
+        token: async () => 'not-a-jwt',
+        reply: /^Error: UNAUTHENTICATED: cannot subscribe to "refused": token is not a JWT$/,
+      },
       {
         name: 'signed by another key',
         topic: 'refused',
@@ -239,7 +248,10 @@ describe('notiflux surface', () => {
       {
         name: 'HS256 while only the ES256 key is configured',
         topic: 'refused',
-        token: () => new SignJWT({ exp: nowSeconds() + 60, topics: ['refused'], scope: 'subscribe' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('x'.repeat(32))),
+        token: () =>
+          new SignJWT({ exp: nowSeconds() + 60, topics: ['refused'], scope: 'subscribe' })
+            .setProtectedHeader({ alg: 'HS256' })
+            .sign(new TextEncoder().encode('x'.repeat(32))),
         reply: /^Error: UNAUTHENTICATED: cannot subscribe to "refused": token algorithm HS256 is not accepted$/,
       },
       {
@@ -320,7 +332,9 @@ describe('notiflux surface', () => {
       const client = await connectNotiflux(wsUrlOf(herald));
       for (const topic of topics.slice(0, 3)) client.send(`/subscribe ${topic} ${token}`);
       client.send(`/subscribe max-4 ${token}`);
-      expect(await client.next()).toBe('Error: RATE_LIMITED: cannot subscribe to "max-4": this connection already has 3 subscriptions open (MAX_SUBSCRIPTIONS_PER_CONNECTION)');
+      expect(await client.next()).toBe(
+        'Error: RATE_LIMITED: cannot subscribe to "max-4": this connection already has 3 subscriptions open (MAX_SUBSCRIPTIONS_PER_CONNECTION)',
+      );
       for (const topic of topics.slice(0, 3)) expect(herald.app.fanout.subscriberCount(DEFAULT_AUDIENCE, topic)).toBe(1);
       expect(herald.app.fanout.subscriberCount(DEFAULT_AUDIENCE, 'max-4')).toBe(0);
 
@@ -345,7 +359,10 @@ describe('notiflux surface', () => {
       await waitForSubscribers(herald.app, DEFAULT_AUDIENCE, 'feed/public');
       expect(herald.app.fanout.subscriberCount(DEFAULT_AUDIENCE, 'feed/private')).toBe(1); // registered; the limit filters at delivery
       const publisher = await broadcaster(['feed/*']);
-      for (const [topic, message] of [['feed/private', 'secret'], ['feed/public', 'public']]) {
+      for (const [topic, message] of [
+        ['feed/private', 'secret'],
+        ['feed/public', 'public'],
+      ]) {
         expect((await postBroadcast(herald, { topic, message, token: publisher })).status).toBe(200);
       }
       expect(await client.next()).toBe('public');
@@ -456,7 +473,7 @@ describe('notiflux surface', () => {
       await client.dispose();
     });
 
-    it('keeps audiences apart: a notiflux subscriber (default audience) never gets another audience\'s message', async () => {
+    it("keeps audiences apart: a notiflux subscriber (default audience) never gets another audience's message", async () => {
       const client = await subscribed('isolated');
       const acme = await sign({ sub: 'acme', aud: 'acme', exp: nowSeconds() + 60, scope: 'publish' });
       expect((await gql(herald.httpUrl, acme, PUBLISH, { topic: 'isolated', payload: 'for acme' })).errors).toBeUndefined();
@@ -494,8 +511,20 @@ describe('notiflux surface', () => {
     type Case = { name: string; body: () => Promise<unknown>; status: number; code: string; error: RegExp };
     const cases: Case[] = [
       { name: 'no token', body: async () => ({ topic: 'pub', message: 'x' }), status: 401, code: 'UNAUTHENTICATED', error: /"token" is required/ },
-      { name: 'empty token', body: async () => ({ topic: 'pub', message: 'x', token: '' }), status: 401, code: 'UNAUTHENTICATED', error: /"token" is required/ },
-      { name: 'not a JWT', body: async () => ({ topic: 'pub', message: 'x', token: 'garbage' }), status: 401, code: 'UNAUTHENTICATED', error: /token is not a JWT/ },
+      {
+        name: 'empty token',
+        body: async () => ({ topic: 'pub', message: 'x', token: '' }),
+        status: 401,
+        code: 'UNAUTHENTICATED',
+        error: /"token" is required/,
+      },
+      {
+        name: 'not a JWT',
+        body: async () => ({ topic: 'pub', message: 'x', token: 'garbage' }),
+        status: 401,
+        code: 'UNAUTHENTICATED',
+        error: /token is not a JWT/,
+      },
       {
         name: 'another key',
         body: async () => ({ topic: 'pub', message: 'x', token: await sign({ exp: nowSeconds() + 60, scope: 'broadcast', topics: ['pub'] }, otherKey) }),
@@ -527,9 +556,27 @@ describe('notiflux surface', () => {
       { name: 'not JSON', body: async () => '{"topic": "pub", "message": ', status: 400, code: 'BAD_USER_INPUT', error: /not JSON/ },
       { name: 'a JSON array', body: async () => '[]', status: 400, code: 'BAD_USER_INPUT', error: /not a JSON object/ },
       { name: 'empty body', body: async () => '', status: 400, code: 'BAD_USER_INPUT', error: /not JSON/ },
-      { name: 'no topic', body: async () => ({ message: 'x', token: await broadcaster(['pub']) }), status: 400, code: 'BAD_USER_INPUT', error: /"topic" must be a string/ },
-      { name: 'no message', body: async () => ({ topic: 'pub', token: await broadcaster(['pub']) }), status: 400, code: 'BAD_USER_INPUT', error: /"message" is missing/ },
-      { name: 'token not a string', body: async () => ({ topic: 'pub', message: 'x', token: 7 }), status: 400, code: 'BAD_USER_INPUT', error: /"token" must be a string/ },
+      {
+        name: 'no topic',
+        body: async () => ({ message: 'x', token: await broadcaster(['pub']) }),
+        status: 400,
+        code: 'BAD_USER_INPUT',
+        error: /"topic" must be a string/,
+      },
+      {
+        name: 'no message',
+        body: async () => ({ topic: 'pub', token: await broadcaster(['pub']) }),
+        status: 400,
+        code: 'BAD_USER_INPUT',
+        error: /"message" is missing/,
+      },
+      {
+        name: 'token not a string',
+        body: async () => ({ topic: 'pub', message: 'x', token: 7 }),
+        status: 400,
+        code: 'BAD_USER_INPUT',
+        error: /"token" must be a string/,
+      },
       {
         name: 'topic with a space',
         body: async () => ({ topic: 'p ub', message: 'x', token: await broadcaster(['**']) }),

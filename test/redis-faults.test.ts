@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../src/app.js';
+import { createApp } from '../src/app.js';
 import { createRedisBus } from '../src/bus/redis-bus.js';
 import { countRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
 import { loadConfig } from '../src/config.js';
@@ -108,7 +108,10 @@ describe.runIf(canRun)('Redis faults', () => {
       await until(async () => (await readyStatus(herald.baseUrl)) === 200, '/ready');
       const admin = new Redis(redis.url);
       try {
-        await until(async () => (await numsub(admin, [redisChannelName(prefix, { kind: 'topic', audience: 'acme', topic: 'late' })]))[0] === 1, 'the queued SUBSCRIBE');
+        await until(
+          async () => (await numsub(admin, [redisChannelName(prefix, { kind: 'topic', audience: 'acme', topic: 'late' })]))[0] === 1,
+          'the queued SUBSCRIBE',
+        );
       } finally {
         admin.disconnect();
       }
@@ -139,7 +142,9 @@ describe.runIf(canRun)('Redis faults', () => {
       await until(async () => (await numsub(admin, [countRequestChannel(prefix)]))[0] === 1, 'the count channel subscribed');
       // Redis stops answering every client for 2.5 s: a hung server, not a refused connection.
       await admin.call('CLIENT', 'PAUSE', '2500', 'ALL');
-      const failure = await bus.publish({ id: '1', audience: 'acme', topic: 'orders', payload: 1, publishedAt: new Date().toISOString(), publisher: null }).catch((error: unknown) => error);
+      const failure = await bus
+        .publish({ id: '1', audience: 'acme', topic: 'orders', payload: 1, publishedAt: new Date().toISOString(), publisher: null })
+        .catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(HeraldError);
       expect((failure as HeraldError).code).toBe('UNAVAILABLE');
       // The cluster-wide count (its own 2 s timeout) fails the same way, with no unhandled rejection left behind.

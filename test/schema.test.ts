@@ -45,9 +45,7 @@ describe('printed schema', () => {
     expect(typeof output, 'schema-ast returned a complex output').toBe('string');
     // Only a trailing newline may differ (editors add one); everything else must match exactly.
     const trim = (text: string): string => text.replace(/\n+$/, '');
-    expect(trim(printedSdl), `${PRINTED_FILE} is out of date with src/schema: run npm run codegen and commit the result`).toBe(
-      trim(output as string),
-    );
+    expect(trim(printedSdl), `${PRINTED_FILE} is out of date with src/schema: run npm run codegen and commit the result`).toBe(trim(output as string));
   });
 });
 
@@ -109,7 +107,7 @@ function checkContract(contract: GraphQLSchema, served: GraphQLSchema): Contract
   /** The served type of the same name and kind, or undefined (with the problem recorded). */
   const counterpart = (type: GraphQLNamedType): GraphQLNamedType | undefined => {
     const actual = served.getType(type.name);
-    if (actual === undefined || actual === null) {
+    if (actual === undefined) {
       problems.push(`${kindOf(type)} ${type.name} is missing`);
       return undefined;
     }

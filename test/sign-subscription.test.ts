@@ -28,8 +28,7 @@ describe('signSubscription', () => {
   });
   afterAll(() => herald.stop());
 
-  const sign = async (variables: Record<string, unknown>, bearer = manager) =>
-    gql<{ signSubscription: Signed }>(herald.httpUrl, bearer, SIGN, variables);
+  const sign = async (variables: Record<string, unknown>, bearer = manager) => gql<{ signSubscription: Signed }>(herald.httpUrl, bearer, SIGN, variables);
 
   it('returns a ws:// URL that a plain graphql-ws client can use as is', async () => {
     const before = Date.now();
@@ -53,7 +52,7 @@ describe('signSubscription', () => {
     });
     // Limited to what was signed, even inside the caller's own limit.
     const outside = subscribe(client, ON_TOPIC, { name: 'orders/2' });
-    expect((await outside.next()).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect((await outside.next()).errors?.[0]?.extensions.code).toBe('FORBIDDEN');
     await client.dispose();
   });
 

@@ -38,7 +38,9 @@ describe('slow consumer over graphql-ws, with the stock client', () => {
       retryAttempts: 3,
       retryWait: async () => {},
       on: {
-        connected: () => void connections++,
+        connected: () => {
+          connections++;
+        },
         closed: (event) => void closes.push((event as { code: number }).code),
       },
     });

@@ -45,7 +45,10 @@ describe('GraphQL over SSE: a reader that stops reading (MAX_BUFFERED_BYTES)', (
 
     // The other subscriber still receives.
     const after = await gql(herald.httpUrl, publisher, PUBLISH, { topic: 'firehose', payload: 'after' });
-    expect(await reading.next()).toMatchObject({ event: 'next', data: { data: { topic: { id: (after.data!.publish as { id: string }).id, payload: 'after' } } } });
+    expect(await reading.next()).toMatchObject({
+      event: 'next',
+      data: { data: { topic: { id: (after.data!.publish as { id: string }).id, payload: 'after' } } },
+    });
     reading.abort.abort();
     await waitForSubscribers(herald.app, audience, 'firehose', 0);
   });

@@ -83,9 +83,7 @@ describe('GraphQL over SSE', () => {
     expect(stream.status).toBe(403);
     const events = await stream.rest();
     expect(events.map((event) => event.event)).toEqual(['next', 'complete']);
-    expect(events[0]!.data.errors).toEqual([
-      expect.objectContaining({ path: ['topic'], extensions: { code: 'FORBIDDEN' } }),
-    ]);
+    expect(events[0]!.data.errors).toEqual([expect.objectContaining({ path: ['topic'], extensions: { code: 'FORBIDDEN' } })]);
   });
 
   it('removes the subscription when the client aborts the request', async () => {

@@ -166,7 +166,7 @@ describe.each(factories)('Store contract: $name', (factory) => {
   });
 
   it('round-trips topic names with any printable characters', async () => {
-    const names = ['campaign:42', 'système/événements', '订单/新', 'a'.repeat(256), "quote'\"`;--"];
+    const names = ['campaign:42', 'système/événements', '订单/新', 'a'.repeat(256), 'quote\'"`;--'];
     for (const name of names) await store.ensureTopic('acme', name);
     for (const name of names) expect((await store.findTopic('acme', name))?.name).toBe(name);
   });
@@ -222,7 +222,9 @@ describe('SQLite open failures', () => {
       (refusal: unknown) => refusal,
     );
     expect(error).toBeInstanceOf(StoreOpenError);
-    expect((error as StoreOpenError).message).toMatch(/^cannot open the store \(DATABASE_URL\): SQLite \S+ could not be opened: [^\n]*directory does not exist$/);
+    expect((error as StoreOpenError).message).toMatch(
+      /^cannot open the store \(DATABASE_URL\): SQLite \S+ could not be opened: [^\n]*directory does not exist$/,
+    );
     expect((error as StoreOpenError).message).toContain(path);
     expect(existsSync(join(scratch, 'never-made'))).toBe(false);
   });
@@ -230,7 +232,11 @@ describe('SQLite open failures', () => {
   it('refuses a file that is not a SQLite database, and leaves it as it was', async () => {
     const path = join(scratch, 'notes.txt');
     writeFileSync(path, 'not a database, but long enough to have a header SQLite would read\n'.repeat(4));
-    await expect(createSqliteStore(path)).rejects.toMatchObject({ name: 'StoreOpenError', failure: 'cannot-open', message: expect.stringMatching(/file is not a database$/) });
+    await expect(createSqliteStore(path)).rejects.toMatchObject({
+      name: 'StoreOpenError',
+      failure: 'cannot-open',
+      message: expect.stringMatching(/file is not a database$/),
+    });
     expect(existsSync(`${path}-wal`)).toBe(false);
   });
 });

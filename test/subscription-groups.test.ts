@@ -37,6 +37,7 @@ describe('grouped delivery', () => {
       for (let i = 0; i < 30; i++) got.push((await sub.next()).data!.topic.payload);
       expect(got).toEqual([...Array(30).keys()]);
     }
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- graphql-ws's dispose returns a promise at run time
     await Promise.all(clients.map((client) => client.dispose()));
   });
 
@@ -72,6 +73,7 @@ describe('grouped delivery', () => {
     expect((await otherAudience.next()).data!.topic).toEqual({ topic: 'feed/public', payload: 'b-public' });
     expect(privateOnly.received).toHaveLength(1);
     expect(otherAudience.received).toHaveLength(1);
+    // eslint-disable-next-line @typescript-eslint/await-thenable -- graphql-ws's dispose returns a promise at run time
     await Promise.all([a, limited, b].map((client) => client.dispose()));
   });
 

@@ -26,10 +26,10 @@ describe('writeTextFrame', () => {
     const { socket, raw, receive, close } = await openWebSocketPair();
     const chunks: Buffer[] = [];
     const write = raw.write.bind(raw);
-    raw.write = ((chunk: Buffer, ...rest: never[]) => {
+    raw.write = (chunk: Buffer, ...rest: never[]) => {
       chunks.push(chunk);
       return write(chunk, ...rest);
-    }) as typeof raw.write;
+    };
 
     const head = Buffer.from('{"id":"1","payload":');
     // The longest frame still copied, and one a byte past the limit.

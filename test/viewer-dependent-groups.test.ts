@@ -36,7 +36,8 @@ function schemaWithSeenBy(extensions: Record<string, unknown>): GraphQLSchema {
   });
 }
 
-const viewerOf = (subject: string): Viewer => viewerFromClaims({ sub: subject, aud: 'vd', scope: 'subscribe' }, { defaultAudience: 'vd', defaultScopes: ['SUBSCRIBE'] }, false);
+const viewerOf = (subject: string): Viewer =>
+  viewerFromClaims({ sub: subject, aud: 'vd', scope: 'subscribe' }, { defaultAudience: 'vd', defaultScopes: ['SUBSCRIBE'] }, false);
 
 async function deliverTo(testSchema: GraphQLSchema, query: string, subjects: readonly string[]) {
   const bus = createMemoryBus();
@@ -57,7 +58,16 @@ async function deliverTo(testSchema: GraphQLSchema, query: string, subjects: rea
     const viewer = viewerOf(subject);
     received.set(subject, []);
     groups.join(
-      { schema: testSchema, document, query, operationName: undefined, variables: undefined, contextValue: { viewer }, viewer, target: { kind: 'topic', name: 'news' } },
+      {
+        schema: testSchema,
+        document,
+        query,
+        operationName: undefined,
+        variables: undefined,
+        contextValue: { viewer },
+        viewer,
+        target: { kind: 'topic', name: 'news' },
+      },
       { prefix: Buffer.from('['), write: (_prefix, body) => received.get(subject)!.push(JSON.parse(`[${body.toString().slice(0, -1)}]`)[0]) },
     );
   }
@@ -67,7 +77,10 @@ async function deliverTo(testSchema: GraphQLSchema, query: string, subjects: rea
 
 describe('grouped execution and viewer-dependent fields', () => {
   it('shares one group when no selected field depends on the viewer', async () => {
-    const { groups, received } = await deliverTo(schemaWithSeenBy({ [VIEWER_DEPENDENT]: true }), 'subscription { topic(name: "news") { id payload } }', ['ann', 'bob']);
+    const { groups, received } = await deliverTo(schemaWithSeenBy({ [VIEWER_DEPENDENT]: true }), 'subscription { topic(name: "news") { id payload } }', [
+      'ann',
+      'bob',
+    ]);
     expect(groups).toBe(1);
     expect([...received.values()]).toEqual([[{ data: { topic: { id: '1', payload: { n: 1 } } } }], [{ data: { topic: { id: '1', payload: { n: 1 } } } }]]);
   });

@@ -7,10 +7,13 @@ import { openWebSocketPair } from './helpers/ws-pair.js';
 /** A connected pair over loopback; `writes` counts the server socket's writes to the kernel (chunks in each). */
 async function connectedPair() {
   const { socket, raw, receive, close } = await openWebSocketPair();
-  const counted = raw as Socket & { _writev: Function; _write: Function };
+  const counted = raw as Socket & { _writev: (this: Socket, ...args: any[]) => unknown; _write: (this: Socket, ...args: any[]) => unknown };
   const writes: number[] = [];
+  // Kept to be called with the socket as `this`, below.
+  /* eslint-disable @typescript-eslint/unbound-method */
   const writev = counted._writev;
   const write = counted._write;
+  /* eslint-enable @typescript-eslint/unbound-method */
   counted._writev = function (chunks: unknown[], callback: unknown) {
     writes.push(chunks.length);
     return writev.call(this, chunks, callback);

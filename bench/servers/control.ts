@@ -1,4 +1,4 @@
-import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { gcReport } from '../protocol.js';
 
 /**
@@ -11,7 +11,7 @@ export function serveBenchControl(port: number): void {
   let counting = false;
   // GC pauses stop the event loop: the first suspect for a latency tail, so the table shows them.
   new PerformanceObserver((list) => {
-    if (counting) for (const entry of list.getEntries() as PerformanceEntry[]) pauses.push(entry.duration);
+    if (counting) for (const entry of list.getEntries()) pauses.push(entry.duration);
   }).observe({ entryTypes: ['gc'] });
 
   process.on('message', (message: { type: string }) => {

@@ -20,9 +20,7 @@ export function requireScope(viewer: Viewer, scope: Scope): void {
 export function authorizeSubscribe(viewer: Viewer, nameOrPattern: string): void {
   requireScope(viewer, 'SUBSCRIBE');
   if (viewer.topics === undefined) return;
-  const allowed = isPattern(nameOrPattern)
-    ? viewer.topics.some((limit) => patternsOverlap(limit, nameOrPattern))
-    : viewer.allowsTopic(nameOrPattern);
+  const allowed = isPattern(nameOrPattern) ? viewer.topics.some((limit) => patternsOverlap(limit, nameOrPattern)) : viewer.allowsTopic(nameOrPattern);
   if (!allowed) throw new HeraldError('FORBIDDEN', `the token's topics do not include "${nameOrPattern}"`);
 }
 

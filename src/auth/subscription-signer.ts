@@ -55,10 +55,7 @@ export function createSubscriptionSigner(signingSecret: string, publicBaseUrl: (
         }
       }
       // A signed token never outlives the credential that made it.
-      const ttl =
-        viewer.expiresAt === undefined
-          ? ttlSeconds
-          : Math.min(ttlSeconds, Math.floor((viewer.expiresAt.getTime() - Date.now()) / 1000));
+      const ttl = viewer.expiresAt === undefined ? ttlSeconds : Math.min(ttlSeconds, Math.floor((viewer.expiresAt.getTime() - Date.now()) / 1000));
       if (ttl < 1) throw new HeraldError('UNAUTHENTICATED', 'token expires too soon to sign for others');
       const minted = await mintToken(
         { secret: signingSecret },

@@ -36,7 +36,7 @@ export interface Subscriber {
 export interface Fanout {
   add(audience: string, target: Target, subscriber: Subscriber): () => void;
   /** Open subscriptions in this instance that a message to `topic` would reach (null: a broadcast). */
-  subscriberCount(audience: string, topic: string | null): number;
+  readonly subscriberCount: (audience: string, topic: string | null) => number;
   /** Entries registered in this instance, all audiences (a shared group counts once). */
   readonly size: number;
   /** Fires after every add and remove, and on membersChanged (metrics, tests that wait for a subscriber). */
@@ -165,7 +165,7 @@ export function createFanout(bus: Bus, onSubscriberError: SubscriberErrorHandler
         index.patternCount++;
         const bucketKey = bucketOf(target.name);
         let bucket = index.patterns.get(bucketKey);
-        if (bucket === undefined) index.patterns.set(bucketKey, (bucket = new Map()));
+        if (bucket === undefined) index.patterns.set(bucketKey, (bucket = new Map<string, PatternEntry>()));
         let entry = bucket.get(target.name);
         if (entry === undefined) bucket.set(target.name, (entry = { regex: compilePattern(target.name), subscribers: new Set() }));
         entry.subscribers.add(subscriber);

@@ -25,6 +25,7 @@ export function withLagAwareTimeout<T>(work: Promise<T>, timeoutMs: number, onTi
       (error: unknown) => {
         pending = false;
         clearTimeout(timer);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes work's own rejection on unchanged
         reject(error);
       },
     );

@@ -29,9 +29,9 @@ export function createMemoryBus(): Bus {
       const { kind, audience } = channel;
       const topic = topicOf(channel);
       let byAudience = registry.get(kind);
-      if (byAudience === undefined) registry.set(kind, (byAudience = new Map()));
+      if (byAudience === undefined) registry.set(kind, (byAudience = new Map<string, Map<string, Set<BusListener>>>()));
       let byTopic = byAudience.get(audience);
-      if (byTopic === undefined) byAudience.set(audience, (byTopic = new Map()));
+      if (byTopic === undefined) byAudience.set(audience, (byTopic = new Map<string, Set<BusListener>>()));
       let set = byTopic.get(topic);
       if (set === undefined) byTopic.set(topic, (set = new Set()));
       // A wrapper, so the same function listening twice is two listeners with two stop functions.

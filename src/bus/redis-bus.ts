@@ -4,7 +4,7 @@ import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../redact-url.js';
 import { payloadJsonOf, type Message } from '../publish/message.js';
-import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
+import { channelsOf, type Bus } from './bus.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
 import { redisChannelName } from './redis-channels.js';
 import { createRedisSubscriberCount } from './redis-subscriber-count.js';

@@ -87,7 +87,7 @@ export function createRedisSubscriberCount(options: {
   );
 
   return {
-    answerWith(count: LocalCount): void {
+    answerWith: (count: LocalCount): void => {
       local = count;
     },
 
@@ -115,7 +115,11 @@ export function createRedisSubscriberCount(options: {
       result.catch(() => {});
       try {
         // Bounded like a message publish: a silent Redis must not hold this call past the count's own timeout.
-        const receivers = await withLagAwareTimeout(publishClient.publish(requestChannel, JSON.stringify(request)), timeoutMs, () => new Error(`no reply from Redis in ${timeoutMs} ms`));
+        const receivers = await withLagAwareTimeout(
+          publishClient.publish(requestChannel, JSON.stringify(request)),
+          timeoutMs,
+          () => new Error(`no reply from Redis in ${timeoutMs} ms`),
+        );
         const entry = pending.get(id);
         if (entry !== undefined) {
           entry.expected = receivers;
@@ -140,8 +144,12 @@ export function createRedisSubscriberCount(options: {
 function isRequest(value: unknown): value is CountRequest {
   const v = value as Partial<CountRequest> | null;
   return (
-    typeof v === 'object' && v !== null && typeof v.id === 'number' && typeof v.replyTo === 'string' &&
-    typeof v.audience === 'string' && (typeof v.topic === 'string' || v.topic === null)
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.id === 'number' &&
+    typeof v.replyTo === 'string' &&
+    typeof v.audience === 'string' &&
+    (typeof v.topic === 'string' || v.topic === null)
   );
 }
 

@@ -24,9 +24,7 @@ export async function token(options: TokenOptions, env: NodeJS.ProcessEnv): Prom
   // Claims first: a mistake there is reported before anything about keys.
   const claims = tokenClaims(options);
   const minted = await mintToken(signingKey(options.key, env), claims);
-  process.stdout.write(
-    options.json ? `${JSON.stringify({ token: minted.token, expiresAt: minted.expiresAt.toISOString() })}\n` : `${minted.token}\n`,
-  );
+  process.stdout.write(options.json ? `${JSON.stringify({ token: minted.token, expiresAt: minted.expiresAt.toISOString() })}\n` : `${minted.token}\n`);
 }
 
 /**
@@ -44,7 +42,10 @@ export function tokenClaims(options: TokenOptions): TokenClaims {
   let topics: string[] | undefined;
   if (options.topics !== undefined) {
     // Commas separate entries; spaces around them are layout. A space inside an entry is kept, and refused below.
-    topics = options.topics.split(',').map((topic) => topic.trim()).filter(Boolean);
+    topics = options.topics
+      .split(',')
+      .map((topic) => topic.trim())
+      .filter(Boolean);
     for (const topic of topics) {
       const problem = topicsEntryProblem(topic);
       if (problem !== undefined) throw new Error(`--topics: ${problem}`);

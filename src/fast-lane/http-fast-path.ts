@@ -1,4 +1,4 @@
-import { execute, getOperationAST, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { execute, getOperationAST, GraphQLError, OperationTypeNode, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { RequestCache } from '@pothos/plugin-scope-auth';
 import type { Plugin, YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -37,17 +37,20 @@ export function createPreparedDocuments(): PreparedDocuments {
     get: (query) => documents.get(query),
     compiled(schema, document, operationName) {
       let byName = plans.get(document);
-      if (byName === undefined) plans.set(document, (byName = new Map()));
+      if (byName === undefined) plans.set(document, (byName = new Map<string | undefined, CompiledMutation | undefined>()));
       if (!byName.has(operationName)) byName.set(operationName, compileMutation(schema, document, operationName));
       return byName.get(operationName);
     },
     plugin: {
-      onValidate: ({ params }) => ({ result }) => {
-        const query = params.documentAST.loc?.source.body;
-        if (result.length > 0 || query === undefined || documents.has(query)) return;
-        if (documents.size >= MAX_PREPARED) documents.delete(documents.keys().next().value as string);
-        documents.set(query, params.documentAST);
-      },
+      onValidate:
+        ({ params }) =>
+        ({ result }) => {
+          const documentAST = params.documentAST as DocumentNode;
+          const query = documentAST.loc?.source.body;
+          if (result.length > 0 || query === undefined || documents.has(query)) return;
+          if (documents.size >= MAX_PREPARED) documents.delete(documents.keys().next().value as string);
+          documents.set(query, documentAST);
+        },
     },
   };
 }
@@ -95,7 +98,13 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
       return replayThroughYoga(req, res, body);
     }
     // Yoga's own checks (the body a map; each parameter of its type) stay Yoga's: anything else is replayed.
-    if (!isMap(params) || !hasOnlyRequestParameters(params) || typeof params.query !== 'string' || !isOptionalMap(params.variables) || !isOptionalMap(params.extensions)) {
+    if (
+      !isMap(params) ||
+      !hasOnlyRequestParameters(params) ||
+      typeof params.query !== 'string' ||
+      !isOptionalMap(params.variables) ||
+      !isOptionalMap(params.extensions)
+    ) {
       return replayThroughYoga(req, res, body);
     }
     if (params.operationName != null && typeof params.operationName !== 'string') return replayThroughYoga(req, res, body);
@@ -103,7 +112,7 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
     const operationName = typeof params.operationName === 'string' ? params.operationName : undefined;
     const operation = document === undefined ? undefined : getOperationAST(document, operationName);
     const variables = params.variables ?? undefined;
-    if (document === undefined || operation == null || operation.operation === 'subscription') {
+    if (document === undefined || operation == null || operation.operation === OperationTypeNode.SUBSCRIPTION) {
       return replayThroughYoga(req, res, body);
     }
     let viewer;
@@ -113,13 +122,21 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
       return replayThroughYoga(req, res, body);
     }
     const contextValue: HeraldContext = { viewer, services };
-    const compiled = operation.operation === 'mutation' ? prepared.compiled(schema, document, operationName) : undefined;
+    const compiled = operation.operation === OperationTypeNode.MUTATION ? prepared.compiled(schema, document, operationName) : undefined;
     let outcome: CompiledOutcome;
     try {
       outcome =
         compiled !== undefined
           ? await compiled(variables as Record<string, unknown> | undefined, contextValue)
-          : { result: (await execute({ schema, document, operationName, variableValues: variables as Record<string, unknown> | undefined, contextValue })) as ExecutionResult };
+          : {
+              result: await execute({
+                schema,
+                document,
+                operationName,
+                variableValues: variables as Record<string, unknown> | undefined,
+                contextValue,
+              }),
+            };
     } finally {
       // Pothos keeps each context's scope cache in a module-wide WeakMap, whose entries outlive
       // young-generation GCs: at 1 000 publishes/s every scavenge promoted about 470 KB of them
@@ -139,7 +156,7 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
       // As Yoga does: the highest status any error asks for.
       let asked: number | undefined;
       for (const error of masked) {
-        const wanted = (error as GraphQLError).extensions?.http as { status?: number } | undefined;
+        const wanted = (error as { extensions?: { http?: { status?: number } } }).extensions?.http;
         if (wanted?.status !== undefined && (asked === undefined || wanted.status > asked)) asked = wanted.status;
       }
       status = asked ?? 200;

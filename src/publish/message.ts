@@ -20,5 +20,6 @@ export interface Message {
 
 /** The payload's JSON text: the one made at publish when the message carries it, else made now. */
 export function payloadJsonOf(message: Message): string {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- JSON.stringify(undefined) is undefined, whatever lib.d.ts says
   return message.payloadJson ?? (JSON.stringify(message.payload) as string | undefined) ?? 'null';
 }

@@ -39,7 +39,7 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
   const send = async (audience: string, publisher: string | null, topic: string | null, payload: unknown): Promise<Message> => {
     // Before JSON.stringify, whose stack a deep enough value overflows (a RangeError, not the client's error).
     assertPayloadDepth(payload);
-    const text = JSON.stringify(payload);
+    const text = JSON.stringify(payload) as string | undefined;
     if (text === undefined) throw new HeraldError('BAD_USER_INPUT', 'payload must be a JSON value');
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > maxPayloadBytes) {

@@ -13,4 +13,3 @@ builder.subscriptionType({});
 
 /** The whole GraphQL schema; built once at import. */
 export const schema: GraphQLSchema = builder.toSchema();
-

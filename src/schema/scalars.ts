@@ -2,9 +2,9 @@ import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { builder } from './builder.js';
 
 builder.scalarType('DateTime', {
-  description:
-    'An instant in time, ISO-8601 with milliseconds and a zone, e.g. 2026-11-22T19:53:12.368Z.',
+  description: 'An instant in time, ISO-8601 with milliseconds and a zone, e.g. 2026-11-22T19:53:12.368Z.',
   serialize: (value) => {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- a resolver's value is typed, not checked: a stray number is not read as epoch ms
     const date = value instanceof Date ? value : new Date(String(value));
     if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime cannot represent an invalid date');
     return date.toISOString();

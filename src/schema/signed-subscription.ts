@@ -21,7 +21,6 @@ builder.mutationField('signSubscription', (t) =>
       ttlSeconds: t.arg.int({ required: false, defaultValue: 60 }),
     },
     authScopes: { manage: true },
-    resolve: (_root, { topics, ttlSeconds }, { viewer, services }) =>
-      services.signer.sign(viewer, topics ?? undefined, ttlSeconds ?? 60),
+    resolve: (_root, { topics, ttlSeconds }, { viewer, services }) => services.signer.sign(viewer, topics ?? undefined, ttlSeconds ?? 60),
   }),
 );

@@ -20,8 +20,7 @@ TopicRef.implement({
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     subscriberCount: t.int({
-      description:
-        'Subscriptions open on this topic right now, across every gateway instance (with the in-process bus there is one instance).',
+      description: 'Subscriptions open on this topic right now, across every gateway instance (with the in-process bus there is one instance).',
       resolve: (topic, _args, { viewer, services }) => services.countSubscribers(viewer.audience, topic.name),
     }),
   }),

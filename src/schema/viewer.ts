@@ -21,7 +21,7 @@ export const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
     scopes: t.field({ type: [ScopeEnum], resolve: (viewer) => SCOPES.filter((scope) => viewer.scopes.includes(scope)) }),
     topics: t.stringList({
       nullable: true,
-      description: "Topic names or patterns the token is limited to; null means every topic of the audience.",
+      description: 'Topic names or patterns the token is limited to; null means every topic of the audience.',
       resolve: (viewer) => (viewer.topics === undefined ? null : [...viewer.topics]),
     }),
     expiresAt: t.field({

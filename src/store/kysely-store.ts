@@ -21,8 +21,7 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
     throw migrationOpenError(database, error);
   }
 
-  const audienceByName = async (name: string) =>
-    db.selectFrom('audiences').selectAll().where('name', '=', name).executeTakeFirst().then(toAudience);
+  const audienceByName = async (name: string) => db.selectFrom('audiences').selectAll().where('name', '=', name).executeTakeFirst().then(toAudience);
 
   const ensureAudience = async (name: string): Promise<Ensured<AudienceRecord>> => {
     const now = new Date().toISOString();
@@ -38,11 +37,7 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
   };
 
   const topicsOf = (audienceName: string) =>
-    db
-      .selectFrom('topics')
-      .innerJoin('audiences', 'audiences.id', 'topics.audience_id')
-      .selectAll('topics')
-      .where('audiences.name', '=', audienceName);
+    db.selectFrom('topics').innerJoin('audiences', 'audiences.id', 'topics.audience_id').selectAll('topics').where('audiences.name', '=', audienceName);
 
   return {
     ensureAudience,
@@ -76,12 +71,7 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
     async deleteTopic(audienceName, name) {
       const audience = await audienceByName(audienceName);
       if (audience === undefined) return undefined;
-      const removed = await db
-        .deleteFrom('topics')
-        .where('audience_id', '=', audience.id)
-        .where('name', '=', name)
-        .returningAll()
-        .executeTakeFirst();
+      const removed = await db.deleteFrom('topics').where('audience_id', '=', audience.id).where('name', '=', name).returningAll().executeTakeFirst();
       return toTopic(removed);
     },
 

@@ -3,14 +3,7 @@ import { SOCKET_ERRNOS } from './store-unavailable.js';
 
 /** Why the store could not be opened at startup; each has its own remedy. */
 export type StoreOpenFailure =
-  | 'does-not-exist'
-  | 'auth-failed'
-  | 'permission-denied'
-  | 'unreachable'
-  | 'not-accepting'
-  | 'cannot-connect'
-  | 'cannot-open'
-  | 'migration-failed';
+  'does-not-exist' | 'auth-failed' | 'permission-denied' | 'unreachable' | 'not-accepting' | 'cannot-connect' | 'cannot-open' | 'migration-failed';
 
 /**
  * The store could not be opened at startup. Its message is one line an operator can act on: which
@@ -70,5 +63,4 @@ export function migrationOpenError(database: string, error: unknown): StoreOpenE
   return new StoreOpenError('migration-failed', database, detail, { cause: error });
 }
 
-const messageOf = (error: unknown): string =>
-  (error instanceof Error ? error.message || error.name : String(error)).replace(/\s+/g, ' ').trim();
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message || error.name : String(error)).replace(/\s+/g, ' ').trim();

@@ -42,10 +42,7 @@ export function createConnectionSubscriptions<K>(maxSubscriptions: number): Conn
     has: (key) => open.has(key),
     assertRoom(key) {
       if (open.has(key) || open.size < maxSubscriptions) return;
-      throw new HeraldError(
-        'RATE_LIMITED',
-        `this connection already has ${maxSubscriptions} subscriptions open (MAX_SUBSCRIPTIONS_PER_CONNECTION)`,
-      );
+      throw new HeraldError('RATE_LIMITED', `this connection already has ${maxSubscriptions} subscriptions open (MAX_SUBSCRIPTIONS_PER_CONNECTION)`);
     },
     set(key, end) {
       if (closed) return end();

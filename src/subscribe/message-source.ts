@@ -57,6 +57,8 @@ function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscriptio
   let waiting: ((result: IteratorResult<StreamEvent>) => void) | undefined;
   let state: 'new' | 'open' | 'ending' | 'done' = 'new';
   let release = (): void => {};
+  // A function, not a narrowed variable: callbacks change the state between two reads.
+  const isOpen = (): boolean => state === 'open';
 
   const push = (event: StreamEvent): void => {
     if (waiting !== undefined) {
@@ -94,7 +96,9 @@ function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscriptio
         if (waiting === undefined) {
           queuedBytes += payloadJsonOf(message).length;
           if (queuedBytes > maxBufferedBytes) {
-            return end(new StreamEnded(new HeraldError('SLOW_CONSUMER', 'slow consumer: more than MAX_BUFFERED_BYTES of messages waited to be read; subscribe again')));
+            return end(
+              new StreamEnded(new HeraldError('SLOW_CONSUMER', 'slow consumer: more than MAX_BUFFERED_BYTES of messages waited to be read; subscribe again')),
+            );
           }
         }
         push(message);
@@ -107,7 +111,7 @@ function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscriptio
       stopWatching();
     };
     // The credential may have ended within the watch call itself.
-    if (state !== 'open') release();
+    if (!isOpen()) release();
   };
 
   return {

@@ -7,6 +7,7 @@ const NAME_CHARS = /^[\p{L}\p{N}\p{P}\p{S}\p{M}]+$/u;
 
 /** Why `value` is not a valid topic name (or pattern, when `allowWildcards`), or undefined when it is. */
 export function topicNameProblem(value: string, allowWildcards: boolean): string | undefined {
+  // eslint-disable-next-line @typescript-eslint/no-misused-spread -- the limit counts code points, not UTF-16 units
   const length = [...value].length;
   if (length < 1 || length > MAX_TOPIC_LENGTH) return `must be 1 to ${MAX_TOPIC_LENGTH} characters`;
   if (!NAME_CHARS.test(value)) return 'must be printable characters without whitespace';

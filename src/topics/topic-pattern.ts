@@ -13,6 +13,7 @@ type Token = { kind: 'char'; char: string } | { kind: 'star' } | { kind: 'globst
 
 function tokenize(pattern: string): Token[] {
   const tokens: Token[] = [];
+  // eslint-disable-next-line @typescript-eslint/no-misused-spread -- automata over code points, as topic-name counts them
   const chars = [...pattern];
   for (let i = 0; i < chars.length; i++) {
     const char = chars[i]!;
@@ -72,8 +73,7 @@ const OTHER = '\u0000';
 
 type Automaton = readonly Token[][];
 
-const tokenAt = (automaton: Automaton, state: State): Token | undefined =>
-  automaton[Math.floor(state / STRIDE)]![state % STRIDE];
+const tokenAt = (automaton: Automaton, state: State): Token | undefined => automaton[Math.floor(state / STRIDE)]![state % STRIDE];
 
 function closure(automaton: Automaton, states: Iterable<State>): Set<State> {
   const result = new Set<State>();
@@ -116,19 +116,14 @@ function accepts(automaton: Automaton, states: Set<State>): boolean {
  * Undefined when the walk grew past MAX_EXPLORED (callers then take their safe answer).
  * Both callers need the left side to accept, so a dead left side ends that branch.
  */
-function explore(
-  left: readonly string[],
-  right: readonly string[],
-  found: (inLeft: boolean, inRight: boolean) => boolean,
-): boolean | undefined {
+function explore(left: readonly string[], right: readonly string[], found: (inLeft: boolean, inRight: boolean) => boolean): boolean | undefined {
   const a: Automaton = left.map(tokenize);
   const b: Automaton = right.map(tokenize);
   const alphabet = new Set<string>(['/', OTHER]);
   for (const tokens of [...a, ...b]) {
     for (const token of tokens) if (token.kind === 'char') alphabet.add(token.char);
   }
-  const key = (x: Set<State>, y: Set<State>): string =>
-    `${[...x].sort((p, q) => p - q).join(',')}|${[...y].sort((p, q) => p - q).join(',')}`;
+  const key = (x: Set<State>, y: Set<State>): string => `${[...x].sort((p, q) => p - q).join(',')}|${[...y].sort((p, q) => p - q).join(',')}`;
   const queue: Array<[Set<State>, Set<State>]> = [];
   const seen = new Set<string>();
   const expand = (x: Set<State>, y: Set<State>): boolean => {
@@ -144,7 +139,19 @@ function explore(
     return true;
   };
   // Topic names are never empty, so the walk starts one character in.
-  if (!expand(closure(a, a.map((_, i) => i * STRIDE)), closure(b, b.map((_, i) => i * STRIDE)))) return undefined;
+  if (
+    !expand(
+      closure(
+        a,
+        a.map((_, i) => i * STRIDE),
+      ),
+      closure(
+        b,
+        b.map((_, i) => i * STRIDE),
+      ),
+    )
+  )
+    return undefined;
   for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
     const [x, y] = next;
     if (found(accepts(a, x), accepts(b, y))) return true;

@@ -36,26 +36,34 @@ const isKnownCode = (code: unknown): code is ErrorCode => typeof code === 'strin
  */
 export function useStableErrorCodes(): Plugin {
   return {
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- envelop's setResult is a closure, typed as a method
     onResultProcess: ({ result, setResult }) => {
       if (Array.isArray(result) || !('errors' in result) || result.errors === undefined) return;
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- errors here come from Yoga and its plugins, not only graphql-js: keep the guard
       if (result.errors.every((error) => isKnownCode(error.extensions?.code))) return;
       setResult({
         ...result,
         errors: result.errors.map((error) =>
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above
           isKnownCode(error.extensions?.code)
             ? error
             : new GraphQLError(error.message, {
+                // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above
                 extensions: { ...error.extensions, code: 'BAD_USER_INPUT', originalError: undefined, ...withoutSpecFlag(error.extensions?.http) },
               }),
         ),
       });
     },
-    onParse: () => ({ result, replaceParseResult }) => {
-      if (result instanceof GraphQLError) replaceParseResult(withCode(result, 'BAD_USER_INPUT'));
-    },
-    onValidate: () => ({ result, setResult }) => {
-      if (result.length > 0) setResult(result.map((error) => withCode(error, 'BAD_USER_INPUT')));
-    },
+    onParse:
+      () =>
+      ({ result, replaceParseResult }) => {
+        if (result instanceof GraphQLError) replaceParseResult(withCode(result, 'BAD_USER_INPUT'));
+      },
+    onValidate:
+      () =>
+      ({ result, setResult }) => {
+        if (result.length > 0) setResult(result.map((error) => withCode(error as GraphQLError, 'BAD_USER_INPUT')));
+      },
   };
 }
 
@@ -67,7 +75,7 @@ export function createMaskError(logger: Logger): (error: unknown, message: strin
   return (error, message) => {
     if (error instanceof GraphQLError) {
       if (error.extensions.code !== undefined) return error;
-      if (error.originalError === undefined || error.originalError === null) return withCode(error, 'BAD_USER_INPUT');
+      if (error.originalError === undefined) return withCode(error, 'BAD_USER_INPUT');
       // Variable coercion (a scalar refusing the client's value) happens before execution, so it has no path.
       if (error.path === undefined && error.originalError instanceof GraphQLError) return withCode(error, 'BAD_USER_INPUT');
       if (error.originalError instanceof GraphQLError && error.originalError.extensions.code !== undefined) return error;

@@ -2,19 +2,13 @@ import {
   createSourceEventStream,
   getOperationAST,
   GraphQLError,
+  OperationTypeNode,
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
+  type GraphQLSchema,
 } from 'graphql';
-import {
-  CloseCode,
-  GRAPHQL_TRANSPORT_WS_PROTOCOL,
-  handleProtocols,
-  MessageType,
-  parseMessage,
-  stringifyMessage,
-  type SubscribePayload,
-} from 'graphql-ws';
+import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, stringifyMessage, type SubscribePayload } from 'graphql-ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
@@ -115,7 +109,8 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
 
     socket.on('message', (data, isBinary) => {
       if (isBinary) return socket.close(CloseCode.BadRequest, 'Invalid message received');
-      handleMessage(connection, String(data)).catch((error: unknown) => {
+      // A Buffer: binaryType is ws's default, nodebuffer.
+      handleMessage(connection, (data as Buffer).toString()).catch((error: unknown) => {
         logger.error({ err: error }, 'graphql-ws message handling failed');
         socket.close(CloseCode.InternalServerError, 'Internal server error');
       });
@@ -237,13 +232,13 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     const enveloped = yoga.getEnveloped({ params: payload, viewer });
     let document: DocumentNode;
     try {
-      document = enveloped.parse(payload.query);
+      document = enveloped.parse(payload.query) as DocumentNode;
     } catch (error) {
       return sendError([error instanceof GraphQLError ? error : new GraphQLError('could not parse the document')]);
     }
     let validationErrors: readonly GraphQLError[];
     try {
-      validationErrors = enveloped.validate(enveloped.schema, document);
+      validationErrors = enveloped.validate(enveloped.schema, document) as readonly GraphQLError[];
     } catch (error) {
       // graphql-armor's limits (aliases, depth, tokens) throw their GraphQLError instead of returning it.
       return sendError([error]);
@@ -253,7 +248,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     if (operation == null) return sendError([new GraphQLError('unknown operation', { extensions: { code: 'BAD_USER_INPUT' } })]);
 
     const args: ExecutionArgs = {
-      schema: enveloped.schema,
+      schema: enveloped.schema as GraphQLSchema,
       document,
       operationName: payload.operationName,
       variableValues: payload.variables,
@@ -261,7 +256,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     };
     if (!isOpen()) return;
 
-    if (operation.operation !== 'subscription') {
+    if (operation.operation !== OperationTypeNode.SUBSCRIPTION) {
       return sendResultThenComplete((await enveloped.execute(args)) as ExecutionResult);
     }
 
@@ -298,5 +293,5 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
 
 function nextFrame(id: string, result: ExecutionResult, maskError: (error: unknown) => Error): string {
   const payload = result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) };
-  return stringifyMessage({ id, type: MessageType.Next, payload: payload as never });
+  return stringifyMessage({ id, type: MessageType.Next, payload });
 }

@@ -69,7 +69,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
 
   const mayShare = (spec: GroupSpec): boolean => {
     let byOperation = shareable.get(spec.document);
-    if (byOperation === undefined) shareable.set(spec.document, (byOperation = new Map()));
+    if (byOperation === undefined) shareable.set(spec.document, (byOperation = new Map<string | undefined, boolean>()));
     let answer = byOperation.get(spec.operationName);
     if (answer === undefined) byOperation.set(spec.operationName, (answer = !selectsViewerDependentField(spec.schema, spec.document, spec.operationName)));
     return answer;

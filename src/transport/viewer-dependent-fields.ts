@@ -3,6 +3,7 @@ import {
   getOperationAST,
   isObjectType,
   isInterfaceType,
+  Kind,
   type DocumentNode,
   type GraphQLField,
   type GraphQLNamedType,
@@ -29,12 +30,14 @@ export function selectsViewerDependentField(schema: GraphQLSchema, document: Doc
   const operation = getOperationAST(document, operationName);
   const root = schema.getSubscriptionType();
   if (operation == null || root == null) return true;
-  const fragments = new Map(document.definitions.flatMap((definition) => (definition.kind === 'FragmentDefinition' ? [[definition.name.value, definition] as const] : [])));
+  const fragments = new Map(
+    document.definitions.flatMap((definition) => (definition.kind === Kind.FRAGMENT_DEFINITION ? [[definition.name.value, definition] as const] : [])),
+  );
   const visitedFragments = new Set<string>();
 
   const visit = (type: GraphQLNamedType, selectionSet: SelectionSetNode): boolean => {
     for (const selection of selectionSet.selections) {
-      if (selection.kind === 'Field') {
+      if (selection.kind === Kind.FIELD) {
         if (selection.name.value.startsWith('__')) continue;
         if (!isObjectType(type) && !isInterfaceType(type)) return true;
         const field = type.getFields()[selection.name.value];
@@ -43,7 +46,7 @@ export function selectsViewerDependentField(schema: GraphQLSchema, document: Doc
         const fieldType = getNamedType(field.type);
         if (dependsOnViewerType(fieldType)) return true;
         if (selection.selectionSet !== undefined && visit(fieldType, selection.selectionSet)) return true;
-      } else if (selection.kind === 'InlineFragment') {
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const inner = selection.typeCondition === undefined ? type : schema.getType(selection.typeCondition.name.value);
         if (inner === undefined || visit(inner, selection.selectionSet)) return true;
       } else {

@@ -72,7 +72,8 @@ export function surfaceOf(target: string): 'courier' | 'notiflux' | 'graphql' {
 
 /** `text` undefined: an answer without a body (HEAD), of which only the status is checked. */
 export function httpProblem(target: string, status: number, contentType: string, text: string | undefined): string | undefined {
-  if (text === undefined) return HTTP_STATUSES.has(status) || (surfaceOf(target) === 'courier' && COURIER_HTTP_STATUSES.has(status)) ? undefined : `status ${status}`;
+  if (text === undefined)
+    return HTTP_STATUSES.has(status) || (surfaceOf(target) === 'courier' && COURIER_HTTP_STATUSES.has(status)) ? undefined : `status ${status}`;
   switch (surfaceOf(target)) {
     case 'courier':
       return courierHttpProblem(status, text);

@@ -13,14 +13,50 @@ export const hostileText: fc.Arbitrary<string> = fc.oneof(
   fc.string({ maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 20 }),
   fc.string({ unit: 'binary', maxLength: 20 }),
-  fc.constantFrom('', ' ', '\t\n', '\u0000', '\u2028', '\uFEFF', 'null', 'undefined', 'NaN', '{', '}', '[', '{"', '{"a":', '"', '\\', '__proto__', 'constructor', '%00', '../../etc/passwd', '${x}', '<script>'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '\t\n',
+    '\u0000',
+    '\u2028',
+    '\uFEFF',
+    'null',
+    'undefined',
+    'NaN',
+    '{',
+    '}',
+    '[',
+    '{"',
+    '{"a":',
+    '"',
+    '\\',
+    '__proto__',
+    'constructor',
+    '%00',
+    '../../etc/passwd',
+    '${x}',
+    '<script>',
+  ),
   fc.json({ maxDepth: 2 }).map((json) => json.slice(0, Math.max(0, json.length - 1))),
 );
 
 /** Any JSON value, with the shapes that trip parsers (prototype keys, deep arrays, big numbers). */
 export const anyJson: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
-  { weight: 1, arbitrary: fc.constantFrom({ __proto__: { polluted: true } }, JSON.parse('{"__proto__":{"polluted":1}}'), { constructor: { prototype: 1 } }, 1e308, -0, 2 ** 53 + 1, '', [], {}) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      { __proto__: { polluted: true } },
+      JSON.parse('{"__proto__":{"polluted":1}}'),
+      { constructor: { prototype: 1 } },
+      1e308,
+      -0,
+      2 ** 53 + 1,
+      '',
+      [],
+      {},
+    ),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 60 }).map((depth) => nestedArray(depth)) },
 );
 
@@ -66,7 +102,7 @@ export async function mintTokenPool(): Promise<TokenPool> {
   const noExp = await hs256Token(TEST_SECRET, { aud: audience, scope: 'subscribe' });
   const wrongKey = await hs256Token('another-secret-that-is-long-enough-0123', { aud: audience, exp: nowSeconds() + 300 });
   const unknownScope = await hs256Token(TEST_SECRET, { aud: audience, exp: nowSeconds() + 300, scope: 'join' });
-  const oddClaims = await hs256Token(TEST_SECRET, { aud: [audience, 'x'], exp: nowSeconds() + 300, scope: 42 as never, topics: 'fuzz/a' as never });
+  const oddClaims = await hs256Token(TEST_SECRET, { aud: [audience, 'x'], exp: nowSeconds() + 300, scope: 42, topics: 'fuzz/a' });
   const none = unsignedToken({ aud: audience, exp: nowSeconds() + 300 });
   const garbage = ['', 'x', 'a.b.c', 'Bearer', 'null', '.', '..', 'eyJhbGciOiJIUzI1NiJ9.e30.', 'é'.repeat(40), 'x'.repeat(4_000)];
   return {

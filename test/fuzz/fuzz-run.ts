@@ -68,8 +68,7 @@ export async function fuzz<T>(
           seed,
           numRuns: Math.max(1, Math.round(numRuns * share)),
           // Shrinking a failure that hangs retries the hang; bound it, and keep the failure.
-          interruptAfterTimeLimit: 60_000,
-          markInterruptAsFailure: true,
+          plugins: [fc.interruptAfterTimeLimit(60_000, { failOnInterrupt: true })],
         },
       );
     } catch (error) {

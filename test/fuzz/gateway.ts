@@ -41,7 +41,15 @@ export interface FuzzGateway {
 }
 
 export async function startFuzzGateway(env: Record<string, string> = {}): Promise<FuzzGateway> {
-  const config = loadConfig({ JWT_SECRET: TEST_SECRET, PORT: '0', DATABASE_URL: ':memory:', LOG_LEVEL: 'error', JWT_CLOCK_TOLERANCE: '0', ...FUZZ_LIMITS, ...env });
+  const config = loadConfig({
+    JWT_SECRET: TEST_SECRET,
+    PORT: '0',
+    DATABASE_URL: ':memory:',
+    LOG_LEVEL: 'error',
+    JWT_CLOCK_TOLERANCE: '0',
+    ...FUZZ_LIMITS,
+    ...env,
+  });
   let errors: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -80,7 +88,7 @@ export async function assertStillServes(gateway: FuzzGateway, label: string): Pr
     const frames: Array<Record<string, any>> = [];
     let wake = (): void => {};
     ws.on('message', (data) => {
-      frames.push(JSON.parse(String(data)) as Record<string, any>);
+      frames.push(JSON.parse((data as Buffer).toString()) as Record<string, any>);
       wake();
     });
     const frame = (match: (frame: Record<string, any>) => boolean): Promise<Record<string, any>> =>
@@ -94,8 +102,14 @@ export async function assertStillServes(gateway: FuzzGateway, label: string): Pr
       });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     ws.send(JSON.stringify({ type: 'connection_init', payload: { token: bearer } }));
-    await within(5_000, `${label}: connection_ack`, frame((f) => f.type === 'connection_ack'));
-    ws.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query: 'subscription($t: String!) { topic(name: $t) { payload } }', variables: { t: topic } } }));
+    await within(
+      5_000,
+      `${label}: connection_ack`,
+      frame((f) => f.type === 'connection_ack'),
+    );
+    ws.send(
+      JSON.stringify({ id: 's', type: 'subscribe', payload: { query: 'subscription($t: String!) { topic(name: $t) { payload } }', variables: { t: topic } } }),
+    );
     await within(5_000, `${label}: subscriber counted`, waitForSubscribers(gateway.app, audience, topic));
     const response = await fetch(gateway.httpUrl, {
       method: 'POST',
@@ -103,7 +117,11 @@ export async function assertStillServes(gateway: FuzzGateway, label: string): Pr
       body: JSON.stringify({ query: 'mutation($t: String!) { publish(topic: $t, payload: {alive: true}) { id } }', variables: { t: topic } }),
     });
     if (response.status !== 200) throw new Error(`${label}: the liveness publish got ${response.status}: ${await response.text()}`);
-    const next = await within(5_000, `${label}: the liveness message`, frame((f) => f.type === 'next'));
+    const next = await within(
+      5_000,
+      `${label}: the liveness message`,
+      frame((f) => f.type === 'next'),
+    );
     if (JSON.stringify(next.payload) !== JSON.stringify({ data: { topic: { payload: { alive: true } } } })) {
       throw new Error(`${label}: the liveness subscriber got ${JSON.stringify(next)}`);
     }
@@ -115,11 +133,14 @@ export async function assertStillServes(gateway: FuzzGateway, label: string): Pr
 
 /** Resolves once the gateway holds no WebSocket connection and no subscription of any surface. */
 export async function waitUntilIdle(gateway: FuzzGateway, label: string, timeoutMs = 10_000): Promise<void> {
-  await until(() => gateway.app.graphqlWs.connections === 0 && gateway.app.fanout.size === 0, `${label}: every connection and subscription released`, timeoutMs)
-    .catch((error: unknown) => {
-      const state = `graphql-ws connections ${gateway.app.graphqlWs.connections}, fan-out entries ${gateway.app.fanout.size}`;
-      throw new Error(`${(error as Error).message} (${state})`);
-    });
+  await until(
+    () => gateway.app.graphqlWs.connections === 0 && gateway.app.fanout.size === 0,
+    `${label}: every connection and subscription released`,
+    timeoutMs,
+  ).catch((error: unknown) => {
+    const state = `graphql-ws connections ${gateway.app.graphqlWs.connections}, fan-out entries ${gateway.app.fanout.size}`;
+    throw new Error(`${(error as Error).message} (${state})`);
+  });
 }
 
 /** Heap baseline and the check against it; a check that fails says by how much. */

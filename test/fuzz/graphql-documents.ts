@@ -46,7 +46,17 @@ const operationDocument: fc.Arbitrary<string> = fc.oneof(
   sizes(1, 14, 15, 16, 40).map((count) => `{ ${Array.from({ length: count }, (_, i) => `a${i}: viewer { audience }`).join(' ')} }`),
   sizes(1, 100, 1_990, 2_010, 3_000).map((count) => `{ viewer { ${'audience '.repeat(count)}} }`),
   sizes(1, 10, 64, 200).map((depth) => `mutation { publish(topic: "fuzz/a", payload: ${nestedObjectText(depth).replaceAll('"a"', 'a')}) { id } }`),
-  fc.constantFrom('{ viewer { audience } ', '{ viewer { audience } } }', 'query { ...X }', 'mutation', 'subscription', '{ "a" }', '{ viewer(a: $) }', '\u0000{', 'query($a: [[[[Int]]]]) { viewer { audience } }'),
+  fc.constantFrom(
+    '{ viewer { audience } ',
+    '{ viewer { audience } } }',
+    'query { ...X }',
+    'mutation',
+    'subscription',
+    '{ "a" }',
+    '{ viewer(a: $) }',
+    '\u0000{',
+    'query($a: [[[[Int]]]]) { viewer { audience } }',
+  ),
 );
 
 export const subscriptionDocument: fc.Arbitrary<string> = fc.oneof(
@@ -60,7 +70,13 @@ export const anyDocument: fc.Arbitrary<string> = fc.oneof({ weight: 5, arbitrary
 
 /** Variables the documents above use, with right and wrong types. */
 const variables: fc.Arbitrary<unknown> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ t: fc.oneof(topicLike, anyJson), p: anyJson, x: anyJson, ts: fc.oneof(fc.array(topicLike, { maxLength: 3 }), anyJson), ttl: anyJson }, { requiredKeys: [] }) },
+  {
+    weight: 4,
+    arbitrary: fc.record(
+      { t: fc.oneof(topicLike, anyJson), p: anyJson, x: anyJson, ts: fc.oneof(fc.array(topicLike, { maxLength: 3 }), anyJson), ttl: anyJson },
+      { requiredKeys: [] },
+    ),
+  },
   { weight: 1, arbitrary: anyJson },
   { weight: 1, arbitrary: fc.constant(undefined) },
 );

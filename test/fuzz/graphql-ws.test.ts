@@ -35,17 +35,32 @@ function sessions(tokens: TokenPool): fc.Arbitrary<GraphqlWsSession> {
   );
   const message: fc.Arbitrary<unknown> = fc.oneof(
     { weight: 1, arbitrary: fc.record({ type: fc.constant('connection_init'), payload: initPayload }, { requiredKeys: ['type'] }) },
-    { weight: 6, arbitrary: fc.record({ id, type: fc.constant('subscribe'), payload: fc.oneof({ weight: 6, arbitrary: graphqlRequest() }, { weight: 1, arbitrary: anyJson }) }, { requiredKeys: ['type'] }) },
+    {
+      weight: 6,
+      arbitrary: fc.record(
+        { id, type: fc.constant('subscribe'), payload: fc.oneof({ weight: 6, arbitrary: graphqlRequest() }, { weight: 1, arbitrary: anyJson }) },
+        { requiredKeys: ['type'] },
+      ),
+    },
     { weight: 3, arbitrary: fc.record({ id, type: fc.constant('complete') }, { requiredKeys: ['type'] }) },
     { weight: 1, arbitrary: fc.record({ type: fc.constantFrom('ping', 'pong'), payload: anyJson }, { requiredKeys: ['type'] }) },
-    { weight: 1, arbitrary: fc.record({ type: fc.oneof(fc.constantFrom('connection_ack', 'next', 'error', 'start', 'stop', 'connection_terminate'), hostileText, anyJson), id, payload: anyJson }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        type: fc.oneof(fc.constantFrom('connection_ack', 'next', 'error', 'start', 'stop', 'connection_terminate'), hostileText, anyJson),
+        id,
+        payload: anyJson,
+      }),
+    },
   );
-  const rapid = fc.record({ id: fc.constantFrom('r1', 'r2'), times: fc.integer({ min: 2, max: 20 }) }).map(({ id, times }) =>
-    Array.from({ length: times }, () => [
-      { text: JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription { topic(name: "fuzz/rapid") { id } }' } }) },
-      { text: JSON.stringify({ id, type: 'complete' }) },
-    ]).flat(),
-  );
+  const rapid = fc
+    .record({ id: fc.constantFrom('r1', 'r2'), times: fc.integer({ min: 2, max: 20 }) })
+    .map(({ id, times }) =>
+      Array.from({ length: times }, () => [
+        { text: JSON.stringify({ id, type: 'subscribe', payload: { query: 'subscription { topic(name: "fuzz/rapid") { id } }' } }) },
+        { text: JSON.stringify({ id, type: 'complete' }) },
+      ]).flat(),
+    );
   const frame: fc.Arbitrary<WsFrame[]> = fc.oneof(
     { weight: 12, arbitrary: message.map((value) => [{ text: JSON.stringify(value) }]) },
     { weight: 2, arbitrary: hostileText.map((text) => [{ text }]) },
@@ -53,14 +68,16 @@ function sessions(tokens: TokenPool): fc.Arbitrary<GraphqlWsSession> {
     { weight: 1, arbitrary: fc.constant<WsFrame[]>([{ oversized: 33 * 1024 }]) },
     { weight: 1, arbitrary: rapid },
   );
-  return fc
-    .record({
-      // No subprotocol at all (4406). A wrong one cannot be tried with `ws`: its client aborts the
-      // handshake itself when the server picks none of the offered protocols.
-      protocol: fc.oneof({ weight: 12, arbitrary: fc.constant<string | undefined>('graphql-transport-ws') }, { weight: 1, arbitrary: fc.constant(undefined) }),
-      initFirst: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(tokens.all, tokens.limited, tokens.subscribeOnly) }, { weight: 1, arbitrary: fc.constant(undefined) }),
-      frames: fc.array(frame, { minLength: 1, maxLength: 10 }).map((groups) => groups.flat()),
-    });
+  return fc.record({
+    // No subprotocol at all (4406). A wrong one cannot be tried with `ws`: its client aborts the
+    // handshake itself when the server picks none of the offered protocols.
+    protocol: fc.oneof({ weight: 12, arbitrary: fc.constant<string | undefined>('graphql-transport-ws') }, { weight: 1, arbitrary: fc.constant(undefined) }),
+    initFirst: fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom(tokens.all, tokens.limited, tokens.subscribeOnly) },
+      { weight: 1, arbitrary: fc.constant(undefined) },
+    ),
+    frames: fc.array(frame, { minLength: 1, maxLength: 10 }).map((groups) => groups.flat()),
+  });
 }
 
 /** Every server frame is a graphql-ws message with documented codes; a close is a documented code. */
@@ -74,7 +91,8 @@ function transcriptProblem(received: readonly string[], closed: { code: number; 
       return `not JSON: ${text.slice(0, 200)}`;
     }
     if (typeof message.type !== 'string' || !SERVER_MESSAGE_TYPES.has(message.type)) return `unknown message ${text.slice(0, 200)}`;
-    const problem = message.type === 'error' ? undocumentedGraphqlCodes(message.payload) : message.type === 'next' ? undocumentedGraphqlCodes(message.payload) : undefined;
+    const problem =
+      message.type === 'error' ? undocumentedGraphqlCodes(message.payload) : message.type === 'next' ? undocumentedGraphqlCodes(message.payload) : undefined;
     if (problem !== undefined) return problem;
   }
   return undefined;
@@ -92,8 +110,8 @@ describe('fuzz: graphql-ws frames', () => {
     tokens = await mintTokenPool();
   });
   afterAll(async () => {
-    unhandled?.stop();
-    await gateway?.stop();
+    unhandled.stop();
+    await gateway.stop();
     console.log(tally.summary());
   });
 
@@ -131,7 +149,12 @@ describe('fuzz: graphql-ws frames', () => {
 
   it(`answers ${INPUTS} generated frames with documented messages and close codes, keeps serving, and its heap returns to the baseline`, async () => {
     const batches = fc.array(sessions(tokens), { minLength: 1, maxLength: 4 });
-    await fc.assert(fc.asyncProperty(batches, async (batch) => void (await runBatch(batch))), { seed: 1, numRuns: 40 });
+    await fc.assert(
+      fc.asyncProperty(batches, async (batch) => {
+        await runBatch(batch);
+      }),
+      { seed: 1, numRuns: 40 },
+    );
     await waitUntilIdle(gateway, 'graphql-ws warm-up');
     const baseline = await heapBaseline();
 

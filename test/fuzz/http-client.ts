@@ -37,7 +37,7 @@ export function createHttpClient(baseUrl: string, options: { readonly sseReadMs?
       // node:http frames a GET, HEAD or DELETE body in chunks only when told to (otherwise it sends it unframed).
       if (input.body !== undefined && input.chunked) headers['transfer-encoding'] = 'chunked';
       const req = request({ host: hostname, port, method: input.method, path: input.target, headers, agent }, (res) => {
-        const contentType = String(res.headers['content-type'] ?? '');
+        const contentType = res.headers['content-type'] ?? '';
         const chunks: Buffer[] = [];
         let abandoned = false;
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -59,7 +59,14 @@ export function createHttpClient(baseUrl: string, options: { readonly sseReadMs?
         res.on('end', finish);
         res.on('error', reject);
       });
-      req.on('error', (error) => reject(new Error(`${input.method} ${input.target.slice(0, 200)} ${JSON.stringify(input.headers).slice(0, 300)} body ${JSON.stringify(input.body?.slice(0, 200))}${input.chunked ? ' chunked' : ''}: ${error.message}`, { cause: error })));
+      req.on('error', (error) =>
+        reject(
+          new Error(
+            `${input.method} ${input.target.slice(0, 200)} ${JSON.stringify(input.headers).slice(0, 300)} body ${JSON.stringify(input.body?.slice(0, 200))}${input.chunked ? ' chunked' : ''}: ${error.message}`,
+            { cause: error },
+          ),
+        ),
+      );
       if (input.body === undefined) req.end();
       else if (input.chunked) {
         req.write(input.body);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FUZZ_AUDIENCE, hostileText, mintTokenPool, tokenFrom, type TokenPool } from './arbitraries.js';
+import { hostileText, mintTokenPool, tokenFrom, type TokenPool } from './arbitraries.js';
 import { httpProblem } from './answers.js';
 import { fuzz, FuzzTally, inParallel, watchUnhandled, within } from './fuzz-run.js';
 import { assertStillServes, heapBaseline, startFuzzGateway, waitUntilIdle, type FuzzGateway } from './gateway.js';
@@ -67,20 +67,36 @@ function httpInputs(tokens: TokenPool): fc.Arbitrary<HttpInput> {
     ),
     { freq: 2 },
   );
-  const extraHeaders = fc.dictionary(
-    fc.oneof(
-      fc.constantFrom('content-encoding', 'x-http-method-override', 'origin', 'cookie', 'x-forwarded-for', 'range', 'expect', 'if-none-match', 'upgrade', 'connection'),
-      fc.stringMatching(/^x-[a-z0-9-]{1,20}$/),
-    ),
-    fc.oneof(fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'GET', 'DELETE', 'http://evil.example', 'bytes=0-1', 'websocket', 'close'), hostileText.map(headerSafe)),
-    { maxKeys: 3 },
-  ).map((headers) => {
-    // `Expect: 100-continue`, `Upgrade` and `Connection` change the exchange itself, not what the gateway answers.
-    delete headers.expect;
-    delete headers.upgrade;
-    delete headers.connection;
-    return headers;
-  });
+  const extraHeaders = fc
+    .dictionary(
+      fc.oneof(
+        fc.constantFrom(
+          'content-encoding',
+          'x-http-method-override',
+          'origin',
+          'cookie',
+          'x-forwarded-for',
+          'range',
+          'expect',
+          'if-none-match',
+          'upgrade',
+          'connection',
+        ),
+        fc.stringMatching(/^x-[a-z0-9-]{1,20}$/),
+      ),
+      fc.oneof(
+        fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'GET', 'DELETE', 'http://evil.example', 'bytes=0-1', 'websocket', 'close'),
+        hostileText.map(headerSafe),
+      ),
+      { maxKeys: 3 },
+    )
+    .map((headers) => {
+      // `Expect: 100-continue`, `Upgrade` and `Connection` change the exchange itself, not what the gateway answers.
+      delete headers.expect;
+      delete headers.upgrade;
+      delete headers.connection;
+      return headers;
+    });
   const headers = fc.record({ authorization, contentType, accept, extraHeaders }).map(({ authorization, contentType, accept, extraHeaders }) => ({
     ...extraHeaders,
     ...(authorization !== null && { authorization }),
@@ -92,22 +108,41 @@ function httpInputs(tokens: TokenPool): fc.Arbitrary<HttpInput> {
     { weight: 8, arbitrary: graphqlRequest().map((request) => JSON.stringify(request)) },
     { weight: 1, arbitrary: fc.array(graphqlRequest(), { maxLength: 3 }).map((requests) => JSON.stringify(requests)) },
     { weight: 2, arbitrary: hostileText },
-    { weight: 1, arbitrary: fc.constantFrom('null', '[]', '{}', '""', '0', 'true', '{"query": null}', '{"query": "{ viewer { audience } }", "variables": "x"}', '{"query":"{ viewer { audience } }"}'.repeat(2)) },
-    { weight: 1, arbitrary: fc.integer({ min: 33 * 1024, max: 40 * 1024 }).map((size) => JSON.stringify({ query: '{ viewer { audience } }', pad: 'x'.repeat(size) })) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        'null',
+        '[]',
+        '{}',
+        '""',
+        '0',
+        'true',
+        '{"query": null}',
+        '{"query": "{ viewer { audience } }", "variables": "x"}',
+        '{"query":"{ viewer { audience } }"}'.repeat(2),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 33 * 1024, max: 40 * 1024 }).map((size) => JSON.stringify({ query: '{ viewer { audience } }', pad: 'x'.repeat(size) })),
+    },
   );
 
   const param = (value: unknown): string => encodeURIComponent(typeof value === 'string' ? value : JSON.stringify(value));
-  const getTarget = graphqlRequest(anyDocument).chain((request) =>
-    fc.record({ token: fc.option(tokenFrom(tokens), { freq: 4 }), raw: fc.option(hostileText, { freq: 4 }) }).map(({ token, raw }) => {
-      const parts = Object.entries(request)
-        .filter(([, value]) => value !== undefined)
-        .map(([key, value]) => `${key}=${param(value)}`);
-      if (token !== null) parts.push(`token=${encodeURIComponent(token)}`);
-      if (raw !== null) parts.push(encodeURIComponent(raw));
-      return `/graphql?${parts.join('&')}`;
-    }),
-  // Node answers 431 itself to a request head over 16 KB (http.maxHeaderSize), before the gateway sees it.
-  ).filter((target) => target.length < 12 * 1024);
+  const getTarget = graphqlRequest(anyDocument)
+    .chain(
+      (request) =>
+        fc.record({ token: fc.option(tokenFrom(tokens), { freq: 4 }), raw: fc.option(hostileText, { freq: 4 }) }).map(({ token, raw }) => {
+          const parts = Object.entries(request)
+            .filter(([, value]) => value !== undefined)
+            .map(([key, value]) => `${key}=${param(value)}`);
+          if (token !== null) parts.push(`token=${encodeURIComponent(token)}`);
+          if (raw !== null) parts.push(encodeURIComponent(raw));
+          return `/graphql?${parts.join('&')}`;
+        }),
+      // Node answers 431 itself to a request head over 16 KB (http.maxHeaderSize), before the gateway sees it.
+    )
+    .filter((target) => target.length < 12 * 1024);
 
   const graphqlPost = fc.record({
     method: fc.constantFrom('POST', 'POST', 'POST', 'PUT', 'PATCH', 'DELETE'),
@@ -123,7 +158,21 @@ function httpInputs(tokens: TokenPool): fc.Arbitrary<HttpInput> {
   });
   const otherPath = fc.record({
     method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'HEAD', 'PATCH'),
-    target: fc.constantFrom('/health', '/ready', '/', '/graphql/', '/graphql/x', '//graphql', '/GRAPHQL', '/%', '/%zz', '/graphql%00', '/ws', '/v1/../graphql', '/broadcast/x'),
+    target: fc.constantFrom(
+      '/health',
+      '/ready',
+      '/',
+      '/graphql/',
+      '/graphql/x',
+      '//graphql',
+      '/GRAPHQL',
+      '/%',
+      '/%zz',
+      '/graphql%00',
+      '/ws',
+      '/v1/../graphql',
+      '/broadcast/x',
+    ),
     headers,
     body: fc.option(hostileText, { freq: 3 }).map((value) => value ?? undefined),
   });
@@ -144,18 +193,28 @@ function httpInputs(tokens: TokenPool): fc.Arbitrary<HttpInput> {
       '/broadcast',
     ),
     headers,
-    body: fc.option(
-      fc.oneof(
-        fc.constantFrom('{"action":"publish","topic":"fuzz/a","message":{"a":1}}', '{"topic":"fuzz/a"}', `{"topic":"fuzz/a","message":"m","token":"${tokens.all}"}`),
-        hostileText,
-      ),
-      { freq: 4 },
-    ).map((value) => value ?? undefined),
+    body: fc
+      .option(
+        fc.oneof(
+          fc.constantFrom(
+            '{"action":"publish","topic":"fuzz/a","message":{"a":1}}',
+            '{"topic":"fuzz/a"}',
+            `{"topic":"fuzz/a","message":"m","token":"${tokens.all}"}`,
+          ),
+          hostileText,
+        ),
+        { freq: 4 },
+      )
+      .map((value) => value ?? undefined),
     chunked: fc.boolean().map((value) => value && Math.random() < 0.1),
   });
 
-  return fc
-    .oneof({ weight: 10, arbitrary: graphqlPost }, { weight: 3, arbitrary: graphqlGet }, { weight: 1, arbitrary: otherPath }, { weight: 3, arbitrary: compatHeaders });
+  return fc.oneof(
+    { weight: 10, arbitrary: graphqlPost },
+    { weight: 3, arbitrary: graphqlGet },
+    { weight: 1, arbitrary: otherPath },
+    { weight: 3, arbitrary: compatHeaders },
+  );
 }
 
 describe('fuzz: HTTP bodies and headers', () => {
@@ -172,9 +231,9 @@ describe('fuzz: HTTP bodies and headers', () => {
     client = createHttpClient(gateway.baseUrl);
   });
   afterAll(async () => {
-    client?.close();
-    unhandled?.stop();
-    await gateway?.stop();
+    client.close();
+    unhandled.stop();
+    await gateway.stop();
     console.log(tally.summary());
   });
 
@@ -195,7 +254,12 @@ describe('fuzz: HTTP bodies and headers', () => {
   it(`answers ${INPUTS} generated requests with documented statuses and codes, keeps serving, and its heap returns to the baseline`, async () => {
     const inputs = fc.array(httpInputs(tokens), BATCH);
     // Warm-up with another seed: JIT code and the bounded document caches fill before the baseline.
-    await fc.assert(fc.asyncProperty(inputs, async (batch) => void (await sendBatch(batch))), { seed: 1, numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(inputs, async (batch) => {
+        await sendBatch(batch);
+      }),
+      { seed: 1, numRuns: 200 },
+    );
     await waitUntilIdle(gateway, 'http warm-up');
     const baseline = await heapBaseline();
 

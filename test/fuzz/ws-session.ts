@@ -29,7 +29,7 @@ export function openRawSocket(url: string, protocols?: string | string[]): Promi
   const listeners = new Set<() => void>();
   const notify = (): void => listeners.forEach((listener) => listener());
   ws.on('message', (data) => {
-    transcript.received.push(String(data));
+    transcript.received.push((data as Buffer).toString());
     notify();
   });
   const closed = new Promise<void>((resolve) =>

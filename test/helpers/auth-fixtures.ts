@@ -56,8 +56,7 @@ export function es256KidKey(kid: string): KidKey {
     kid,
     privateKey,
     publicKey,
-    sign: (payload, headerKid = kid) =>
-      new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: headerKid }).sign(privateKey),
+    sign: (payload, headerKid = kid) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: headerKid }).sign(privateKey),
   };
 }
 
@@ -71,9 +70,7 @@ export interface JwksServer {
 /** A real HTTP server on port 0 serving `{ keys: [...] }` for the given public keys at /.well-known/jwks.json. */
 export async function startJwksServer(keys: readonly KidKey[]): Promise<JwksServer> {
   const jwks = {
-    keys: await Promise.all(
-      keys.map(async (key) => ({ ...(await exportJWK(key.publicKey)), kid: key.kid, alg: 'ES256', use: 'sig' })),
-    ),
+    keys: await Promise.all(keys.map(async (key) => ({ ...(await exportJWK(key.publicKey)), kid: key.kid, alg: 'ES256', use: 'sig' }))),
   };
   let fetches = 0;
   const server: Server = createServer((req, res) => {
@@ -101,8 +98,7 @@ export async function startJwksServer(keys: readonly KidKey[]): Promise<JwksServ
 
 /** What a graphql-ws connection attempt came to: the viewer query's result, or the socket's close. */
 export type WsOutcome =
-  | { readonly kind: 'result'; readonly data: unknown; readonly errors: unknown }
-  | { readonly kind: 'closed'; readonly code: number; readonly reason: string };
+  { readonly kind: 'result'; readonly data: unknown; readonly errors: unknown } | { readonly kind: 'closed'; readonly code: number; readonly reason: string };
 
 /**
  * Opens a real graphql-ws connection and runs `{ viewer { audience subject } }` on it. A refused
@@ -115,7 +111,7 @@ export async function wsViewerOutcome(url: string, connectionParams?: Record<str
     on: {
       closed: (event) => {
         const { code, reason } = event as { code: number; reason: string };
-        closed ??= { code, reason: String(reason) };
+        closed ??= { code, reason };
       },
     },
   });
@@ -128,10 +124,9 @@ export async function wsViewerOutcome(url: string, connectionParams?: Record<str
           next: (value) => (result = { data: value.data, errors: value.errors }),
           error: (error) => {
             const { code, reason } = (closed ?? error) as { code: number; reason: string };
-            resolve({ kind: 'closed', code, reason: String(reason) });
+            resolve({ kind: 'closed', code, reason });
           },
-          complete: () =>
-            resolve(result === undefined ? { kind: 'closed', code: -1, reason: 'completed without a result' } : { kind: 'result', ...result }),
+          complete: () => resolve(result === undefined ? { kind: 'closed', code: -1, reason: 'completed without a result' } : { kind: 'result', ...result }),
         },
       );
     });

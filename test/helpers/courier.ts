@@ -58,8 +58,7 @@ export interface CourierSocket {
 }
 
 /** ws://host:port/ws?token=… */
-export const courierWsUrl = (baseUrl: string, token: string): string =>
-  `${baseUrl.replace(/^http/, 'ws')}/ws?token=${encodeURIComponent(token)}`;
+export const courierWsUrl = (baseUrl: string, token: string): string => `${baseUrl.replace(/^http/, 'ws')}/ws?token=${encodeURIComponent(token)}`;
 
 /** Opens the socket and waits for the connection id frame. `options` go to the `ws` constructor. */
 export async function openCourier(url: string, options: WebSocket.ClientOptions = {}): Promise<CourierSocket> {

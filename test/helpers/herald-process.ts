@@ -6,7 +6,20 @@ import { TEST_SECRET } from './herald.js';
 export const HERALD_BIN = fileURLToPath(new URL('../../bin/herald.js', import.meta.url));
 
 /** Variables a developer's shell might carry that would change what a test process does. */
-const INHERITED_SETTINGS = ['NODE_ENV', 'JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_PUBLIC_KEY_B64', 'JWKS_URL', 'SIGNING_SECRET', 'HOST', 'PORT', 'PUBLIC_URL', 'DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX'];
+const INHERITED_SETTINGS = [
+  'NODE_ENV',
+  'JWT_SECRET',
+  'JWT_PUBLIC_KEY',
+  'JWT_PUBLIC_KEY_B64',
+  'JWKS_URL',
+  'SIGNING_SECRET',
+  'HOST',
+  'PORT',
+  'PUBLIC_URL',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_PREFIX',
+];
 
 export interface HeraldProcess {
   readonly child: ChildProcess;
@@ -33,8 +46,8 @@ export async function startHeraldProcess(env: Record<string, string>, cwd?: stri
   const child = spawn(process.execPath, [HERALD_BIN, 'serve'], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
@@ -43,7 +56,7 @@ export async function startHeraldProcess(env: Record<string, string>, cwd?: stri
       const match = /Herald is listening on (http:\/\/\S+?)\/graphql/.exec(stdout);
       if (match !== null) resolve(match[1]!);
     };
-    child.stdout!.on('data', check);
+    child.stdout.on('data', check);
     void exited.then(({ code }) => reject(new Error(`herald exited ${code} before listening:\n${stderr}`)));
   });
   return {

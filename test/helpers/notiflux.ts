@@ -18,7 +18,6 @@ export function makeOpensslKeyPair(dir: string, name = 'es256'): { privateKey: K
   return { privateKey: createPrivateKey(readFileSync(privatePem)), publicKeyB64: readFileSync(publicPem).toString('base64') };
 }
 
-
 export interface RawClient {
   readonly ws: WebSocket;
   send(text: string): void;
@@ -38,7 +37,7 @@ export async function connectNotiflux(url: string, options: WebSocket.ClientOpti
   const waiting: Array<(frame: string) => void> = [];
   ws.on('message', (data, isBinary) => {
     if (isBinary) throw new Error('notiflux sends text frames only');
-    const frame = String(data);
+    const frame = (data as Buffer).toString();
     const waiter = waiting.shift();
     if (waiter !== undefined) waiter(frame);
     else frames.push(frame);

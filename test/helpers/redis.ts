@@ -22,7 +22,7 @@ export async function redisAvailable(url = REDIS_URL): Promise<boolean> {
     await client.ping();
     return true;
   } catch (error) {
-    if (process.env.CI === 'true') throw new Error(`Redis at ${url} is required in CI: ${String(error)}`);
+    if (process.env.CI === 'true') throw new Error(`Redis at ${url} is required in CI: ${String(error)}`, { cause: error });
     console.warn(`Redis at ${url} unreachable: Redis suites skipped (${String(error)})`);
     return false;
   } finally {
@@ -58,6 +58,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       await until(async () => {
         try {
           if (probe.status !== 'ready') await probe.connect();
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the reply is typed 'PONG'; comparing is the probe
           return (await probe.ping()) === 'PONG';
         } catch {
           probe.disconnect();

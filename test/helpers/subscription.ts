@@ -11,11 +11,7 @@ export interface Subscription<T> {
   dispose(): void;
 }
 
-export function subscribe<T = Record<string, any>>(
-  client: Client,
-  query: string,
-  variables?: Record<string, unknown>,
-): Subscription<T> {
+export function subscribe<T = Record<string, any>>(client: Client, query: string, variables?: Record<string, unknown>): Subscription<T> {
   const received: ExecutionResult<T>[] = [];
   const waiting: Array<(result: ExecutionResult<T>) => void> = [];
   let pulled = 0;

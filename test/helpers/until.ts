@@ -10,4 +10,3 @@ export async function until(check: () => Promise<boolean> | boolean, what: strin
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
-

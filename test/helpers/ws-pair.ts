@@ -10,8 +10,8 @@ export interface WebSocketPair {
   /** What the client has received so far, in order. */
   readonly received: ReadonlyArray<{ readonly text: string; readonly binary: boolean }>;
   /** Waits until the client has received `count` messages; their texts. */
-  receive(count: number): Promise<string[]>;
-  close(): Promise<void>;
+  readonly receive: (count: number) => Promise<string[]>;
+  readonly close: () => Promise<void>;
 }
 
 /** A plain ws server on a port of its own with one client connected over loopback: for tests of raw frame writes. */
@@ -21,7 +21,7 @@ export async function openWebSocketPair(): Promise<WebSocketPair> {
   const serverSide = once(server, 'connection');
   const client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
   const received: Array<{ text: string; binary: boolean }> = [];
-  client.on('message', (data, isBinary) => received.push({ text: data.toString(), binary: isBinary }));
+  client.on('message', (data, isBinary) => received.push({ text: (data as Buffer).toString(), binary: isBinary }));
   const [socket] = (await serverSide) as [WebSocket];
   await once(client, 'open');
   return {

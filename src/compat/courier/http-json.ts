@@ -32,8 +32,7 @@ export async function readJsonObject(request: IncomingMessage, maxBytes: number)
   return value;
 }
 
-export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+export const isJsonObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** A success: `{"data": …}` with 200 (courier answered 200 for every success, creations included). */
 export function sendData(response: ServerResponse, data: unknown): void {

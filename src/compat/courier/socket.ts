@@ -126,12 +126,16 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
     const regex = pattern ? compilePattern(topic) : undefined;
     connection.matchers.set(topic, regex === undefined ? (name) => name === topic : (name) => regex.test(name));
     if (pattern) connection.patterns++;
-    const stopReceiving = services.subscriptions.open(viewer, { kind: 'topic', name: topic }, {
-      deliver: (message) => write(connection, encode(message)),
-      // After the token's topics limit (the subscribe service's): one copy per connection.
-      accepts: (name) => deliversFor(connection, topic, name),
-      close: () => void open.end(topic),
-    });
+    const stopReceiving = services.subscriptions.open(
+      viewer,
+      { kind: 'topic', name: topic },
+      {
+        deliver: (message) => write(connection, encode(message)),
+        // After the token's topics limit (the subscribe service's): one copy per connection.
+        accepts: (name) => deliversFor(connection, topic, name),
+        close: () => void open.end(topic),
+      },
+    );
     open.set(topic, () => {
       stopReceiving();
       connection.matchers.delete(topic);
@@ -204,10 +208,14 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
     services.subscriptions.authorize(viewer, { kind: 'broadcasts' }).then(
       () => {
         if (!connection.live) return;
-        connection.stopBroadcasts = services.subscriptions.open(viewer, { kind: 'broadcasts' }, {
-          deliver: (message) => write(connection, encode(message)),
-          close: () => connection.stopBroadcasts(),
-        });
+        connection.stopBroadcasts = services.subscriptions.open(
+          viewer,
+          { kind: 'broadcasts' },
+          {
+            deliver: (message) => write(connection, encode(message)),
+            close: () => connection.stopBroadcasts(),
+          },
+        );
       },
       () => {},
     );

@@ -66,11 +66,15 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
 
     // A re-subscribe replaces the entry; the new one registers before the old one ends, so the topic
     // never has zero listeners in between (on the Redis bus that would unsubscribe the channel).
-    const stopReceiving = service.open(viewer, { kind: 'topic', name: topic }, {
-      deliver,
-      // Shutdown: the socket is being closed with 1001 anyway.
-      close: () => void open.end(topic),
-    });
+    const stopReceiving = service.open(
+      viewer,
+      { kind: 'topic', name: topic },
+      {
+        deliver,
+        // Shutdown: the socket is being closed with 1001 anyway.
+        close: () => void open.end(topic),
+      },
+    );
     let stopWatching = (): void => {};
     open.end(topic);
     open.set(topic, () => {

@@ -78,7 +78,8 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
     socket.on('message', (data, isBinary) => {
       heard();
       // notiflux ignored binary frames; so does Herald.
-      if (!isBinary) connection.session.receive(String(data));
+      // A Buffer: binaryType is ws's default, nodebuffer.
+      if (!isBinary) connection.session.receive((data as Buffer).toString());
     });
     socket.on('pong', heard);
     socket.on('ping', heard);
