@@ -1,4 +1,4 @@
-import { COURIER_ERROR_CODES, COURIER_HTTP_STATUSES, ERROR_CODES, HTTP_STATUSES } from './documented-codes.js';
+import { COURIER_ERROR_CODES, COURIER_HTTP_STATUSES, ERROR_CODES, HTTP_STATUSES, NOTIFLUX_PLAIN_REPLIES } from './documented-codes.js';
 
 /**
  * What makes an answer documented, per surface. Each returns the problem, or undefined when the
@@ -40,10 +40,13 @@ export function graphqlHttpProblem(status: number, contentType: string, text: st
   return undocumentedGraphqlCodes(parse(text));
 }
 
-/** courier's /v1 routes: a documented status; an error body is `{"status","error","code"}` with an E* code. */
+/** courier's /v1 routes: a documented status; a success is `{"data": …}`; an error body is `{"status","error","code"}` with an E* code. */
 export function courierHttpProblem(status: number, text: string): string | undefined {
   if (!COURIER_HTTP_STATUSES.has(status)) return `status ${status}: ${text.slice(0, 400)}`;
-  if (status === 200) return undefined;
+  if (status === 200) {
+    const body = parse(text);
+    return isObject(body) && 'data' in body ? undefined : `200 without {"data"}: ${text.slice(0, 400)}`;
+  }
   const body = parse(text) as { status?: unknown; code?: unknown; error?: unknown } | undefined;
   if (body === undefined || typeof body.code !== 'string' || !COURIER_ERROR_CODES.has(body.code)) return `error body ${text.slice(0, 400)}`;
   if (body.status !== status || typeof body.error !== 'string') return `error body does not match status ${status}: ${text.slice(0, 400)}`;
@@ -59,6 +62,65 @@ export function broadcastHttpProblem(status: number, text: string): string | und
     return `error body ${text.slice(0, 400)}`;
   }
   return undefined;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** What one text frame carries after a JSON round trip (a frame's text is UTF-8 on the wire: lone surrogates arrive as U+FFFD). */
+export const asReceived = (text: string): string => Buffer.from(text, 'utf8').toString('utf8');
+
+/** A lifecycle event the gateway announces on `system/events` (README, Migrating from courier). */
+function isLifecycleEvent(value: unknown): boolean {
+  return (
+    isObject(value) &&
+    value.type === 'database' &&
+    (value.operation === 'INSERT' || value.operation === 'DELETE') &&
+    (value.table === 'audiences' || value.table === 'topics') &&
+    isObject(value.record)
+  );
+}
+
+/**
+ * The texts subscribers may receive from a batch: of every JSON object among `bodies` (frames and
+ * request bodies) that has a `message`, that message as `encode` puts it on the wire.
+ */
+export function publishedTexts(bodies: Iterable<string>, encode: (message: unknown) => string): Set<string> {
+  const texts = new Set<string>();
+  for (const body of bodies) {
+    const value = parse(asReceived(body));
+    if (!isObject(value) || !('message' in value)) continue;
+    try {
+      texts.add(asReceived(encode(value.message)));
+    } catch {
+      // Nested past JSON.stringify's stack: the gateway refuses it (MAX_PAYLOAD_DEPTH), nobody receives it.
+    }
+  }
+  return texts;
+}
+
+/**
+ * A frame a courier socket received after its connection id: a message published in the same batch
+ * (`published` holds their exact texts), a lifecycle event, or an error frame of exactly the keys
+ * `error` (a string) and `code` (a documented E* code).
+ */
+export function courierFrameProblem(text: string, published: ReadonlySet<string>): string | undefined {
+  if (published.has(text)) return undefined;
+  const value = parse(text);
+  if (isLifecycleEvent(value)) return undefined;
+  if (!isObject(value) || Object.keys(value).sort().join() !== 'code,error') return `neither a published message nor an error frame: ${text.slice(0, 300)}`;
+  if (typeof value.error !== 'string' || typeof value.code !== 'string' || !COURIER_ERROR_CODES.has(value.code)) return `error frame ${text.slice(0, 300)}`;
+  return undefined;
+}
+
+/**
+ * A frame a notiflux socket received: a message published in the same batch, one of notiflux's plain
+ * replies, or `Error: <CODE>: <reason>` with a documented code.
+ */
+export function notifluxFrameProblem(text: string, published: ReadonlySet<string>): string | undefined {
+  if (published.has(text) || NOTIFLUX_PLAIN_REPLIES.has(text)) return undefined;
+  const code = /^Error: ([A-Z_]+): \S/.exec(text)?.[1];
+  if (code !== undefined && ERROR_CODES.has(code)) return undefined;
+  return `neither a published message, a documented reply nor an error reply: ${JSON.stringify(text.slice(0, 300))}`;
 }
 
 /** Which surface answers a request target. */

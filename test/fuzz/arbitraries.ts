@@ -70,6 +70,35 @@ export function nestedArray(depth: number): unknown {
 /** The text of a JSON object nested `depth` deep, built without recursion: `{"a":{"a":…}}`. */
 export const nestedObjectText = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
+/** The JSON text of a generated value (every generated value is a JSON value). */
+export const jsonText = (value: unknown): string => JSON.stringify(value);
+
+/** A JSON object, as courier's messages must be; a few with the keys that trip object handling. */
+export const jsonObject: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+  { weight: 6, arbitrary: fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<Record<string, unknown>>(
+      {},
+      JSON.parse('{"__proto__":{"polluted":1}}') as Record<string, unknown>,
+      { constructor: { prototype: 1 } },
+      { toJSON: 1, toString: 'x', hasOwnProperty: null },
+    ),
+  },
+);
+
+/**
+ * The JSON text of a published message: mostly an object (courier needs one), any JSON value, one
+ * around MAX_PAYLOAD_BYTES (FUZZ_LIMITS), or one nested around MAX_PAYLOAD_DEPTH and far beyond
+ * (text, so that nesting deeper than JSON.stringify allows can be sent).
+ */
+export const messageText: fc.Arbitrary<string> = fc.oneof(
+  { weight: 8, arbitrary: jsonObject.map((value) => JSON.stringify(value)) },
+  { weight: 2, arbitrary: anyJson.map((value) => JSON.stringify(value)) },
+  { weight: 1, arbitrary: fc.integer({ min: 8 * 1024 - 16, max: 9 * 1024 }).map((size) => JSON.stringify({ pad: 'x'.repeat(size) })) },
+  { weight: 1, arbitrary: fc.constantFrom(63, 64, 65, 200, 3_000).map(nestedObjectText) },
+);
+
 /** Topic names and patterns: valid, borderline (256 and 257 characters), and invalid. */
 export const topicLike: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('fuzz/a', 'fuzz/b', 'orders/1', 'campaign:42', 'system/events', 'fuzz/*', '**', 'fuzz/**', '*', 'a*b') },

@@ -48,22 +48,30 @@ export class FuzzTally {
   }
 }
 
+/** How many inputs one run sent: a count for the run's surface, or counts per surface (a batch that mixes several). */
+export type InputCount = number | Readonly<Record<string, number>>;
+
 /**
  * fc.assert over every seed of this run. `property` returns how many inputs it sent (a batch may
- * hold several); they are added to `surface` in `tally`. A failure is rethrown naming its seed.
+ * hold several); they are added to `surface` in `tally` (or, given per surface, to each). A failure
+ * is rethrown naming its seed.
  */
 export async function fuzz<T>(
   tally: FuzzTally,
   surface: string,
   arbitrary: fc.Arbitrary<T>,
-  property: (input: T) => Promise<number>,
+  property: (input: T) => Promise<InputCount>,
   numRuns: number,
 ): Promise<void> {
   for (const { seed, share } of fuzzSeeds()) {
     tally.seed(seed);
     try {
       await fc.assert(
-        fc.asyncProperty(arbitrary, async (input) => tally.add(surface, await property(input))),
+        fc.asyncProperty(arbitrary, async (input) => {
+          const count = await property(input);
+          if (typeof count === 'number') tally.add(surface, count);
+          else for (const [each, inputs] of Object.entries(count)) tally.add(each, inputs);
+        }),
         {
           seed,
           numRuns: Math.max(1, Math.round(numRuns * share)),
@@ -80,6 +88,24 @@ export async function fuzz<T>(
   }
 }
 
+/**
+ * Runs `property` over inputs of a seed of its own before the heap baseline is taken, so JIT code
+ * and the gateway's bounded caches are filled. A failure here is a failure like any other; it is
+ * not shrunk (a property that hangs would be retried for minutes).
+ */
+export async function warmUp<T>(arbitrary: fc.Arbitrary<T>, property: (input: T) => Promise<unknown>, numRuns: number): Promise<void> {
+  try {
+    await fc.assert(
+      fc.asyncProperty(arbitrary, async (input) => {
+        await property(input);
+      }),
+      { seed: 1, numRuns, endOnFailure: true },
+    );
+  } catch (error) {
+    throw new Error(`fuzz warm-up failed (its seed is 1)\n${error instanceof Error ? error.message.slice(0, 6_000) : String(error)}`, { cause: error });
+  }
+}
+
 /** Rejects when `promise` has not settled within `ms`: a hang is a failure like any other. */
 export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -87,6 +113,13 @@ export function within<T>(ms: number, what: string, promise: Promise<T>): Promis
     timer = setTimeout(() => reject(new Error(`hang: ${what} did not finish within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A promise and what settles it (Promise.withResolvers, which Node 20 lacks). */
+export function latch(): { readonly promise: Promise<void>; readonly open: () => void } {
+  let open = (): void => {};
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
 }
 
 /** Runs `work` over `items` with at most `limit` at a time. */

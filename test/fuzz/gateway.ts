@@ -7,6 +7,7 @@ import { TEST_SECRET, token, waitForSubscribers } from '../helpers/herald.js';
 import { heapProblem, settledHeapBytes } from './heap.js';
 import { within } from './fuzz-run.js';
 import { until } from '../helpers/until.js';
+import { openRawSocket, type RawSocket } from './ws-session.js';
 
 /** The gateway every fuzz file runs against: small limits, so oversized inputs stay cheap to send. */
 export const FUZZ_LIMITS = {
@@ -129,6 +130,86 @@ export async function assertStillServes(gateway: FuzzGateway, label: string): Pr
     ws.close();
     await new Promise((resolve) => (ws.readyState === ws.CLOSED ? resolve(undefined) : ws.once('close', resolve)));
   }
+}
+
+const LIVENESS_AUDIENCE = 'fuzz-alive';
+let livenessToken: Promise<string> | undefined;
+let livenessRound = 0;
+
+/**
+ * One liveness round on a compat surface: `subscribe` opens a real subscriber of a fresh topic (in
+ * an audience of its own, apart from the fuzz input), the round waits for the gateway to count it,
+ * `publish` sends a real message, and the subscriber must receive exactly `expected`. Afterwards the
+ * subscriber's subscriptions must be released again.
+ */
+async function assertCompatServes(
+  gateway: FuzzGateway,
+  label: string,
+  round: {
+    readonly open: (bearer: string) => Promise<RawSocket>;
+    readonly subscribe: (socket: RawSocket, topic: string, bearer: string) => void;
+    readonly publish: (topic: string, bearer: string, nonce: string) => Promise<Response>;
+    readonly expected: (nonce: string) => string;
+  },
+): Promise<void> {
+  livenessToken ??= token({ audience: LIVENESS_AUDIENCE, scopes: ['subscribe', 'publish'] });
+  const bearer = await livenessToken;
+  const nonce = `${label}-${++livenessRound}`;
+  const topic = `alive/${nonce}`;
+  const before = gateway.app.fanout.size;
+  const socket = await within(5_000, `${label}: the liveness socket`, round.open(bearer));
+  try {
+    round.subscribe(socket, topic, bearer);
+    await within(5_000, `${label}: liveness subscriber counted`, waitForSubscribers(gateway.app, LIVENESS_AUDIENCE, topic));
+    const response = await round.publish(topic, bearer, nonce);
+    if (response.status !== 200) throw new Error(`${label}: the liveness publish got ${response.status}: ${await response.text()}`);
+    const expected = round.expected(nonce);
+    await socket.until((frame) => frame === expected, `${label}: the liveness message`);
+    if (!socket.transcript.received.includes(expected)) {
+      throw new Error(
+        `${label}: the liveness subscriber closed (${JSON.stringify(socket.transcript.closed)}) after ${JSON.stringify(socket.transcript.received)}`,
+      );
+    }
+  } finally {
+    await socket.close();
+  }
+  await until(() => gateway.app.fanout.size <= before, `${label}: the liveness subscriber released`, 5_000);
+}
+
+const wsOrigin = (gateway: FuzzGateway): string => gateway.baseUrl.replace(/^http/, 'ws');
+
+/** courier still serves: a courier socket subscribed to a fresh topic receives a message POSTed to /v1/hook. */
+export function assertCourierServes(gateway: FuzzGateway, label: string): Promise<void> {
+  return assertCompatServes(gateway, label, {
+    async open(bearer) {
+      const socket = await openRawSocket(`${wsOrigin(gateway)}/ws?token=${bearer}`);
+      await socket.until(() => true, `${label}: the connection id`);
+      return socket;
+    },
+    subscribe: (socket, topic) => socket.send({ text: JSON.stringify({ action: 'subscribe', topic }) }),
+    publish: (topic, bearer, nonce) =>
+      fetch(`${gateway.baseUrl}/v1/hook`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+        body: JSON.stringify({ action: 'publish', topic, message: { alive: nonce } }),
+      }),
+    expected: (nonce) => JSON.stringify({ alive: nonce }),
+  });
+}
+
+/** notiflux still serves: a `/subscribe`d notiflux socket receives a message POSTed to /broadcast. */
+export function assertNotifluxServes(gateway: FuzzGateway, label: string): Promise<void> {
+  return assertCompatServes(gateway, label, {
+    open: () => openRawSocket(`${wsOrigin(gateway)}/ws`),
+    subscribe: (socket, topic, bearer) => socket.send({ text: `/subscribe ${topic} ${bearer}` }),
+    publish: (topic, bearer, nonce) =>
+      fetch(`${gateway.baseUrl}/broadcast`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ topic, message: `alive ${nonce}`, token: bearer }),
+      }),
+    expected: (nonce) => `alive ${nonce}`,
+  });
 }
 
 /** Resolves once the gateway holds no WebSocket connection and no subscription of any surface. */

@@ -1,5 +1,8 @@
 import { Agent, request } from 'node:http';
 
+/** Header values node:http will send: no control characters but tab. */
+export const headerSafe = (text: string): string => text.replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
+
 /**
  * A raw HTTP exchange for the fuzz suite: node:http (not fetch, which refuses many headers a
  * hostile client can send), a body sent with a Content-Length unless `chunked`. One connection per

@@ -5,7 +5,7 @@ import { httpProblem } from './answers.js';
 import { fuzz, FuzzTally, inParallel, watchUnhandled, within } from './fuzz-run.js';
 import { assertStillServes, heapBaseline, startFuzzGateway, waitUntilIdle, type FuzzGateway } from './gateway.js';
 import { anyDocument, graphqlRequest } from './graphql-documents.js';
-import { createHttpClient, type HttpInput } from './http-client.js';
+import { createHttpClient, headerSafe, type HttpInput } from './http-client.js';
 import { PREFLIGHT_STATUS } from './documented-codes.js';
 
 /**
@@ -15,9 +15,6 @@ import { PREFLIGHT_STATUS } from './documented-codes.js';
 
 const INPUTS = 2_000;
 const BATCH = { minLength: 3, maxLength: 7 };
-
-/** Header values node:http will send: no control characters but tab. */
-const headerSafe = (text: string): string => text.replace(/[^\t\x20-\x7e\x80-\xff]/g, '');
 
 function httpInputs(tokens: TokenPool): fc.Arbitrary<HttpInput> {
   const bearer = tokenFrom(tokens).map(headerSafe);

@@ -19,9 +19,24 @@ export interface RawSocket {
   until(done: (frame: string) => boolean, what: string, ms?: number): Promise<void>;
   /** Closes from the client side (1000) and waits for the close to finish. */
   close(): Promise<void>;
+  /** Drops the connection without a close handshake (a client that goes away), and waits until it is gone. */
+  abort(): Promise<void>;
+  /** Frames handed to the socket (a frame sent once the socket was closing is not). */
+  readonly sent: number;
 }
 
-/** Opens a raw `ws` socket; resolves once open, or with the HTTP refusal's status as a close. */
+/** The server answered the upgrade with an HTTP response instead of a socket (a refused credential, a limit). */
+export class UpgradeRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`upgrade refused: ${status}`);
+    this.name = 'UpgradeRefused';
+  }
+}
+
+/** Opens a raw `ws` socket; resolves once open, or rejects with UpgradeRefused (status and body) when the server answers HTTP instead. */
 export function openRawSocket(url: string, protocols?: string | string[]): Promise<RawSocket> {
   const ws = new WebSocket(url, protocols);
   const transcript: WsTranscript = { received: [], closed: undefined };
@@ -40,11 +55,16 @@ export function openRawSocket(url: string, protocols?: string | string[]): Promi
     }),
   );
   ws.on('error', () => {});
+  let sent = 0;
   const socket: RawSocket = {
     ws,
     transcript,
+    get sent() {
+      return sent;
+    },
     send(frame) {
       if (ws.readyState !== ws.OPEN) return;
+      sent++;
       if ('text' in frame) ws.send(frame.text);
       else if ('binary' in frame) ws.send(frame.binary, { binary: true });
       else ws.send('x'.repeat(frame.oversized));
@@ -71,10 +91,24 @@ export function openRawSocket(url: string, protocols?: string | string[]): Promi
       ws.close(1000);
       await within(5_000, 'the close handshake', closed);
     },
+    async abort() {
+      if (ws.readyState === ws.CLOSED) return;
+      clientClosing = true;
+      ws.terminate();
+      await within(5_000, 'the connection drop', closed);
+    },
   };
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(socket));
-    ws.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused: ${response.statusCode}`)));
+    ws.once('unexpected-response', (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('error', () => {});
+      response.on('end', () => {
+        reject(new UpgradeRefused(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')));
+        ws.terminate();
+      });
+    });
     ws.once('error', reject);
   });
 }
