@@ -1,12 +1,18 @@
 import { execFile } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
+import pino from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
 import { gql, startHerald, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
 import { startHeraldProcess } from './helpers/herald-process.js';
 import { redisAvailable, startPrivateRedis, uniquePrefix } from './helpers/redis.js';
@@ -684,6 +690,40 @@ describe('notiflux surface: configuration', () => {
       await client.close();
     } finally {
       await herald.stop();
+    }
+  });
+
+  it('takes a POST /broadcast cut off mid-body for a client mistake: no internal error, and the next one goes through', async () => {
+    // Found by test/fuzz/notiflux.test.ts: the aborted body was logged at error level as a server failure.
+    const lines: Array<{ level: number; msg: string; err?: { message?: string } }> = [];
+    let answered = (): void => {};
+    const answer = new Promise<void>((resolve) => (answered = resolve));
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as (typeof lines)[number]);
+        // Refused (a client mistake) or failed (a server error): either way the route has answered.
+        if (lines.some((line) => line.msg.startsWith('notiflux broadcast'))) answered();
+        done();
+      },
+    });
+    const config = loadConfig({ JWT_SECRET: '', JWT_PUBLIC_KEY_B64: publicKeyB64, PORT: '0', DATABASE_URL: ':memory:' });
+    const app = await createApp(config, { logger: pino({ level: 'debug' }, sink) });
+    const baseUrl = await app.start();
+    try {
+      const token = await notifluxToken('broadcast', ['cut']);
+      const body = JSON.stringify({ topic: 'cut', message: 'x', token });
+      const socket = connect(Number(new URL(baseUrl).port), '127.0.0.1');
+      await once(socket, 'connect');
+      const head = `POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+      // Half the body, then the client is gone.
+      await new Promise<void>((resolve) => socket.write(head + body.slice(0, body.length / 2), () => resolve()));
+      socket.destroy();
+      await answer;
+      expect(lines.filter((line) => line.level >= 50)).toEqual([]);
+      expect(lines.find((line) => line.msg === 'notiflux broadcast refused')?.err?.message).toMatch(/cut off/);
+      expect((await postBroadcast({ baseUrl }, { topic: 'cut', message: 'whole', token })).status).toBe(200);
+    } finally {
+      await app.stop();
     }
   });
 

@@ -107,6 +107,16 @@ export const topicLike: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('x'.repeat(256), 'x'.repeat(257), 'a b', 'a\tb', 'é/ü', '\u00a0', '/', '//', 'a/*/b', '***') },
 );
 
+/**
+ * How a request body travels (http-client.ts): with its Content-Length mostly; rarely chunked without
+ * one (411 before any route reads it), or cut off halfway by a client that goes away.
+ */
+export const bodyFraming: fc.Arbitrary<{ readonly chunked: boolean; readonly cutOff: boolean }> = fc.oneof(
+  { weight: 18, arbitrary: fc.constant({ chunked: false, cutOff: false }) },
+  { weight: 1, arbitrary: fc.constant({ chunked: true, cutOff: false }) },
+  { weight: 1, arbitrary: fc.constant({ chunked: false, cutOff: true }) },
+);
+
 /** Credentials of every kind a client might present, minted once per file. */
 export interface TokenPool {
   /** subscribe + publish + manage, no topics limit. */

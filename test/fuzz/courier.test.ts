@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anyJson, hostileText, jsonText as json, messageText, mintTokenPool, tokenFrom, topicLike, type TokenPool } from './arbitraries.js';
+import { anyJson, bodyFraming, hostileText, jsonText as json, messageText, mintTokenPool, tokenFrom, topicLike, type TokenPool } from './arbitraries.js';
 import { courierFrameProblem, courierHttpProblem, publishedTexts } from './answers.js';
 import { COURIER_CLOSE_CODES } from './documented-codes.js';
 import { fuzz, FuzzTally, latch, warmUp, watchUnhandled, within } from './fuzz-run.js';
@@ -160,12 +160,18 @@ function requests(tokens: TokenPool): fc.Arbitrary<HttpInput> {
     .record({
       route,
       headers,
-      // Rarely: no Content-Length at all (411 before the route reads it).
-      chunked: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 19, arbitrary: fc.constant(false) }),
+      framing: bodyFraming,
     })
-    .map(({ route, headers, chunked }) => {
+    .map(({ route, headers, framing }) => {
       const body = 'body' in route ? (route.body ?? undefined) : undefined;
-      return { method: route.method, target: route.target, headers, body, chunked: chunked && body !== undefined };
+      return {
+        method: route.method,
+        target: route.target,
+        headers,
+        body,
+        chunked: framing.chunked && body !== undefined,
+        cutOff: framing.cutOff && body !== undefined && body.length > 1,
+      };
     });
 }
 
@@ -261,6 +267,8 @@ describe('fuzz: courier actions and REST bodies', () => {
 
   async function sendRequest(input: HttpInput): Promise<void> {
     const answer = await within(5_000, `${input.method} ${input.target.slice(0, 200)}`, client.send(input));
+    // Nobody is left to read an answer; what the gateway logged is checked after the batch.
+    if (answer.cutOff) return;
     const problem = courierHttpProblem(answer.status, answer.text);
     if (problem !== undefined) throw new Error(`${input.method} ${input.target.slice(0, 300)} ${JSON.stringify(input.body?.slice(0, 300))}: ${problem}`);
   }
@@ -321,6 +329,8 @@ describe('fuzz: courier actions and REST bodies', () => {
     client.close();
     client = createHttpClient(gateway.baseUrl);
     await waitUntilIdle(gateway, 'courier');
+    // A cut-off request of the last batch may be handled after that batch's check.
+    expect(gateway.takeErrorLogs()).toEqual([]);
     await baseline.assertReturned('courier');
     expect(tally.count('courier-ws')).toBeGreaterThanOrEqual(FRAME_INPUTS);
     expect(tally.count('courier-rest')).toBeGreaterThanOrEqual(REST_INPUTS);

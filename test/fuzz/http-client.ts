@@ -18,6 +18,8 @@ export interface HttpInput {
   readonly body?: string | undefined;
   /** Send the body chunked, without Content-Length. */
   readonly chunked?: boolean;
+  /** Declare the whole body's Content-Length, send half of it and go away (a client that drops mid-request); no answer is read. */
+  readonly cutOff?: boolean;
 }
 
 export interface HttpAnswer {
@@ -26,6 +28,8 @@ export interface HttpAnswer {
   readonly text: string;
   /** The answer was an event stream, read for `sseReadMs` and then abandoned. */
   readonly abandonedStream: boolean;
+  /** The client went away mid-body (`cutOff`): there is no answer, status 0. */
+  readonly cutOff: boolean;
 }
 
 export function createHttpClient(baseUrl: string, options: { readonly sseReadMs?: number } = {}) {
@@ -45,7 +49,7 @@ export function createHttpClient(baseUrl: string, options: { readonly sseReadMs?
         let abandoned = false;
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         const finish = (): void =>
-          resolve({ status: res.statusCode ?? 0, contentType, text: Buffer.concat(chunks).toString('utf8'), abandonedStream: abandoned });
+          resolve({ status: res.statusCode ?? 0, contentType, text: Buffer.concat(chunks).toString('utf8'), abandonedStream: abandoned, cutOff: false });
         if (contentType.startsWith('text/event-stream')) {
           const timer = setTimeout(() => {
             abandoned = true;
@@ -62,6 +66,16 @@ export function createHttpClient(baseUrl: string, options: { readonly sseReadMs?
         res.on('end', finish);
         res.on('error', reject);
       });
+      if (input.cutOff && input.body !== undefined && !input.chunked) {
+        req.on('error', () => {});
+        const bytes = Buffer.from(input.body);
+        // Once the half is handed to the kernel, the connection goes: the server reads it, then the reset.
+        req.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => {
+          req.destroy();
+          resolve({ status: 0, contentType: '', text: '', abandonedStream: false, cutOff: true });
+        });
+        return;
+      }
       req.on('error', (error) =>
         reject(
           new Error(

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anyJson, hostileText, jsonText as json, messageText, mintTokenPool, tokenFrom, topicLike, type TokenPool } from './arbitraries.js';
+import { anyJson, bodyFraming, hostileText, jsonText as json, messageText, mintTokenPool, tokenFrom, topicLike, type TokenPool } from './arbitraries.js';
 import { broadcastHttpProblem, notifluxFrameProblem, publishedTexts } from './answers.js';
 import { NOTIFLUX_CLOSE_CODES } from './documented-codes.js';
 import { fuzz, FuzzTally, latch, warmUp, watchUnhandled, within } from './fuzz-run.js';
@@ -184,15 +184,15 @@ function broadcasts(tokens: TokenPool): fc.Arbitrary<HttpInput> {
       method: fc.oneof({ weight: 12, arbitrary: fc.constant('POST') }, { weight: 1, arbitrary: fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH') }),
       body,
       contentType: fc.option(fc.constantFrom('application/json', 'application/json', 'text/plain', 'application/x-www-form-urlencoded'), { freq: 6 }),
-      // Rarely: no Content-Length at all (411 before the route reads it).
-      chunked: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 19, arbitrary: fc.constant(false) }),
+      framing: bodyFraming,
     })
-    .map(({ method, body, contentType, chunked }) => ({
+    .map(({ method, body, contentType, framing }) => ({
       method,
       target: '/broadcast',
       headers: { ...(contentType !== null && { 'content-type': contentType }) },
       body,
-      chunked: chunked && body !== undefined,
+      chunked: framing.chunked && body !== undefined,
+      cutOff: framing.cutOff && body !== undefined && body.length > 1,
     }));
 }
 
@@ -266,6 +266,8 @@ describe('fuzz: notiflux commands and broadcasts', () => {
 
   async function sendBroadcast(input: HttpInput): Promise<void> {
     const answer = await within(5_000, `${input.method} /broadcast`, client.send(input));
+    // Nobody is left to read an answer; what the gateway logged is checked after the batch.
+    if (answer.cutOff) return;
     const problem = broadcastHttpProblem(answer.status, answer.text);
     if (problem !== undefined) throw new Error(`${input.method} /broadcast ${JSON.stringify(input.body?.slice(0, 300))}: ${problem}`);
   }
@@ -322,6 +324,8 @@ describe('fuzz: notiflux commands and broadcasts', () => {
     client.close();
     client = createHttpClient(gateway.baseUrl);
     await waitUntilIdle(gateway, 'notiflux');
+    // A cut-off request of the last batch may be handled after that batch's check.
+    expect(gateway.takeErrorLogs()).toEqual([]);
     await baseline.assertReturned('notiflux');
     expect(tally.count('notiflux-ws')).toBeGreaterThanOrEqual(COMMAND_INPUTS);
     expect(tally.count('notiflux-broadcast')).toBeGreaterThanOrEqual(BROADCAST_INPUTS);

@@ -40,7 +40,10 @@ export function createBroadcastRoute(
       },
       (error: unknown) => {
         if (response.headersSent) return;
-        if (error instanceof HeraldError) return answerError(response, error.code, error.message);
+        if (error instanceof HeraldError) {
+          logger.debug({ err: error }, 'notiflux broadcast refused');
+          return answerError(response, error.code, error.message);
+        }
         logger.error({ err: error }, 'notiflux broadcast failed');
         answerError(response, 'INTERNAL_SERVER_ERROR', 'Unexpected error.');
       },
@@ -90,7 +93,8 @@ function readBody(request: IncomingMessage, maxBytes: number): Promise<string> {
       chunks.push(chunk);
     });
     request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
+    // The client went away mid-body: its mistake, not the server's (and nobody is left to read the answer).
+    request.on('error', () => reject(new HeraldError('BAD_USER_INPUT', 'the request body was cut off')));
   });
 }
 
