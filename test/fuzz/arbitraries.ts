@@ -99,6 +99,11 @@ export const messageText: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(63, 64, 65, 200, 3_000).map(nestedObjectText) },
 );
 
+/** Bytes that are not UTF-8: 0xFF never occurs in UTF-8; 0xC3 alone is a sequence cut short. */
+export const invalidUtf8: fc.Arbitrary<Uint8Array> = fc
+  .tuple(fc.uint8Array({ maxLength: 24 }), fc.constantFrom([0xff], [0xc3], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80]))
+  .map(([prefix, bad]) => Uint8Array.from([...prefix, ...bad]));
+
 /** Topic names and patterns: valid, borderline (256 and 257 characters), and invalid. */
 export const topicLike: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('fuzz/a', 'fuzz/b', 'orders/1', 'campaign:42', 'system/events', 'fuzz/*', '**', 'fuzz/**', '*', 'a*b') },

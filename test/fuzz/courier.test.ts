@@ -1,6 +1,17 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anyJson, bodyFraming, hostileText, jsonText as json, messageText, mintTokenPool, tokenFrom, topicLike, type TokenPool } from './arbitraries.js';
+import {
+  anyJson,
+  bodyFraming,
+  hostileText,
+  invalidUtf8,
+  jsonText as json,
+  messageText,
+  mintTokenPool,
+  tokenFrom,
+  topicLike,
+  type TokenPool,
+} from './arbitraries.js';
 import { courierFrameProblem, courierHttpProblem, publishedTexts } from './answers.js';
 import { COURIER_CLOSE_CODES } from './documented-codes.js';
 import { fuzz, FuzzTally, latch, warmUp, watchUnhandled, within } from './fuzz-run.js';
@@ -84,6 +95,7 @@ function sessions(tokens: TokenPool, signedKeys: readonly string[]): fc.Arbitrar
     { weight: 2, arbitrary: hostileText.map(text) },
     { weight: 1, arbitrary: anyJson.map((value) => text(json(value))) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((binary) => [{ binary }]) },
+    { weight: 1, arbitrary: invalidUtf8.map((invalidText) => [{ invalidText }]) },
     // courier read binary frames as text: a binary action is still an action.
     { weight: 1, arbitrary: actionText(['subscribe', 'publish']).map((value) => [{ binary: Buffer.from(value) }]) },
     { weight: 1, arbitrary: fc.constant<WsFrame[]>([{ oversized: 33 * 1024 }]) },

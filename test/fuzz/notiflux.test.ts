@@ -1,6 +1,17 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anyJson, bodyFraming, hostileText, jsonText as json, messageText, mintTokenPool, tokenFrom, topicLike, type TokenPool } from './arbitraries.js';
+import {
+  anyJson,
+  bodyFraming,
+  hostileText,
+  invalidUtf8,
+  jsonText as json,
+  messageText,
+  mintTokenPool,
+  tokenFrom,
+  topicLike,
+  type TokenPool,
+} from './arbitraries.js';
 import { broadcastHttpProblem, notifluxFrameProblem, publishedTexts } from './answers.js';
 import { NOTIFLUX_CLOSE_CODES } from './documented-codes.js';
 import { fuzz, FuzzTally, latch, warmUp, watchUnhandled, within } from './fuzz-run.js';
@@ -116,6 +127,7 @@ function sessions(tokens: TokenPool): fc.Arbitrary<NotifluxSession> {
     { weight: 2, arbitrary: hostileText.map(text) },
     { weight: 1, arbitrary: anyJson.map((value) => text(json(value))) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((binary) => [{ binary }]) },
+    { weight: 1, arbitrary: invalidUtf8.map((invalidText) => [{ invalidText }]) },
     // notiflux ignored binary frames, commands too.
     { weight: 1, arbitrary: command(subscribe).map((value) => [{ binary: Buffer.from(value) }]) },
     { weight: 1, arbitrary: fc.constant<WsFrame[]>([{ oversized: 33 * 1024 }]) },

@@ -2,7 +2,12 @@ import WebSocket from 'ws';
 import { within } from './fuzz-run.js';
 
 /** One frame a fuzz client sends on a WebSocket. */
-export type WsFrame = { readonly text: string } | { readonly binary: Uint8Array } | { readonly oversized: number };
+export type WsFrame =
+  | { readonly text: string }
+  | { readonly binary: Uint8Array }
+  | { readonly oversized: number }
+  /** A text frame whose bytes are not UTF-8 (RFC 6455 requires text frames to be). */
+  | { readonly invalidText: Uint8Array };
 
 /** What came back on a raw WebSocket: the server's text frames and, if it closed, its code. */
 export interface WsTranscript {
@@ -67,6 +72,7 @@ export function openRawSocket(url: string, protocols?: string | string[]): Promi
       sent++;
       if ('text' in frame) ws.send(frame.text);
       else if ('binary' in frame) ws.send(frame.binary, { binary: true });
+      else if ('invalidText' in frame) ws.send(frame.invalidText, { binary: false });
       else ws.send('x'.repeat(frame.oversized));
     },
     until(done, what, ms = 5_000) {
