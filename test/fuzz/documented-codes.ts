@@ -32,15 +32,28 @@ const SLOW_CONSUMER_CLOSE_CODES = [4008];
 
 /**
  * graphql-ws close codes (README's close-code table): graphql-ws's own 4400, 4401, 4403, 4406, 4408,
- * 4409, 4429; 1000 normal, 1001 shutdown, 1009 a frame over MAX_BODY_BYTES.
+ * 4409, 4429; 1000 normal, 1001 shutdown, 1007 a text frame that is not UTF-8, 1009 a frame over MAX_BODY_BYTES.
  */
-export const GRAPHQL_WS_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1009, 4400, 4401, 4403, 4406, 4408, 4409, 4429, ...SLOW_CONSUMER_CLOSE_CODES]);
+export const GRAPHQL_WS_CLOSE_CODES: ReadonlySet<number> = new Set([
+  1000,
+  1001,
+  1007,
+  1009,
+  4400,
+  4401,
+  4403,
+  4406,
+  4408,
+  4409,
+  4429,
+  ...SLOW_CONSUMER_CLOSE_CODES,
+]);
 
 /** courier's socket (README, Migrating from courier): 4401 token expired, 1009 frame over MAX_BODY_BYTES, 1001 shutdown. */
-export const COURIER_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1009, 4401, ...SLOW_CONSUMER_CLOSE_CODES]);
+export const COURIER_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1007, 1009, 4401, ...SLOW_CONSUMER_CLOSE_CODES]);
 
 /** notiflux's socket (README's close-code table): 4408 idle, 1001 shutdown, 1009 a frame over MAX_BODY_BYTES. */
-export const NOTIFLUX_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1009, 4408, ...SLOW_CONSUMER_CLOSE_CODES]);
+export const NOTIFLUX_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1007, 1009, 4408, ...SLOW_CONSUMER_CLOSE_CODES]);
 
 /** notiflux's replies that are not `Error: <CODE>: …` (src/compat/notiflux/replies.ts). */
 export const NOTIFLUX_PLAIN_REPLIES: ReadonlySet<string> = new Set([

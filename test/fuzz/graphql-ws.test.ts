@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anyJson, hostileText, mintTokenPool, tokenFrom, type TokenPool } from './arbitraries.js';
+import { anyJson, hostileText, invalidUtf8, mintTokenPool, tokenFrom, type TokenPool } from './arbitraries.js';
 import { undocumentedGraphqlCodes } from './answers.js';
 import { GRAPHQL_WS_CLOSE_CODES } from './documented-codes.js';
 import { fuzz, FuzzTally, inParallel, watchUnhandled } from './fuzz-run.js';
@@ -65,6 +65,7 @@ function sessions(tokens: TokenPool): fc.Arbitrary<GraphqlWsSession> {
     { weight: 12, arbitrary: message.map((value) => [{ text: JSON.stringify(value) }]) },
     { weight: 2, arbitrary: hostileText.map((text) => [{ text }]) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((binary) => [{ binary }]) },
+    { weight: 1, arbitrary: invalidUtf8.map((invalidText) => [{ invalidText }]) },
     { weight: 1, arbitrary: fc.constant<WsFrame[]>([{ oversized: 33 * 1024 }]) },
     { weight: 1, arbitrary: rapid },
   );

@@ -1,6 +1,6 @@
 import { createClient, type Client, type ClientOptions } from 'graphql-ws';
 import WebSocket from 'ws';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App, type AppOptions } from '../../src/app.js';
 import { mintToken, type TokenClaims } from '../../src/auth/mint-token.js';
 import { loadConfig } from '../../src/config.js';
 
@@ -22,7 +22,7 @@ export interface TestHerald {
  * A real Herald on port 0, configured through the same loadConfig as production, with an
  * in-memory SQLite store unless `env` says otherwise. Quiet logs; no clock tolerance, so expiry tests are exact.
  */
-export async function startHerald(env: Record<string, string> = {}): Promise<TestHerald> {
+export async function startHerald(env: Record<string, string> = {}, options: AppOptions = {}): Promise<TestHerald> {
   const config = loadConfig({
     JWT_SECRET: TEST_SECRET,
     PORT: '0',
@@ -33,7 +33,7 @@ export async function startHerald(env: Record<string, string> = {}): Promise<Tes
     ...(process.env.FAST_LANE !== undefined && { FAST_LANE: process.env.FAST_LANE }),
     ...env,
   });
-  const app = await createApp(config);
+  const app = await createApp(config, options);
   const baseUrl = await app.start();
   return {
     app,
