@@ -108,11 +108,13 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     connections.add(connection);
 
     socket.on('message', (data, isBinary) => {
-      if (isBinary) return socket.close(CloseCode.BadRequest, 'Invalid message received');
+      // The server has closed it (a client that does not answer the close frame keeps sending until ws's close timeout).
+      if (connection.closed) return;
+      if (isBinary) return closeConnection(connection, CloseCode.BadRequest, 'Invalid message received');
       // A Buffer: binaryType is ws's default, nodebuffer.
       handleMessage(connection, (data as Buffer).toString()).catch((error: unknown) => {
         logger.error({ err: error }, 'graphql-ws message handling failed');
-        socket.close(CloseCode.InternalServerError, 'Internal server error');
+        closeConnection(connection, CloseCode.InternalServerError, 'Internal server error');
       });
     });
     socket.on('error', (error) => logger.debug({ err: error }, 'graphql-ws socket error'));
@@ -145,17 +147,26 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     connection.operations.endAll();
   }
 
+  /**
+   * The server closes the connection: its operations end and nothing it sends from now on runs. The
+   * socket stays until the client answers the close frame (or ws's close timeout), and a client that
+   * does not answer must not go on using, say, the credential that just expired.
+   */
+  function closeConnection(connection: Connection, code: number, reason: string): void {
+    stopConnection(connection);
+    connection.socket.close(code, reason);
+  }
+
   async function handleMessage(connection: Connection, data: string): Promise<void> {
-    const { socket } = connection;
     let message;
     try {
       message = parseMessage(data);
     } catch {
-      return socket.close(CloseCode.BadRequest, 'Invalid message received');
+      return closeConnection(connection, CloseCode.BadRequest, 'Invalid message received');
     }
     switch (message.type) {
       case MessageType.ConnectionInit: {
-        if (connection.initReceived) return socket.close(CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+        if (connection.initReceived) return closeConnection(connection, CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
         connection.initReceived = true;
         // Released now rather than when it fires: at 10k connections, 10k timers held for nothing.
         clearTimeout(connection.initTimer);
@@ -173,10 +184,10 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
           // A client mistake, not an operator's concern: info, with the reason and never the token.
           logger.info({ reason: error.message }, 'graphql-ws connection refused');
           const code = error.code === 'UNAUTHENTICATED' ? CloseCode.Unauthorized : CloseCode.Forbidden;
-          return socket.close(code, closeReason(error.message));
+          return closeConnection(connection, code, closeReason(error.message));
         }
         if (connection.closed) return;
-        connection.cancelExpiry = watchCredential(connection.viewer, () => socket.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired'));
+        connection.cancelExpiry = watchCredential(connection.viewer, () => closeConnection(connection, TOKEN_EXPIRED_CLOSE_CODE, 'token expired'));
         return send(connection, stringifyMessage({ type: MessageType.ConnectionAck }));
       }
       case MessageType.Ping:
@@ -187,9 +198,9 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       case MessageType.Pong:
         return;
       case MessageType.Subscribe: {
-        if (connection.viewer === undefined) return socket.close(CloseCode.Unauthorized, 'Unauthorized');
+        if (connection.viewer === undefined) return closeConnection(connection, CloseCode.Unauthorized, 'Unauthorized');
         if (connection.operations.has(message.id)) {
-          return socket.close(CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${message.id} already exists`));
+          return closeConnection(connection, CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${message.id} already exists`));
         }
         return subscribe(connection, connection.viewer, message.id, message.payload);
       }
@@ -197,7 +208,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
         connection.operations.end(message.id);
         return;
       default:
-        return socket.close(CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+        return closeConnection(connection, CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
     }
   }
 

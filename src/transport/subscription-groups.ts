@@ -126,7 +126,17 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     private writeJson(json: string): void {
       // Serialised and encoded once per group and event; every member's frame shares these bytes.
       const body = Buffer.from(`${json}}`);
-      for (const member of this.members) member.write(member.prefix, body);
+      // The group is one entry in the fan-out registry for many subscriptions: a member that throws
+      // must not keep the message from the others. The first failure goes on to the registry's report.
+      let failure: { error: unknown } | undefined;
+      for (const member of this.members) {
+        try {
+          member.write(member.prefix, body);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+      if (failure !== undefined) throw failure.error;
     }
 
     /** Server shutdown: the sockets are being closed, so the members just go. */

@@ -42,7 +42,7 @@ export interface CourierSocketOptions {
 export interface CourierSockets {
   /** Verifies `?token=` and completes the upgrade, or answers HTTP 401/403 with a courier error body. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Sockets open now (those closing included, until they have closed). */
+  /** Sockets open now (those closing included, until they have closed), and upgrades still verifying their token. */
   readonly connections: number;
   /** Graceful shutdown: every socket closed with 1001, cut after SHUTDOWN_TIMEOUT_MS if the client does not finish the close. */
   close(): void;
@@ -84,6 +84,9 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
   // One encoding per message for every courier socket: the fan-out hands a message to all its subscribers in turn.
   const encode = createPayloadEncoder(payloadJsonOf);
   const connections = new Set<Connection>();
+  // Upgrades whose ?token= is still being verified (a JWKS fetch can take a while): they hold their
+  // place under MAX_CONNECTIONS, which the gateway checks as each upgrade arrives.
+  let verifying = 0;
   let closing = false;
 
   const keepAlive = startKeepAlive(keepAliveMs);
@@ -231,9 +234,17 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
       // Until ws owns the socket, a client that resets it mid-verification must not crash the process.
       const onError = (): void => void socket.destroy();
       socket.on('error', onError);
+      verifying++;
+      let verified = false;
+      const settle = (): void => {
+        if (!verified) verifying--;
+        verified = true;
+      };
       verifyToken(tokenFromUrl(request.url))
         .then(
           (viewer) => {
+            // Synchronously before the socket is counted as a connection (or refused): no moment uncounted.
+            settle();
             socket.off('error', onError);
             if (socket.destroyed) return;
             if (closing) return rejectUpgrade(socket, new CourierError(503, 'ESERVER_UNAVAILABLE', 'server shutting down'));
@@ -246,19 +257,21 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
             server.handleUpgrade(request, socket, head, (ws) => open(ws, viewer));
           },
           (error: unknown) => {
+            settle();
             socket.off('error', onError);
             logger.debug({ err: error }, 'courier WebSocket refused');
             if (!socket.destroyed) rejectUpgrade(socket, toCourierError(error, logger));
           },
         )
         .catch((error: unknown) => {
+          settle();
           logger.error({ err: error }, 'courier upgrade failed');
           socket.destroy();
         });
     },
 
     get connections() {
-      return connections.size;
+      return connections.size + verifying;
     },
 
     close() {
