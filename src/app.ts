@@ -6,7 +6,7 @@ import { resolveKeys, type ResolvedKeys } from './auth/resolve-keys.js';
 import { createSubscriptionSigner } from './auth/subscription-signer.js';
 import { createTokenVerifier, type VerifyToken } from './auth/verify-token.js';
 import type { Bus } from './bus/bus.js';
-import { createFanout, type Fanout } from './bus/fanout.js';
+import { createFanout, type Fanout, type SubscriberErrorHandler } from './bus/fanout.js';
 import { openBus } from './bus/open-bus.js';
 import { createCatalogService } from './catalog/catalog-service.js';
 import { createCourierSurface } from './compat/courier/courier-surface.js';
@@ -63,9 +63,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const verifyToken = await createTokenVerifier(keys.verification, config.auth);
   const store: Store = await openStore(config.databaseUrl, { logger });
   const bus: Bus = openBus(config.redis, logger);
-  const fanout = createFanout(bus, (error, message) =>
-    logger.error({ err: error, audience: message.audience, topic: message.topic, id: message.id }, 'a subscriber failed to take a message; the others got it'),
-  );
+  const reportSubscriberError: SubscriberErrorHandler = (error, message) =>
+    logger.error({ err: error, audience: message.audience, topic: message.topic, id: message.id }, 'a subscriber failed to take a message; the others got it');
+  const fanout = createFanout(bus, reportSubscriberError);
   bus.answerCountsWith(fanout.subscriberCount);
 
   let listeningPort = config.port;
@@ -143,7 +143,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1_000;
   // Bounds a client's incoming frames like the HTTP body limit bounds requests.
   const graphqlSockets = new WebSocketServer({ noServer: true, maxPayload: config.limits.maxBodyBytes });
-  const groups = createSubscriptionGroups({ subscriptions: services.subscriptions, fanout, maskError: maskUnexpected, compiled: config.fastLane });
+  const groups = createSubscriptionGroups({
+    subscriptions: services.subscriptions,
+    fanout,
+    maskError: maskUnexpected,
+    onDeliveryError: reportSubscriberError,
+    compiled: config.fastLane,
+  });
   const graphqlWs = attachGraphqlWsServer(graphqlSockets, {
     yoga: yoga as never,
     groups,

@@ -380,7 +380,7 @@ describe('token expiry ends open subscriptions', () => {
     await Promise.all(clients.map((client) => client.dispose()));
   });
 
-  it('ends an SSE subscription stream when exp passes', async () => {
+  it('ends an SSE subscription stream when exp passes, saying why', async () => {
     const audience = 'auth-expiry-sse';
     const publisher = await token({ audience, scopes: ['publish'] });
     const { token: shortLived, expiresAt } = await mintToken({ secret: TEST_SECRET }, { audience, scopes: ['subscribe'], ttlSeconds: 2 });
@@ -394,7 +394,11 @@ describe('token expiry ends open subscriptions', () => {
     const { text, at } = await stream.finished;
     expect(at).toBeGreaterThanOrEqual(expiresAt.getTime());
     expect(text).toMatch(/event: complete/);
-    expect(sseNextPayloads(text)).toHaveLength(1);
+    // The message before exp, then the stream's reason for ending.
+    expect(sseNextPayloads(text)).toMatchObject([
+      { data: { topic: { payload: 'before exp' } } },
+      { errors: [{ message: expect.stringMatching(/^token expired/), extensions: { code: 'UNAUTHENTICATED' } }] },
+    ]);
     await waitForSubscribers(herald.app, audience, 'ticks', 0);
   });
 });

@@ -166,12 +166,17 @@ describe('GraphQL over SSE', () => {
     await waitForSubscribers(herald.app, audience, 'team-a/news', 0);
   });
 
-  it('ends the stream with `event: complete` when the token expires', async () => {
+  it('ends the stream with an UNAUTHENTICATED "token expired" event, then `event: complete`, when the token expires', async () => {
     const audience = 'sse-expiry';
     // exp has one-second resolution: a 2 s token stays valid for at least one second after minting.
     const stream = await openSse(herald.httpUrl, await token({ audience, scopes: ['subscribe'], ttlSeconds: 2 }), ON_TOPIC, { name: 'soon' });
     expect(stream.status).toBe(200);
-    expect(await stream.rest()).toEqual([{ event: 'complete', data: '' }]);
+    const events = await stream.rest();
+    expect(events).toMatchObject([
+      { event: 'next', data: { errors: [{ message: expect.stringMatching(/^token expired/), extensions: { code: 'UNAUTHENTICATED' } }] } },
+      { event: 'complete', data: '' },
+    ]);
+    expect(events).toHaveLength(2);
     await waitForSubscribers(herald.app, audience, 'soon', 0);
   });
 });

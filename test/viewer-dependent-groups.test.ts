@@ -51,7 +51,14 @@ async function deliverTo(testSchema: GraphQLSchema, query: string, subjects: rea
     maxSubscriptionsPerConnection: 10,
     maxBufferedBytes: 1 << 20,
   });
-  const groups = createSubscriptionGroups({ subscriptions, fanout, maskError: (error) => error as Error });
+  const groups = createSubscriptionGroups({
+    subscriptions,
+    fanout,
+    maskError: (error) => error as Error,
+    onDeliveryError: (error) => {
+      throw error;
+    },
+  });
   const document = parse(query);
   const received = new Map<string, unknown[]>();
   for (const subject of subjects) {

@@ -94,7 +94,7 @@ function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscriptio
       deliver(message) {
         if (state !== 'open') return;
         if (waiting === undefined) {
-          queuedBytes += payloadJsonOf(message).length;
+          queuedBytes += Buffer.byteLength(payloadJsonOf(message));
           if (queuedBytes > maxBufferedBytes) {
             return end(
               new StreamEnded(new HeraldError('SLOW_CONSUMER', 'slow consumer: more than MAX_BUFFERED_BYTES of messages waited to be read; subscribe again')),
@@ -105,7 +105,10 @@ function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscriptio
       },
       close: () => end(),
     });
-    const stopWatching = watchCredential(viewer, () => end());
+    // Said as the stream's last event, as the WebSocket surfaces say it with their close (4401) or reply.
+    const stopWatching = watchCredential(viewer, () =>
+      end(new StreamEnded(new HeraldError('UNAUTHENTICATED', 'token expired: subscribe again with a fresh token'))),
+    );
     release = () => {
       stopReceiving();
       stopWatching();
@@ -119,7 +122,7 @@ function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscriptio
       if (state === 'new') start();
       const event = queue.shift();
       if (event !== undefined) {
-        if (!(event instanceof StreamEnded)) queuedBytes -= payloadJsonOf(event).length;
+        if (!(event instanceof StreamEnded)) queuedBytes -= Buffer.byteLength(payloadJsonOf(event));
         return Promise.resolve({ value: event, done: false });
       }
       if (state === 'open') return new Promise((resolve) => (waiting = resolve));

@@ -1,5 +1,5 @@
 import { execute, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
-import type { Fanout, Target } from '../bus/fanout.js';
+import type { Fanout, SubscriberErrorHandler, Target } from '../bus/fanout.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Message } from '../publish/message.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
@@ -55,12 +55,17 @@ export interface SubscriptionGroupsOptions {
   /** Told when a group's member count changes (subscriber counts). */
   readonly fanout: Pick<Fanout, 'membersChanged'>;
   readonly maskError: (error: unknown) => Error;
+  /**
+   * Told of a delivery that failed after the fan-out handed the message over (a resolver answering
+   * asynchronously, then a write throwing); the fan-out reports synchronous failures itself.
+   */
+  readonly onDeliveryError: SubscriberErrorHandler;
   /** Whether a shared group may run the fast lane's compiled event; false (FAST_LANE=off) executes every event with graphql-js. Default true. */
   readonly compiled?: boolean;
 }
 
 export function createSubscriptionGroups(options: SubscriptionGroupsOptions): SubscriptionGroups {
-  const { subscriptions, fanout, maskError } = options;
+  const { subscriptions, fanout, maskError, onDeliveryError } = options;
   const compiledAllowed = options.compiled ?? true;
   const groups = new Map<string, Group>();
   /** Per parsed document (Yoga caches them) and operation: whether its selection may be shared. */
@@ -98,12 +103,23 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     }
 
     deliver(message: Message): void {
-      if (this.pending !== undefined) {
-        this.pending = this.pending.then(() => this.deliverNow(message));
-        return;
-      }
+      if (this.pending !== undefined)
+        return this.wait(
+          this.pending.then(() => this.deliverNow(message)),
+          message,
+        );
       const outcome = this.deliverNow(message);
-      if (outcome !== undefined) this.pending = outcome.finally(() => (this.pending = undefined));
+      if (outcome !== undefined) this.wait(outcome, message);
+    }
+
+    /** Later events queue behind `outcome`; a failure is reported and does not stop the ones after it. */
+    private wait(outcome: Promise<void>, message: Message): void {
+      const settled: Promise<void> = outcome
+        .catch((error: unknown) => onDeliveryError(error, message))
+        .finally(() => {
+          if (this.pending === settled) this.pending = undefined;
+        });
+      this.pending = settled;
     }
 
     private deliverNow(message: Message): Promise<void> | undefined {
