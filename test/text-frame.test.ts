@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { COPY_BODY_BELOW_BYTES, writeTextFrame } from '../src/transport/text-frame.js';
+import { writeTextFrame } from '../src/transport/text-frame.js';
 import { openWebSocketPair } from './helpers/ws-pair.js';
 
 describe('writeTextFrame', () => {
@@ -22,7 +22,7 @@ describe('writeTextFrame', () => {
     await close();
   });
 
-  it('writes a short frame as one buffer and a long one as two, sharing the body without a copy', async () => {
+  it('writes the header and head as one buffer and shares the body without a copy, short or long', async () => {
     const { socket, raw, receive, close } = await openWebSocketPair();
     const chunks: Buffer[] = [];
     const write = raw.write.bind(raw);
@@ -32,15 +32,16 @@ describe('writeTextFrame', () => {
     };
 
     const head = Buffer.from('{"id":"1","payload":');
-    // The longest frame still copied, and one a byte past the limit.
-    const short = Buffer.from(`"${'s'.repeat(COPY_BODY_BELOW_BYTES - head.length - 4)}"}`);
-    const long = Buffer.from(`"${'l'.repeat(COPY_BODY_BELOW_BYTES - head.length - 3)}"}`);
+    const short = Buffer.from('"s"}');
+    const long = Buffer.from(`"${'l'.repeat(70_000)}"}`);
     writeTextFrame(socket, head, short);
-    expect(chunks).toHaveLength(1);
-    expect(chunks[0]!.subarray(4).toString()).toBe(`${head.toString()}${short.toString()}`);
+    expect(chunks).toHaveLength(2);
+    expect(chunks[0]!.subarray(2).toString()).toBe(head.toString());
+    expect(chunks[1]).toBe(short);
     writeTextFrame(socket, head, long);
-    expect(chunks).toHaveLength(3);
-    expect(chunks[2]).toBe(long);
+    expect(chunks).toHaveLength(4);
+    expect(chunks[2]!.subarray(10).toString()).toBe(head.toString());
+    expect(chunks[3]).toBe(long);
 
     expect(await receive(2)).toEqual([`${head.toString()}${short.toString()}`, `${head.toString()}${long.toString()}`]);
     await close();

@@ -52,10 +52,10 @@ describe('write coalescing', () => {
       }
     }
     expect(await pair.receive(expected.length)).toEqual(expected);
-    // Each small frame is one chunk (text-frame.ts copies a short body); ws.send adds header and
-    // data. Idle, the first frame goes at once and the rest together; busy, all of them together.
+    // Each frame is two chunks (header with head, and the shared body); so is ws.send (header and
+    // data). Idle, the first frame goes at once and the rest together; busy, all of them together.
     expect(pair.writes.length).toBeLessThanOrEqual(2);
-    expect(pair.writes.reduce((sum, chunks) => sum + chunks, 0)).toBe(7);
+    expect(pair.writes.reduce((sum, chunks) => sum + chunks, 0)).toBe(12);
   });
 
   it('idle loop: sends a socket’s first frame of a turn at once and the rest of the turn in one write, afresh each turn', async () => {

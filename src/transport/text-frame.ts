@@ -11,20 +11,11 @@ interface WsInternals {
 const SENDER_IDLE = 0; // ws Sender's DEFAULT state: nothing deflating or waiting on a Blob
 
 /**
- * Frames shorter than this are written as one buffer (header, head and a copy of body); longer ones
- * share `body` without copying. `node --import tsx bench/frame-writes.ts` on this 2-core machine,
- * mean of three runs: a 150-byte body cost 3.1 µs of CPU per frame as one write against 3.7 µs as
- * two chunks in one writev, a 300-byte one 3.5 against 4.0 µs (kernel time drops too, not only the
- * stream bookkeeping); at 1 KB one write was still 0.3 µs cheaper, and at 4 KB the copy cost more
- * than the second chunk.
- */
-export const COPY_BODY_BELOW_BYTES = 1024;
-
-/**
- * Writes one unmasked text frame whose data is `head` followed by `body`. A small frame is one
- * buffer; a large one is the frame header with `head` in one small buffer and `body` (shared by every
- * subscriber of a group) written as is, both corked into one writev, as ws's own Sender does for
- * [header, data]. A socket's later frames in the same loop turn wait to go together
+ * Writes one unmasked text frame whose data is `head` followed by `body`: the frame header with
+ * `head` in one small buffer and `body` (shared by every subscriber of a group) written as is, both
+ * corked into one writev, as ws's own Sender does for [header, data]. (Copying a short body into
+ * the first buffer saved CPU in a micro-benchmark of single writes, but not measurably in the
+ * benchmark's paired runs, where frames of one turn are written together anyway: it was removed.) A socket's later frames in the same loop turn wait to go together
  * (write-coalescing.ts). Falls back to ws.send when ws has frames queued (never the case without
  * compression), so frame order on the socket is always ws's order.
  */
@@ -36,8 +27,7 @@ export function writeTextFrame(ws: WebSocket, head: Buffer, body: Buffer): void 
   }
   const length = head.length + body.length;
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const copy = length < COPY_BODY_BELOW_BYTES;
-  const first = Buffer.allocUnsafe(headerLength + head.length + (copy ? body.length : 0));
+  const first = Buffer.allocUnsafe(headerLength + head.length);
   first[0] = 0x81; // FIN, opcode 1 (text)
   if (length < 126) {
     first[1] = length;
@@ -51,11 +41,6 @@ export function writeTextFrame(ws: WebSocket, head: Buffer, body: Buffer): void 
   }
   head.copy(first, headerLength);
   coalesceWrites(socket);
-  if (copy) {
-    body.copy(first, headerLength + head.length);
-    socket.write(first);
-    return;
-  }
   socket.cork();
   socket.write(first);
   socket.write(body);
