@@ -72,7 +72,10 @@ export interface Limits {
   readonly maxBodyBytes: number;
   /** Concurrent WebSocket connections per instance. Default 10 000. */
   readonly maxConnections: number;
-  /** Bytes a WebSocket may have queued for sending before it is closed with 4429 (a client that stopped reading). Default 1 048 576 (1 MiB). */
+  /**
+   * Bytes a WebSocket may have queued for sending before it is closed with 4008 (a client that stopped reading), and payload
+   * bytes an SSE stream may hold for a reader that stopped reading before it ends with SLOW_CONSUMER. Default 1 048 576 (1 MiB).
+   */
   readonly maxBufferedBytes: number;
   /** Concurrent subscriptions on one WebSocket connection. Default 100. */
   readonly maxSubscriptionsPerConnection: number;

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { tokenFromUrl } from '../../auth/bearer.js';
 import type { Viewer } from '../../auth/viewer.js';
+import { HeraldError } from '../../errors.js';
 import { payloadJsonOf } from '../../publish/message.js';
 import type { ConnectionSubscriptions } from '../../subscribe/connection-subscriptions.js';
 import { credentialHolds, watchCredential } from '../../subscribe/credential.js';
@@ -259,7 +260,8 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
           (error: unknown) => {
             settle();
             socket.off('error', onError);
-            logger.debug({ err: error }, 'courier WebSocket refused');
+            // A client's bad token: info, with the reason and never the token (anything else, toCourierError logs at error).
+            if (error instanceof HeraldError) logger.info({ reason: error.message }, 'courier WebSocket refused');
             if (!socket.destroyed) rejectUpgrade(socket, toCourierError(error, logger));
           },
         )
