@@ -1,13 +1,8 @@
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
-import { GraphQLObjectType, GraphQLString, parse } from 'graphql';
+import { GraphQLObjectType, GraphQLString } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { viewerFromClaims } from '../src/auth/viewer.js';
-import { createFanout } from '../src/bus/fanout.js';
-import { createMemoryBus } from '../src/bus/memory-bus.js';
 import { schema } from '../src/schema/index.js';
-import type { Store } from '../src/store/store.js';
-import { createSubscribeService } from '../src/subscribe/subscribe-service.js';
-import { createSubscriptionGroups } from '../src/transport/subscription-groups.js';
+import { createGroupHarness, viewerOf } from './helpers/group-harness.js';
 
 /**
  * Fan-out isolation holds per subscription, not per registry entry: a shared group is one entry in
@@ -17,42 +12,25 @@ import { createSubscriptionGroups } from '../src/transport/subscription-groups.j
  */
 describe('a shared group whose member throws while taking a message', () => {
   it('still writes to every other member and reports the error once', async () => {
-    const bus = createMemoryBus();
     const reported: unknown[] = [];
-    const fanout = createFanout(bus, (error) => reported.push(error));
-    const subscriptions = createSubscribeService({
-      fanout,
-      store: {} as Store, // never asked: REQUIRE_DECLARED_TOPICS is off
-      requireDeclaredTopics: false,
-      maxSubscriptionsPerConnection: 10,
-      maxBufferedBytes: 1 << 20,
-    });
-    const groups = createSubscriptionGroups({
-      subscriptions,
-      fanout,
-      maskError: (error) => error as Error,
+    const harness = createGroupHarness({
+      onSubscriberError: (error) => reported.push(error),
       onDeliveryError: () => {
         throw new Error('a synchronous delivery is reported by the fan-out');
       },
     });
-    const query = 'subscription { topic(name: "news") { id } }';
-    const document = parse(query);
-    const viewer = viewerFromClaims({ sub: 'x', aud: 'iso', scope: 'subscribe' }, { defaultAudience: 'iso', defaultScopes: ['SUBSCRIBE'] }, false);
     const written: string[] = [];
     for (const name of ['first', 'broken', 'last']) {
-      groups.join(
-        { schema, document, query, operationName: undefined, variables: undefined, contextValue: { viewer }, viewer, target: { kind: 'topic', name: 'news' } },
-        {
-          prefix: Buffer.from(name),
-          write: (prefix) => {
-            if (prefix.toString() === 'broken') throw new Error('this socket broke');
-            written.push(prefix.toString());
-          },
+      harness.join(schema, 'subscription { topic(name: "news") { id } }', viewerOf('x'), {
+        prefix: Buffer.from(name),
+        write: (prefix) => {
+          if (prefix.toString() === 'broken') throw new Error('this socket broke');
+          written.push(prefix.toString());
         },
-      );
+      });
     }
-    expect(groups.size).toBe(1);
-    await bus.publish({ id: '1', audience: 'iso', topic: 'news', payload: 1, publishedAt: new Date(0).toISOString(), publisher: null });
+    expect(harness.groups.size).toBe(1);
+    await harness.publish('1');
     expect(written).toEqual(['first', 'last']);
     expect(reported).toEqual([new Error('this socket broke')]);
   });
@@ -66,49 +44,28 @@ describe('a shared group whose member throws while taking a message', () => {
         return new GraphQLObjectType({ ...config, fields: { ...config.fields, later: { type: GraphQLString, resolve: async () => 'later' } } });
       },
     });
-    const bus = createMemoryBus();
     const reported: unknown[] = [];
-    const fanout = createFanout(bus, () => {
-      throw new Error('an asynchronous delivery is reported by the groups');
+    const harness = createGroupHarness({
+      onSubscriberError: () => {
+        throw new Error('an asynchronous delivery is reported by the groups');
+      },
+      onDeliveryError: (error) => reported.push(error),
     });
-    const subscriptions = createSubscribeService({
-      fanout,
-      store: {} as Store,
-      requireDeclaredTopics: false,
-      maxSubscriptionsPerConnection: 10,
-      maxBufferedBytes: 1 << 20,
-    });
-    const groups = createSubscriptionGroups({ subscriptions, fanout, maskError: (error) => error as Error, onDeliveryError: (error) => reported.push(error) });
-    const query = 'subscription { topic(name: "news") { id later } }';
-    const document = parse(query);
-    const viewer = viewerFromClaims({ sub: 'x', aud: 'iso', scope: 'subscribe' }, { defaultAudience: 'iso', defaultScopes: ['SUBSCRIBE'] }, false);
     const written: string[] = [];
     let lastGotTwo = (): void => {};
     const done = new Promise<void>((resolve) => (lastGotTwo = resolve));
     for (const name of ['first', 'broken', 'last']) {
-      groups.join(
-        {
-          schema: asyncSchema,
-          document,
-          query,
-          operationName: undefined,
-          variables: undefined,
-          contextValue: { viewer },
-          viewer,
-          target: { kind: 'topic', name: 'news' },
+      harness.join(asyncSchema, 'subscription { topic(name: "news") { id later } }', viewerOf('x'), {
+        prefix: Buffer.from(name),
+        write: (prefix, body) => {
+          const id = (JSON.parse(body.toString().slice(0, -1)) as { data: { topic: { id: string } } }).data.topic.id;
+          if (prefix.toString() === 'broken' && id === '1') throw new Error('this socket broke');
+          written.push(`${prefix.toString()}:${id}`);
+          if (prefix.toString() === 'last' && id === '2') lastGotTwo();
         },
-        {
-          prefix: Buffer.from(name),
-          write: (prefix, body) => {
-            const id = (JSON.parse(body.toString().slice(0, -1)) as { data: { topic: { id: string } } }).data.topic.id;
-            if (prefix.toString() === 'broken' && id === '1') throw new Error('this socket broke');
-            written.push(`${prefix.toString()}:${id}`);
-            if (prefix.toString() === 'last' && id === '2') lastGotTwo();
-          },
-        },
-      );
+      });
     }
-    for (const id of ['1', '2']) await bus.publish({ id, audience: 'iso', topic: 'news', payload: 1, publishedAt: new Date(0).toISOString(), publisher: null });
+    for (const id of ['1', '2']) await harness.publish(id);
     await done;
     expect(written).toEqual(['first:1', 'last:1', 'first:2', 'broken:2', 'last:2']);
     expect(reported).toEqual([new Error('this socket broke')]);

@@ -1,13 +1,9 @@
 import { extendSchema, parse, type GraphQLInterfaceType, type GraphQLObjectType, type GraphQLSchema, type GraphQLUnionType } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { viewerFromClaims, type Viewer } from '../src/auth/viewer.js';
-import { createFanout } from '../src/bus/fanout.js';
-import { createMemoryBus } from '../src/bus/memory-bus.js';
+import type { Viewer } from '../src/auth/viewer.js';
 import { schema } from '../src/schema/index.js';
-import type { Store } from '../src/store/store.js';
-import { createSubscribeService } from '../src/subscribe/subscribe-service.js';
-import { createSubscriptionGroups } from '../src/transport/subscription-groups.js';
 import { VIEWER_DEPENDENT } from '../src/transport/viewer-dependent-fields.js';
+import { deliverToSubjects } from './helpers/group-harness.js';
 
 /**
  * Ways a viewer-dependent field can be selected that a walk of the selection's static types misses:
@@ -58,52 +54,6 @@ function testSchema(): GraphQLSchema {
   return extended;
 }
 
-const viewerOf = (subject: string): Viewer =>
-  viewerFromClaims({ sub: subject, aud: 'vd', scope: 'subscribe' }, { defaultAudience: 'vd', defaultScopes: ['SUBSCRIBE'] }, false);
-
-async function deliverTo(withTypes: GraphQLSchema, query: string, subjects: readonly string[]) {
-  const bus = createMemoryBus();
-  const fanout = createFanout(bus, (error) => {
-    throw error;
-  });
-  const subscriptions = createSubscribeService({
-    fanout,
-    store: {} as Store, // never asked: REQUIRE_DECLARED_TOPICS is off
-    requireDeclaredTopics: false,
-    maxSubscriptionsPerConnection: 10,
-    maxBufferedBytes: 1 << 20,
-  });
-  const groups = createSubscriptionGroups({
-    subscriptions,
-    fanout,
-    maskError: (error) => error as Error,
-    onDeliveryError: (error) => {
-      throw error;
-    },
-  });
-  const document = parse(query);
-  const received = new Map<string, unknown[]>();
-  for (const subject of subjects) {
-    const viewer = viewerOf(subject);
-    received.set(subject, []);
-    groups.join(
-      {
-        schema: withTypes,
-        document,
-        query,
-        operationName: undefined,
-        variables: undefined,
-        contextValue: { viewer },
-        viewer,
-        target: { kind: 'topic', name: 'news' },
-      },
-      { prefix: Buffer.from('['), write: (_prefix, body) => received.get(subject)!.push(JSON.parse(`[${body.toString().slice(0, -1)}]`)[0]) },
-    );
-  }
-  await bus.publish({ id: '1', audience: 'vd', topic: 'news', payload: { n: 1 }, publishedAt: new Date(0).toISOString(), publisher: null });
-  return { groups: groups.size, received };
-}
-
 describe('grouped execution: viewer-dependent fields behind abstract types', () => {
   const withTypes = testSchema();
 
@@ -131,7 +81,7 @@ describe('grouped execution: viewer-dependent fields behind abstract types', () 
     ],
   ] as const) {
     it(`splits the group for ${how}`, async () => {
-      const { groups, received } = await deliverTo(withTypes, query, ['ann', 'bob']);
+      const { groups, received } = await deliverToSubjects(withTypes, query, ['ann', 'bob']);
       expect(received.get('ann')).toEqual([{ data: { topic: { id: '1', ...result('ann') } } }]);
       expect(received.get('bob')).toEqual([{ data: { topic: { id: '1', ...result('bob') } } }]);
       expect(groups).toBe(2);
@@ -139,7 +89,7 @@ describe('grouped execution: viewer-dependent fields behind abstract types', () 
   }
 
   it('still shares a group when the interface selected has a marked field that is not selected', async () => {
-    const { groups, received } = await deliverTo(withTypes, 'subscription { topic(name: "news") { id stamp { __typename } } }', ['ann', 'bob']);
+    const { groups, received } = await deliverToSubjects(withTypes, 'subscription { topic(name: "news") { id stamp { __typename } } }', ['ann', 'bob']);
     expect(groups).toBe(1);
     expect(received.get('bob')).toEqual([{ data: { topic: { id: '1', stamp: { __typename: 'ViewerStamp' } } } }]);
   });

@@ -1,15 +1,11 @@
 import { MapperKind, mapSchema } from '@graphql-tools/utils';
-import { GraphQLObjectType, GraphQLString, parse, type GraphQLSchema } from 'graphql';
+import { GraphQLObjectType, GraphQLString, type GraphQLSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { viewerFromClaims, type Viewer } from '../src/auth/viewer.js';
-import { createFanout } from '../src/bus/fanout.js';
-import { createMemoryBus } from '../src/bus/memory-bus.js';
 import type { Message } from '../src/publish/message.js';
+import type { Viewer } from '../src/auth/viewer.js';
 import { schema } from '../src/schema/index.js';
-import type { Store } from '../src/store/store.js';
-import { createSubscribeService } from '../src/subscribe/subscribe-service.js';
-import { createSubscriptionGroups } from '../src/transport/subscription-groups.js';
 import { VIEWER_DEPENDENT } from '../src/transport/viewer-dependent-fields.js';
+import { deliverToSubjects } from './helpers/group-harness.js';
 
 /**
  * Grouped execution shares one context and one result among subscribers whose group key holds no
@@ -36,58 +32,13 @@ function schemaWithSeenBy(extensions: Record<string, unknown>): GraphQLSchema {
   });
 }
 
-const viewerOf = (subject: string): Viewer =>
-  viewerFromClaims({ sub: subject, aud: 'vd', scope: 'subscribe' }, { defaultAudience: 'vd', defaultScopes: ['SUBSCRIBE'] }, false);
-
-async function deliverTo(testSchema: GraphQLSchema, query: string, subjects: readonly string[]) {
-  const bus = createMemoryBus();
-  const fanout = createFanout(bus, (error) => {
-    throw error;
-  });
-  const subscriptions = createSubscribeService({
-    fanout,
-    store: {} as Store, // never asked: REQUIRE_DECLARED_TOPICS is off
-    requireDeclaredTopics: false,
-    maxSubscriptionsPerConnection: 10,
-    maxBufferedBytes: 1 << 20,
-  });
-  const groups = createSubscriptionGroups({
-    subscriptions,
-    fanout,
-    maskError: (error) => error as Error,
-    onDeliveryError: (error) => {
-      throw error;
-    },
-  });
-  const document = parse(query);
-  const received = new Map<string, unknown[]>();
-  for (const subject of subjects) {
-    const viewer = viewerOf(subject);
-    received.set(subject, []);
-    groups.join(
-      {
-        schema: testSchema,
-        document,
-        query,
-        operationName: undefined,
-        variables: undefined,
-        contextValue: { viewer },
-        viewer,
-        target: { kind: 'topic', name: 'news' },
-      },
-      { prefix: Buffer.from('['), write: (_prefix, body) => received.get(subject)!.push(JSON.parse(`[${body.toString().slice(0, -1)}]`)[0]) },
-    );
-  }
-  await bus.publish({ id: '1', audience: 'vd', topic: 'news', payload: { n: 1 }, publishedAt: new Date(0).toISOString(), publisher: null });
-  return { groups: groups.size, received };
-}
-
 describe('grouped execution and viewer-dependent fields', () => {
   it('shares one group when no selected field depends on the viewer', async () => {
-    const { groups, received } = await deliverTo(schemaWithSeenBy({ [VIEWER_DEPENDENT]: true }), 'subscription { topic(name: "news") { id payload } }', [
-      'ann',
-      'bob',
-    ]);
+    const { groups, received } = await deliverToSubjects(
+      schemaWithSeenBy({ [VIEWER_DEPENDENT]: true }),
+      'subscription { topic(name: "news") { id payload } }',
+      ['ann', 'bob'],
+    );
     expect(groups).toBe(1);
     expect([...received.values()]).toEqual([[{ data: { topic: { id: '1', payload: { n: 1 } } } }], [{ data: { topic: { id: '1', payload: { n: 1 } } } }]]);
   });
@@ -102,7 +53,7 @@ describe('grouped execution and viewer-dependent fields', () => {
         'subscription { topic(name: "news") { id ...Seen } } fragment Seen on Message { seenBy }',
         'subscription { topic(name: "news") { id ... on Message { seenBy } } }',
       ]) {
-        const { groups, received } = await deliverTo(schemaWithSeenBy(extensions), query, ['ann', 'bob']);
+        const { groups, received } = await deliverToSubjects(schemaWithSeenBy(extensions), query, ['ann', 'bob']);
         expect(groups, query).toBe(2);
         expect(received.get('ann'), query).toEqual([{ data: { topic: { id: '1', seenBy: 'ann' } } }]);
         expect(received.get('bob'), query).toEqual([{ data: { topic: { id: '1', seenBy: 'bob' } } }]);
