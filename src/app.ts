@@ -14,7 +14,6 @@ import { createNotifluxSurface } from './compat/notiflux/notiflux-surface.js';
 import type { CompatSurface } from './compat/surface.js';
 import { publicBaseUrl, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
-import { createMessageIdGenerator } from './publish/message-id.js';
 import { createPublishService } from './publish/publish-service.js';
 import { createSubscribeService } from './subscribe/subscribe-service.js';
 import type { Services } from './schema/context.js';
@@ -62,7 +61,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const keys = options.keys ?? resolveKeys(config);
   const verifyToken = await createTokenVerifier(keys.verification, config.auth);
   const store: Store = await openStore(config.databaseUrl, { logger });
-  const bus: Bus = openBus(config.redis, logger);
+  const bus: Bus = openBus(config.redis, config.history, logger);
   const reportSubscriberError: SubscriberErrorHandler = (error, message) =>
     logger.error({ err: error, audience: message.audience, topic: message.topic, id: message.id }, 'a subscriber failed to take a message; the others got it');
   const fanout = createFanout(bus, reportSubscriberError);
@@ -72,7 +71,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const publisher = createPublishService({
     bus,
     store,
-    nextId: createMessageIdGenerator(),
     maxPayloadBytes: config.limits.maxPayloadBytes,
     requireDeclaredTopics: config.requireDeclaredTopics,
   });
@@ -80,6 +78,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     store,
     subscriptions: createSubscribeService({
       fanout,
+      bus,
       store,
       requireDeclaredTopics: config.requireDeclaredTopics,
       maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,

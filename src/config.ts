@@ -1,4 +1,5 @@
 import { parseScopes, type Scope } from './auth/scopes.js';
+import { DEFAULT_HISTORY } from './history/history.js';
 import { DEFAULT_DATABASE_URL, parseDatabaseUrl } from './store/database-url.js';
 
 /**
@@ -31,6 +32,8 @@ export interface Config {
   readonly requireDeclaredTopics: boolean;
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default `info`. */
   readonly logLevel: LogLevel;
+  /** HISTORY_SIZE and HISTORY_TTL: what is kept per topic for resuming with `after` and the history query. */
+  readonly history: HistoryConfig;
   /** FAST_LANE: the compiled HTTP publish path and grouped-event execution (src/fast-lane/); off: Yoga and graphql-js only. Default on. */
   readonly fastLane: boolean;
 }
@@ -40,6 +43,13 @@ export interface RedisConfig {
   readonly url: string;
   /** Start of every Redis channel and key Herald uses; deployments sharing a Redis need different ones. Default `herald`. */
   readonly prefix: string;
+}
+
+export interface HistoryConfig {
+  /** HISTORY_SIZE: messages kept per topic (and per audience's broadcasts); 0 turns history off. Default 1 000. */
+  readonly size: number;
+  /** HISTORY_TTL (seconds, here in ms): a topic's history is dropped this long after its last publish. Default 300 (5 minutes). */
+  readonly ttlMs: number;
 }
 
 export interface AuthConfig {
@@ -244,6 +254,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     graphiql: bool('GRAPHIQL', !production),
     requireDeclaredTopics: bool('REQUIRE_DECLARED_TOPICS', false),
     logLevel: logLevel as LogLevel,
+    history: {
+      size: int('HISTORY_SIZE', DEFAULT_HISTORY.size, 0, 1_000_000),
+      ttlMs: int('HISTORY_TTL', DEFAULT_HISTORY.ttlMs / 1000, 1, 30 * 24 * 3600) * 1000,
+    },
     fastLane: bool('FAST_LANE', true),
   };
   if (config.limits.maxPayloadBytes > config.limits.maxBodyBytes) {

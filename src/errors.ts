@@ -19,6 +19,12 @@ export const ERROR_STATUS = {
    * stream that already answered (SSE); the status serves the maps of the compat surfaces.
    */
   SLOW_CONSUMER: 429,
+  /**
+   * A resume cursor (`after`) whose gap can no longer be filled: trimmed past HISTORY_SIZE, expired after
+   * HISTORY_TTL, from a history that was lost (a restart, a Redis that lost its data), or history off.
+   * The client re-reads its state and subscribes without `after`.
+   */
+  CURSOR_EXPIRED: 410,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

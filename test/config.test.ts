@@ -57,6 +57,7 @@ describe('loadConfig', () => {
       graphiql: true,
       requireDeclaredTopics: false,
       logLevel: 'info',
+      history: { size: 1000, ttlMs: 300_000 },
       fastLane: true,
     });
   });

@@ -14,7 +14,7 @@ const message = (audience: string, topic: string | null, payload: unknown = null
 });
 
 /** A real memory bus that also records which channels are being listened to. */
-function recordingBus(): Bus & { listening: () => string[]; dispatch: (message: Message) => void } {
+function recordingBus(): Bus & { channelsOpen: () => string[]; dispatch: (message: Message) => void } {
   const bus = createMemoryBus();
   const open = new Map<string, number>();
   const name = (channel: Channel) => `${channel.kind}:${channel.audience}${channel.kind === 'topic' ? `:${channel.topic}` : ''}`;
@@ -33,7 +33,7 @@ function recordingBus(): Bus & { listening: () => string[]; dispatch: (message: 
         stop();
       };
     },
-    listening: () => [...open.entries()].map(([key, count]) => `${key}×${count}`).sort(),
+    channelsOpen: () => [...open.entries()].map(([key, count]) => `${key}×${count}`).sort(),
     dispatch: (message) => void bus.publish(message),
   };
 }
@@ -71,8 +71,8 @@ describe('fan-out registry', () => {
     fanout.add('a', { kind: 'broadcasts' }, failing);
     fanout.add('a', { kind: 'broadcasts' }, { deliver: () => void got.push('broadcast') });
 
-    await expect(bus.publish(message('a', 'x'))).resolves.toBeUndefined();
-    await expect(bus.publish(message('a', null))).resolves.toBeUndefined();
+    await expect(bus.publish(message('a', 'x'))).resolves.toMatchObject({ audience: 'a', topic: 'x' });
+    await expect(bus.publish(message('a', null))).resolves.toMatchObject({ audience: 'a', topic: null });
 
     expect(got.sort()).toEqual(['broadcast', 'exact after', 'exact before', 'pattern']);
     expect(reported.map((error) => (error as Error).message).sort()).toEqual(['filter bug', 'subscriber bug', 'subscriber bug', 'subscriber bug']);
@@ -154,16 +154,16 @@ describe('fan-out registry', () => {
       fanout.add('a', { kind: 'broadcasts' }, subscriber()),
       fanout.add('b', { kind: 'topic', name: 'x' }, subscriber()),
     ];
-    expect(bus.listening()).toEqual(['broadcasts:a×1', 'patterns:a×1', 'topic:a:x×1', 'topic:b:x×1']);
+    expect(bus.channelsOpen()).toEqual(['broadcasts:a×1', 'patterns:a×1', 'topic:a:x×1', 'topic:b:x×1']);
     removals[0]!();
     removals[2]!();
-    expect(bus.listening()).toEqual(['broadcasts:a×1', 'patterns:a×1', 'topic:a:x×1', 'topic:b:x×1']);
+    expect(bus.channelsOpen()).toEqual(['broadcasts:a×1', 'patterns:a×1', 'topic:a:x×1', 'topic:b:x×1']);
     removals[1]!();
     removals[3]!();
     removals[4]!();
-    expect(bus.listening()).toEqual(['topic:b:x×1']);
+    expect(bus.channelsOpen()).toEqual(['topic:b:x×1']);
     removals[5]!();
-    expect(bus.listening()).toEqual([]);
+    expect(bus.channelsOpen()).toEqual([]);
     // Listening again after everything left works as the first time.
     const got: unknown[] = [];
     fanout.add('a', { kind: 'topic', name: 'x' }, { deliver: (m) => void got.push(m.payload) });

@@ -189,7 +189,7 @@ const sent: fc.Arbitrary<Sent> = fc.record({
 
 // Comparison -----------------------------------------------------------------------------------
 
-const MESSAGE_ID = /^[0-9A-HJKMNP-TV-Z]{22}$/;
+const MESSAGE_ID = /^[0-9A-HJKMNP-TV-Z]{18}-\d{12}$/;
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 /** Message ids (per process) and timestamps differ between the two gateways; everything else must not. */

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { isoTimestamp } from '../src/publish/iso-timestamp.js';
-import { createMessageIdGenerator } from '../src/publish/message-id.js';
 
 describe('isoTimestamp', () => {
   it('gives what Date#toISOString gives, across milliseconds, second and year boundaries', () => {
@@ -15,20 +14,5 @@ describe('isoTimestamp', () => {
   it('throws for an invalid time, as Date does', () => {
     for (const ms of [Number.NaN, 8.64e15 + 1, -8.64e15 - 1, Infinity]) expect(() => isoTimestamp(ms)).toThrow(RangeError);
     expect(isoTimestamp(8.64e15)).toBe(new Date(8.64e15).toISOString());
-  });
-});
-
-describe('message ids', () => {
-  it('sort in the order they were made: within a millisecond, across milliseconds, and when the clock steps back', () => {
-    const clock = [1_000, 1_000, 1_000, 1_001, 999, 999, 1_002, 33 ** 6];
-    let tick = 0;
-    const nextId = createMessageIdGenerator(() => clock[tick++]!);
-    const ids = clock.map(() => nextId());
-    expect([...ids].sort()).toEqual(ids);
-    expect(new Set(ids).size).toBe(ids.length);
-    // 10 characters of time, 6 of sequence, 6 naming the process.
-    for (const id of ids) expect(id).toMatch(/^[0-9A-HJKMNP-TV-Z]{22}$/);
-    expect(ids[1]!.slice(0, 10)).toBe(ids[0]!.slice(0, 10));
-    expect(ids[3]!.slice(0, 10)).not.toBe(ids[0]!.slice(0, 10));
   });
 });

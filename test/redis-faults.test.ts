@@ -143,7 +143,7 @@ describe.runIf(canRun)('Redis faults', () => {
       // Redis stops answering every client for 2.5 s: a hung server, not a refused connection.
       await admin.call('CLIENT', 'PAUSE', '2500', 'ALL');
       const failure = await bus
-        .publish({ id: '1', audience: 'acme', topic: 'orders', payload: 1, publishedAt: new Date().toISOString(), publisher: null })
+        .publish({ audience: 'acme', topic: 'orders', payload: 1, publishedAt: new Date().toISOString(), publisher: null })
         .catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(HeraldError);
       expect((failure as HeraldError).code).toBe('UNAVAILABLE');

@@ -1,3 +1,5 @@
+import type { Cursor } from '../history/cursor.js';
+import type { MessageDraft, StreamRef } from '../history/history.js';
 import type { Message } from '../publish/message.js';
 
 /**
@@ -21,13 +23,26 @@ export type LocalCount = (audience: string, topic: string | null) => number;
  * Carries each published message to every gateway instance that listens for it; instances fan it
  * out locally (fanout.ts). One interface, two implementations: memory-bus.ts (one process) and
  * redis-bus.ts (REDIS_URL set); test/bus.test.ts runs the same contract over both.
+ *
+ * The bus also keeps each stream's history (src/history/): it stamps every message with its
+ * stream's next id as it appends it, in the same step that delivers it, so history order and live
+ * order are one order.
  */
 export interface Bus {
   /**
-   * Hands a message to the bus. Resolves once the bus has taken it (Redis answered); rejects with an
-   * UNAVAILABLE HeraldError when the bus cannot take it now.
+   * Stamps the message with its id, keeps it in its stream's history and hands it to the bus.
+   * Resolves once the bus has taken it (Redis answered); rejects with an UNAVAILABLE HeraldError when
+   * the bus cannot take it now.
    */
-  publish(message: Message): Promise<void>;
+  publish(draft: MessageDraft): Promise<Message>;
+  /**
+   * Kept messages of a stream, oldest first: those after `cursor` (at most `limit`), or without one
+   * the newest `limit`. Throws CURSOR_EXPIRED when the gap after the cursor cannot be filled (trimmed,
+   * expired, lost, or history off) and BAD_USER_INPUT for a cursor ahead of the stream.
+   */
+  history(stream: StreamRef, cursor: Cursor | undefined, limit: number): Promise<readonly Message[]>;
+  /** Resolves once a listened channel receives everything published from now on (Redis acknowledged the SUBSCRIBE). */
+  listening(channel: Channel): Promise<void>;
   /**
    * Starts receiving a channel's messages, in publish order; the returned function stops (idempotent).
    * An instance asks the backend for a channel once, however many listeners it has.
@@ -43,7 +58,7 @@ export interface Bus {
 }
 
 /** The channels a message is published on (see Channel). */
-export function channelsOf(message: Message): Channel[] {
+export function channelsOf(message: MessageDraft): Channel[] {
   const { audience, topic } = message;
   if (topic === null) return [{ kind: 'broadcasts', audience }];
   return [

@@ -1,3 +1,5 @@
+import { DEFAULT_HISTORY, keptAfter, type HistoryOptions } from '../history/history.js';
+import { createMemoryHistory, type MemoryHistory } from '../history/memory-history.js';
 import { channelsOf, type Bus, type BusListener, type Channel, type LocalCount } from './bus.js';
 
 /**
@@ -14,17 +16,31 @@ function listenersOf(registry: Registry, kind: Channel['kind'], audience: string
   return registry.get(kind)?.get(audience)?.get(topic);
 }
 
-/** The single-instance bus: delivery is a synchronous call, so order is publish order. */
-export function createMemoryBus(): Bus {
+export interface MemoryBus extends Bus {
+  /** Its history, for tests that count what it holds. */
+  readonly kept: Pick<MemoryHistory, 'stats' | 'sweep'>;
+}
+
+/** The single-instance bus: delivery is a synchronous call, so order is publish order; history lives in memory. */
+export function createMemoryBus(options: HistoryOptions & { readonly now?: () => number } = DEFAULT_HISTORY): MemoryBus {
   const registry: Registry = new Map();
+  const history = createMemoryHistory(options);
   let local: LocalCount = () => 0;
   return {
-    async publish(message) {
+    kept: history,
+    async publish(draft) {
+      const message = history.append(draft);
       for (const channel of channelsOf(message)) {
         const listeners = listenersOf(registry, channel.kind, channel.audience, topicOf(channel));
         if (listeners !== undefined) for (const listener of listeners) listener(message);
       }
+      return message;
     },
+    async history(stream, cursor, limit) {
+      return keptAfter(history.read(stream, cursor, limit), cursor, options.size > 0);
+    },
+    // Delivery is a synchronous call: a listener hears everything published once listen returns.
+    listening: async () => {},
     listen(channel, listener) {
       const { kind, audience } = channel;
       const topic = topicOf(channel);
@@ -53,6 +69,7 @@ export function createMemoryBus(): Bus {
     assertAvailable() {},
     async close() {
       registry.clear();
+      history.close();
     },
   };
 }

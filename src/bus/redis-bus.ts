@@ -3,10 +3,13 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../redact-url.js';
-import { payloadJsonOf, type Message } from '../publish/message.js';
-import { channelsOf, type Bus } from './bus.js';
+import { cursorOf, isAfter, isMessageId, type Cursor } from '../history/cursor.js';
+import { DEFAULT_HISTORY, keptAfter, type HistoryOptions } from '../history/history.js';
+import type { Message } from '../publish/message.js';
+import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
 import { redisChannelName } from './redis-channels.js';
+import { createRedisHistory } from './redis-history.js';
 import { createRedisSubscriberCount } from './redis-subscriber-count.js';
 
 export interface RedisBusOptions {
@@ -17,6 +20,22 @@ export interface RedisBusOptions {
   readonly logger: Logger;
   /** Milliseconds a publish waits for Redis before failing with UNAVAILABLE. Default 2 000. */
   readonly publishTimeoutMs?: number;
+  /** HISTORY_SIZE and HISTORY_TTL. */
+  readonly history?: HistoryOptions;
+}
+
+/** One Redis channel this instance listens to, however many local listeners it has. */
+interface ChannelState {
+  readonly channel: Channel;
+  readonly listeners: Set<BusListener>;
+  /** Settles once Redis acknowledged this instance's SUBSCRIBE. */
+  readonly ready: Promise<void>;
+  /** Topic and broadcast channels: the newest message delivered, so a duplicate is dropped and a reconnect catches up from it. */
+  last: Cursor | undefined;
+  /** Live messages held while the channel catches up from history after a reconnect. */
+  held: Message[] | undefined;
+  /** Stops listening on Redis (the event target unsubscribes when no handler is left). */
+  stop: () => void;
 }
 
 /** The event each Redis message becomes; `detail` is undefined when the text was not JSON. */
@@ -29,11 +48,15 @@ type MessageEvent = CustomEvent<unknown>;
  * Publishing goes straight to ioredis, because dispatchEvent fires and forgets and the publish
  * mutation must know whether Redis took the message.
  *
+ * A publish runs one script (redis-history.ts) that stamps the id, appends to the stream's history
+ * and publishes, atomically: history order and live order are one order on every instance.
+ *
  * Faults: the connections retry for ever (a Redis that is down at start or goes away later never
  * crashes the process). While either is down, publish fails fast with UNAVAILABLE and readiness
- * fails; sockets stay open, and ioredis re-subscribes every channel on reconnect, so existing
- * subscriptions receive new messages again. Redis pub/sub keeps nothing: messages published
- * while an instance's subscriber connection was down do not reach that instance.
+ * fails; sockets stay open, and ioredis re-subscribes every channel on reconnect. Messages published
+ * while this instance's subscriber connection was down are then read back from history, from the
+ * last id each topic and broadcast channel delivered, before live delivery goes on: subscribers miss
+ * nothing the history still holds. Pattern channels carry many topics and are not caught up.
  */
 export function createRedisBus(options: RedisBusOptions): Bus {
   const { url, prefix, logger } = options;
@@ -54,6 +77,9 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   // SUBSCRIBE commands issued while disconnected wait for the connection rather than fail.
   const subscribeClient = new Redis(url, { ...common, maxRetriesPerRequest: null });
 
+  const historyOptions = options.history ?? DEFAULT_HISTORY;
+  const history = createRedisHistory(publishClient, prefix, historyOptions);
+
   const target = createRedisEventTarget<MessageEvent>({
     publishClient,
     subscribeClient,
@@ -65,36 +91,140 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   const watch = watchAvailability([publishClient, subscribeClient], logger, url);
   let closed = false;
   let warnedMalformed = false;
+  const channels = new Map<string, ChannelState>();
+
+  /** Delivers in order, once: a topic or broadcast channel drops what it already delivered (a catch-up overlapping live). */
+  const deliverOn = (state: ChannelState, message: Message): void => {
+    if (state.channel.kind !== 'patterns') {
+      if (state.last !== undefined && !isAfter(message.id, state.last)) return;
+      state.last = cursorOf(message.id);
+    }
+    for (const listener of state.listeners) listener(message);
+  };
+
+  const parse = (text: string): Message | undefined => {
+    const value = parseOrUndefined(text);
+    return isMessage(value) ? value : undefined;
+  };
+
+  const readHistory = async (stream: { audience: string; topic: string | null }, cursor: Cursor | undefined, limit: number) => {
+    if (!watch.available()) throw unavailable();
+    try {
+      return await withLagAwareTimeout(
+        history.read(stream, cursor, limit, parse),
+        publishTimeoutMs,
+        () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`),
+      );
+    } catch (error) {
+      logger.debug({ err: error }, 'redis history read failed');
+      throw unavailable();
+    }
+  };
+
+  /** After the subscriber connection came back: every topic and broadcast channel reads what it missed, then goes live. */
+  const catchUp = async (): Promise<void> => {
+    const behind = [...channels.values()].filter((state) => state.channel.kind !== 'patterns' && state.last !== undefined);
+    if (behind.length === 0) return;
+    for (const state of behind) state.held ??= [];
+    try {
+      // Redis answers in order on one connection: once this returns, every channel is subscribed again.
+      await subscribeClient.subscribe(...behind.map((state) => redisChannelName(prefix, state.channel)));
+      await whenReady(publishClient);
+    } catch {
+      // Closing: nothing to catch up.
+    }
+    let missed = 0;
+    for (const state of behind) {
+      const { channel } = state;
+      const stream = { audience: channel.audience, topic: channel.kind === 'topic' ? channel.topic : null };
+      try {
+        const kept = keptAfter(await readHistory(stream, state.last, historyOptions.size), state.last, historyOptions.size > 0);
+        for (const message of kept) deliverOn(state, message);
+        missed += kept.length;
+      } catch (error) {
+        logger.warn(
+          { channel: redisChannelName(prefix, channel), err: (error as Error).message },
+          'redis subscriber reconnected but could not catch up from history: its subscribers may have missed messages',
+        );
+      }
+      const held = state.held ?? [];
+      state.held = undefined;
+      for (const message of held) deliverOn(state, message);
+    }
+    logger.info({ channels: behind.length, missed }, 'redis subscriber reconnected: caught up from history');
+  };
+  let subscriberWasReady = false;
+  subscribeClient.on('ready', () => {
+    if (subscriberWasReady) void catchUp();
+    subscriberWasReady = true;
+  });
 
   return {
-    async publish(message) {
+    async publish(draft) {
       if (!watch.available()) throw unavailable();
-      const text = wireText(message);
       try {
-        const published = Promise.all(channelsOf(message).map((channel) => publishClient.publish(redisChannelName(prefix, channel), text)));
-        await withLagAwareTimeout(published, publishTimeoutMs, () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`));
+        const appended = history.append(
+          draft,
+          channelsOf(draft).map((channel) => redisChannelName(prefix, channel)),
+        );
+        return await withLagAwareTimeout(appended, publishTimeoutMs, () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`));
       } catch (error) {
         logger.debug({ err: error }, 'redis publish failed');
         throw unavailable();
       }
     },
 
+    async history(stream, cursor, limit) {
+      return keptAfter(await readHistory(stream, cursor, limit), cursor, historyOptions.size > 0);
+    },
+
+    async listening(channel) {
+      await channels.get(redisChannelName(prefix, channel))?.ready;
+    },
+
     listen(channel, listener) {
       const name = redisChannelName(prefix, channel);
-      const handler = (event: MessageEvent): void => {
-        const message = event.detail;
-        // Nothing crosses audiences, even if something else writes to our channels.
-        if (isMessage(message) && message.audience === channel.audience) return listener(message);
-        // Once at warn (something else writes to our channels: check REDIS_PREFIX), then quietly.
-        logger[warnedMalformed ? 'debug' : 'warn']({ channel: name }, 'ignored a malformed bus message');
-        warnedMalformed = true;
-      };
-      target.addEventListener(name, handler);
+      let state = channels.get(name);
+      if (state === undefined) {
+        const own: ChannelState = {
+          channel,
+          listeners: new Set(),
+          // A second SUBSCRIBE for the channel the event target subscribes: Redis acknowledges them in order, so its reply says ours is active.
+          ready: subscribeClient.subscribe(name).then(
+            () => {},
+            () => {},
+          ),
+          last: undefined,
+          held: undefined,
+          stop: () => target.removeEventListener(name, handler),
+        };
+        const handler = (event: MessageEvent): void => {
+          const message = event.detail;
+          // Nothing crosses audiences, even if something else writes to our channels.
+          if (isMessage(message) && message.audience === channel.audience) {
+            if (own.held !== undefined) own.held.push(message);
+            else deliverOn(own, message);
+            return;
+          }
+          // Once at warn (something else writes to our channels: check REDIS_PREFIX), then quietly.
+          logger[warnedMalformed ? 'debug' : 'warn']({ channel: name }, 'ignored a malformed bus message');
+          warnedMalformed = true;
+        };
+        target.addEventListener(name, handler);
+        channels.set(name, (state = own));
+      }
+      // A wrapper, so the same function listening twice is two listeners with two stop functions.
+      const entry: BusListener = (message) => listener(message);
+      state.listeners.add(entry);
+      const owner = state;
       let stopped = false;
       return () => {
         if (stopped || closed) return;
         stopped = true;
-        target.removeEventListener(name, handler);
+        owner.listeners.delete(entry);
+        if (owner.listeners.size > 0 || channels.get(name) !== owner) return;
+        channels.delete(name);
+        owner.stop();
       };
     },
 
@@ -130,26 +260,32 @@ function parseOrUndefined(text: string): unknown {
   }
 }
 
-/**
- * A message as it travels on Redis: its JSON without payloadJson, whose text stands in for the
- * payload (so a publish stringifies its payload once, not once more for the bus).
- */
-function wireText(message: Message): string {
-  const { payload: _payload, payloadJson: _payloadJson, ...fields } = message;
-  return `${JSON.stringify(fields).slice(0, -1)},"payload":${payloadJsonOf(message)}}`;
-}
-
 function isMessage(value: unknown): value is Message {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Record<string, unknown>;
   return (
     typeof candidate.id === 'string' &&
+    isMessageId(candidate.id) &&
     typeof candidate.audience === 'string' &&
     (typeof candidate.topic === 'string' || candidate.topic === null) &&
     typeof candidate.publishedAt === 'string' &&
     // Never on the wire (wireText): deliveries would write it as the payload's text unchecked.
     candidate.payloadJson === undefined
   );
+}
+
+/** Resolves once `client` is connected (at once when it is). */
+async function whenReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      client.off('ready', done);
+      client.off('end', done);
+      resolve();
+    };
+    client.on('ready', done);
+    client.on('end', done);
+  });
 }
 
 /** QUIT when connected (flushes what was sent); otherwise stop the reconnect loop at once. */

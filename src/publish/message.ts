@@ -1,6 +1,6 @@
 /** One delivered event, as it travels the bus and reaches every surface. Plain JSON, so any bus can carry it. */
 export interface Message {
-  /** Sortable in publish order within a topic (see message-id.ts). */
+  /** `<epoch>-<offset>`: sorts in delivery order within a topic and serves as a replay cursor (see history/cursor.ts). */
   readonly id: string;
   readonly audience: string;
   /** Null for an audience-wide broadcast. */
@@ -19,7 +19,7 @@ export interface Message {
 }
 
 /** The payload's JSON text: the one made at publish when the message carries it, else made now. */
-export function payloadJsonOf(message: Message): string {
+export function payloadJsonOf(message: Pick<Message, 'payload' | 'payloadJson'>): string {
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- JSON.stringify(undefined) is undefined, whatever lib.d.ts says
   return message.payloadJson ?? (JSON.stringify(message.payload) as string | undefined) ?? 'null';
 }

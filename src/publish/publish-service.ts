@@ -7,6 +7,7 @@ import { assertDeclared } from '../topics/declared-topics.js';
 import { assertTopicName } from '../topics/topic-name.js';
 import { isoTimestamp } from './iso-timestamp.js';
 import { assertPayloadDepth } from './payload-depth.js';
+import type { MessageDraft } from '../history/history.js';
 import type { Message } from './message.js';
 
 export interface PublishService {
@@ -25,7 +26,6 @@ export interface PublishService {
 export interface PublishServiceOptions {
   readonly bus: Bus;
   readonly store: Store;
-  readonly nextId: () => string;
   /** Largest payload, as its JSON text in bytes. */
   readonly maxPayloadBytes: number;
   /** Refuse topics nobody declared. */
@@ -34,7 +34,7 @@ export interface PublishServiceOptions {
 
 /** The one publish path: the GraphQL mutations and every compat route call it. */
 export function createPublishService(options: PublishServiceOptions): PublishService {
-  const { bus, store, nextId, maxPayloadBytes, requireDeclaredTopics } = options;
+  const { bus, store, maxPayloadBytes, requireDeclaredTopics } = options;
 
   const send = async (audience: string, publisher: string | null, topic: string | null, payload: unknown): Promise<Message> => {
     // Before JSON.stringify, whose stack a deep enough value overflows (a RangeError, not the client's error).
@@ -45,8 +45,8 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
     if (bytes > maxPayloadBytes) {
       throw new HeraldError('PAYLOAD_TOO_LARGE', `payload is ${bytes} bytes of JSON; the limit is ${maxPayloadBytes} (MAX_PAYLOAD_BYTES)`);
     }
-    const message: Message = {
-      id: nextId(),
+    // The bus stamps the id: the stream's epoch and next offset (src/history/cursor.ts).
+    const draft: MessageDraft = {
       audience,
       topic,
       payload,
@@ -54,8 +54,7 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
       publisher,
       payloadJson: text,
     };
-    await bus.publish(message);
-    return message;
+    return bus.publish(draft);
   };
 
   return {

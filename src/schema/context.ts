@@ -9,6 +9,8 @@ import type { SubscribeService } from '../subscribe/subscribe-service.js';
 export interface HeraldContext {
   readonly viewer: Viewer;
   readonly services: Services;
+  /** An SSE request's Last-Event-ID header (a reconnecting EventSource): resumes like `after`. */
+  readonly lastEventId?: string;
 }
 
 /** The app's long-lived parts, made once by createApp and shared by every surface. */

@@ -1,5 +1,6 @@
 import type { Message } from '../publish/message.js';
 import { deliveredMessage } from '../subscribe/message-source.js';
+import { isPattern } from '../topics/topic-name.js';
 import { builder } from './builder.js';
 import { JSON_TEXT_EXTENSION } from './json-text-extension.js';
 
@@ -19,6 +20,23 @@ export const MessageRef = builder.objectRef<Message>('Message').implement({
     publisher: t.exposeString('publisher', { nullable: true, description: "The sub claim of the publisher's token, if any." }),
   }),
 });
+
+/** An ID argument as the string it was written as (GraphQL accepts an ID as an integer literal too). */
+const idArgument = (value: string | number | null | undefined): string | undefined => (value == null ? undefined : String(value));
+
+builder.queryFields((t) => ({
+  history: t.field({
+    type: [MessageRef],
+    description: 'Messages kept for a topic, newest last, after the given cursor.',
+    args: {
+      topic: t.arg.string({ required: true }),
+      after: t.arg.id(),
+      limit: t.arg.int({ defaultValue: 100 }),
+    },
+    // Authorised exactly as subscribing to the topic is (subscribe-service.ts).
+    resolve: (_root, { topic, after, limit }, { viewer, services }) => services.subscriptions.history(viewer, topic, idArgument(after), limit ?? 100),
+  }),
+}));
 
 builder.mutationFields((t) => ({
   publish: t.field({
@@ -43,16 +61,20 @@ builder.subscriptionFields((t) => ({
   topic: t.field({
     type: MessageRef,
     description:
-      "Messages published to one topic, or to every topic a pattern matches ('*' matches within one '/'-separated segment, '**' matches across segments).",
-    args: { name: t.arg.string({ required: true }) },
+      "Messages published to one topic, or to every topic a pattern matches ('*' matches within one '/'-separated segment, '**' matches across segments). With after, first replays kept messages after that cursor, then goes live with no gap and no duplicate.",
+    args: { name: t.arg.string({ required: true }), after: t.arg.id() },
     // The subscribe service checks the scope with every other rule, for every surface.
-    subscribe: (_root, { name }, { viewer, services }) => services.subscriptions.source(viewer, { kind: 'topic', name }, 'name'),
+    subscribe: (_root, { name, after }, { viewer, services, lastEventId }) =>
+      // A reconnecting EventSource's Last-Event-ID is newer than the after it first sent; patterns cannot resume, so they go on live.
+      services.subscriptions.source(viewer, { kind: 'topic', name }, 'name', (isPattern(name) ? undefined : lastEventId) ?? idArgument(after)),
     resolve: deliveredMessage,
   }),
   broadcasts: t.field({
     type: MessageRef,
-    description: 'Audience-wide broadcasts.',
-    subscribe: (_root, _args, { viewer, services }) => services.subscriptions.source(viewer, { kind: 'broadcasts' }),
+    description: 'Audience-wide broadcasts. With after, first replays kept broadcasts after that cursor, then goes live with no gap and no duplicate.',
+    args: { after: t.arg.id() },
+    subscribe: (_root, { after }, { viewer, services, lastEventId }) =>
+      services.subscriptions.source(viewer, { kind: 'broadcasts' }, undefined, lastEventId ?? idArgument(after)),
     resolve: deliveredMessage,
   }),
 }));

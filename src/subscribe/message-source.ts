@@ -1,12 +1,13 @@
 import type { Viewer } from '../auth/viewer.js';
 import type { Target } from '../bus/fanout.js';
 import { HeraldError } from '../errors.js';
+import type { Cursor } from '../history/cursor.js';
 import { payloadJsonOf, type Message } from '../publish/message.js';
 import { watchCredential } from './credential.js';
 import type { Receiver } from './subscribe-service.js';
 
 /** Registers a receiver for an authorised subscription; returns the function that ends it (subscribe-service.ts). */
-export type OpenSubscription = (viewer: Viewer, target: Target, receiver: Receiver) => () => void;
+export type OpenSubscription = (viewer: Viewer, target: Target, receiver: Receiver, cursor?: Cursor) => () => void;
 
 /**
  * The last event of a per-subscriber stream that ended for a reason its client must see (a reader
@@ -14,7 +15,7 @@ export type OpenSubscription = (viewer: Viewer, target: Target, receiver: Receiv
  * gets a GraphQL error with a stable code as the stream's last `next`, then `complete`.
  */
 export class StreamEnded {
-  constructor(readonly error: HeraldError) {}
+  constructor(readonly error: Error) {}
 }
 
 /** What a Subscription field's stream yields: messages, and at most one StreamEnded at the end. */
@@ -39,10 +40,12 @@ export class MessageSource implements AsyncIterable<StreamEvent> {
     private readonly open: OpenSubscription,
     /** MAX_BUFFERED_BYTES: payload bytes queued for a reader that is not reading, past which its stream ends. */
     private readonly maxBufferedBytes: number,
+    /** Resume after this message: the kept ones after it come first (subscribe-service.ts). The graphql-ws engine may replace it. */
+    public cursor?: Cursor,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
-    return openMessageStream(this.viewer, this.target, this.open, this.maxBufferedBytes);
+    return openMessageStream(this.viewer, this.target, this.open, this.maxBufferedBytes, this.cursor);
   }
 }
 
@@ -51,7 +54,13 @@ export class MessageSource implements AsyncIterable<StreamEvent> {
  * nothing), released by `return()` (the client went away), at the credential's end, or when its
  * queue passes `maxBufferedBytes` of payload (it then yields one StreamEnded and ends).
  */
-function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscription, maxBufferedBytes: number): AsyncIterator<StreamEvent> {
+function openMessageStream(
+  viewer: Viewer,
+  target: Target,
+  open: OpenSubscription,
+  maxBufferedBytes: number,
+  cursor: Cursor | undefined,
+): AsyncIterator<StreamEvent> {
   const queue: StreamEvent[] = [];
   let queuedBytes = 0;
   let waiting: ((result: IteratorResult<StreamEvent>) => void) | undefined;
@@ -90,21 +99,28 @@ function openMessageStream(viewer: Viewer, target: Target, open: OpenSubscriptio
 
   const start = (): void => {
     state = 'open';
-    const stopReceiving = open(viewer, target, {
-      deliver(message) {
-        if (state !== 'open') return;
-        if (waiting === undefined) {
-          queuedBytes += Buffer.byteLength(payloadJsonOf(message));
-          if (queuedBytes > maxBufferedBytes) {
-            return end(
-              new StreamEnded(new HeraldError('SLOW_CONSUMER', 'slow consumer: more than MAX_BUFFERED_BYTES of messages waited to be read; subscribe again')),
-            );
+    const stopReceiving = open(
+      viewer,
+      target,
+      {
+        deliver(message) {
+          if (state !== 'open') return;
+          if (waiting === undefined) {
+            queuedBytes += Buffer.byteLength(payloadJsonOf(message));
+            if (queuedBytes > maxBufferedBytes) {
+              return end(
+                new StreamEnded(new HeraldError('SLOW_CONSUMER', 'slow consumer: more than MAX_BUFFERED_BYTES of messages waited to be read; subscribe again')),
+              );
+            }
           }
-        }
-        push(message);
+          push(message);
+        },
+        close: () => end(),
+        // The gap after the cursor cannot be filled: said as the stream's only event.
+        fail: (error) => end(new StreamEnded(error instanceof Error ? error : new Error(String(error)))),
       },
-      close: () => end(),
-    });
+      cursor,
+    );
     // Said as the stream's last event, as the WebSocket surfaces say it with their close (4401) or reply.
     const stopWatching = watchCredential(viewer, () =>
       end(new StreamEnded(new HeraldError('UNAUTHENTICATED', 'token expired: subscribe again with a fresh token'))),

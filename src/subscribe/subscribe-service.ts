@@ -1,22 +1,36 @@
 import { requireScope, authorizeSubscribe } from '../auth/access.js';
 import type { Viewer } from '../auth/viewer.js';
+import type { Bus, Channel } from '../bus/bus.js';
 import type { Fanout, Subscriber, Target } from '../bus/fanout.js';
 import { HeraldError } from '../errors.js';
+import { parseCursor, type Cursor } from '../history/cursor.js';
+import { MAX_HISTORY_LIMIT } from '../history/history.js';
+import type { Message } from '../publish/message.js';
 import type { Store } from '../store/store.js';
 import { assertDeclared } from '../topics/declared-topics.js';
-import { assertTopicPattern, isPattern } from '../topics/topic-name.js';
+import { assertTopicName, assertTopicPattern, isPattern } from '../topics/topic-name.js';
 import { createConnectionSubscriptions, type ConnectionSubscriptions } from './connection-subscriptions.js';
 import { credentialHolds } from './credential.js';
 import { MessageSource } from './message-source.js';
+import { resume } from './resume.js';
 
 /** What a surface hands the subscribe service to receive a subscription's messages. */
 export type Receiver = Omit<Subscriber, 'accepts'> & {
   /** The surface's own extra rule (courier: one copy per connection), applied after the viewer's topics limit. */
   readonly accepts?: (topic: string) => boolean;
+  /** A resumed subscription whose gap cannot be filled has ended with this error (default: close). */
+  fail?(error: unknown): void;
+  /** A resumed subscription replayed what it missed and is live from here on. */
+  caughtUp?(): void;
 };
+
+/** Enough to read everything a stream still keeps after a cursor (HISTORY_SIZE is at most this). */
+const ALL_KEPT = 1_000_000;
 
 export interface SubscribeServiceOptions {
   readonly fanout: Fanout;
+  /** History and the moment a channel is live, for resuming with `after`. */
+  readonly bus: Pick<Bus, 'history' | 'listening'>;
   readonly store: Store;
   /** REQUIRE_DECLARED_TOPICS: exact names must have been declared with createTopic. */
   readonly requireDeclaredTopics: boolean;
@@ -38,44 +52,87 @@ export interface SubscribeService {
    * excludes entirely is refused), REQUIRE_DECLARED_TOPICS for exact names. Throws a HeraldError.
    * `argument` names the topic in messages as the surface's protocol does (`name`, `topic`).
    */
-  authorize(viewer: Viewer, target: Target, argument?: string): Promise<void>;
+  authorize(viewer: Viewer, target: Target, argument?: string, cursor?: Cursor): Promise<void>;
   /**
    * Registers an authorised subscription in the fan-out registry, delivering only what the viewer's
    * topics limit allows; returns the function that ends it (idempotent). The surface decides when
-   * the credential's end ends it (a connection's, or this subscription's own).
+   * the credential's end ends it (a connection's, or this subscription's own). With a cursor, it
+   * first replays every kept message after it (resume.ts), or fails the receiver.
    */
-  open(viewer: Viewer, target: Target, receiver: Receiver): () => void;
-  /** authorize, then the Subscription resolvers' MessageSource (SSE iterates it; graphql-ws groups it). */
-  source(viewer: Viewer, target: Target, argument?: string): Promise<MessageSource>;
+  open(viewer: Viewer, target: Target, receiver: Receiver, cursor?: Cursor): () => void;
+  /**
+   * authorize, then the Subscription resolvers' MessageSource (SSE iterates it; graphql-ws groups it).
+   * `after` is the client's cursor, as given: a malformed one is BAD_USER_INPUT.
+   */
+  source(viewer: Viewer, target: Target, argument?: string, after?: string | null): Promise<MessageSource>;
+  /** The history query: authorised as subscribing to the exact topic (null: broadcasts) is; limit 1 to MAX_HISTORY_LIMIT. */
+  history(viewer: Viewer, topic: string | null, after: string | null | undefined, limit: number): Promise<readonly Message[]>;
   /** A connection's registry of open subscriptions: the per-connection cap and its cleanup. */
   connection<K>(): ConnectionSubscriptions<K>;
 }
 
 export function createSubscribeService(options: SubscribeServiceOptions): SubscribeService {
-  const { fanout, store, requireDeclaredTopics, maxSubscriptionsPerConnection, maxBufferedBytes } = options;
+  const { fanout, bus, store, requireDeclaredTopics, maxSubscriptionsPerConnection, maxBufferedBytes } = options;
 
-  const authorize = async (viewer: Viewer, target: Target, argument = 'topic'): Promise<void> => {
+  const authorize = async (viewer: Viewer, target: Target, argument = 'topic', cursor?: Cursor): Promise<void> => {
     if (!credentialHolds(viewer)) throw new HeraldError('UNAUTHENTICATED', 'token expired');
     if (target.kind === 'broadcasts') return requireScope(viewer, 'SUBSCRIBE');
     assertTopicPattern(target.name, argument);
+    if (cursor !== undefined && isPattern(target.name)) {
+      // Ids order one topic's messages, not a pattern's many topics: one cursor cannot say what a pattern missed.
+      throw new HeraldError(
+        'BAD_USER_INPUT',
+        'after cannot be used with a pattern: resume each topic by its exact name, or subscribe to the pattern without after',
+      );
+    }
     authorizeSubscribe(viewer, target.name);
     // Patterns may name topics declared later, so only exact names are checked against declarations.
     if (requireDeclaredTopics && !isPattern(target.name)) await assertDeclared(store, viewer.audience, target.name);
   };
 
-  const open = (viewer: Viewer, target: Target, receiver: Receiver): (() => void) => {
+  const register = (viewer: Viewer, target: Target, receiver: Receiver): (() => void) => {
     const limit = viewer.topics === undefined ? undefined : viewer.allowsTopic;
     const own = receiver.accepts;
     const accepts = limit === undefined ? own : own === undefined ? limit : (topic: string) => limit(topic) && own(topic);
     return fanout.add(viewer.audience, target, accepts === undefined ? receiver : { ...receiver, accepts });
   };
 
+  const open = (viewer: Viewer, target: Target, receiver: Receiver, cursor?: Cursor): (() => void) => {
+    if (cursor === undefined) return register(viewer, target, receiver);
+    const stream = { audience: viewer.audience, topic: target.kind === 'topic' ? target.name : null };
+    const channel: Channel =
+      stream.topic === null ? { kind: 'broadcasts', audience: stream.audience } : { kind: 'topic', audience: stream.audience, topic: stream.topic };
+    return resume(
+      cursor,
+      {
+        register: (deliver) => register(viewer, target, { ...receiver, deliver }),
+        listening: () => bus.listening(channel),
+        read: (from) => bus.history(stream, from, ALL_KEPT),
+      },
+      {
+        deliver: (message) => receiver.deliver(message),
+        fail: (error) => (receiver.fail === undefined ? receiver.close?.() : receiver.fail(error)),
+        caughtUp: () => receiver.caughtUp?.(),
+      },
+    );
+  };
+
   return {
     authorize,
     open,
-    async source(viewer, target, argument) {
-      await authorize(viewer, target, argument);
-      return new MessageSource(viewer, target, open, maxBufferedBytes);
+    async source(viewer, target, argument, after) {
+      const cursor = after == null ? undefined : parseCursor(after);
+      await authorize(viewer, target, argument, cursor);
+      return new MessageSource(viewer, target, open, maxBufferedBytes, cursor);
+    },
+    async history(viewer, topic, after, limit) {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
+        throw new HeraldError('BAD_USER_INPUT', `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT}, got ${limit}`);
+      }
+      const cursor = after == null ? undefined : parseCursor(after);
+      if (topic !== null) assertTopicName(topic);
+      await authorize(viewer, topic === null ? { kind: 'broadcasts' } : { kind: 'topic', name: topic }, 'topic', cursor);
+      return bus.history({ audience: viewer.audience, topic }, cursor, limit);
     },
     connection: () => createConnectionSubscriptions(maxSubscriptionsPerConnection),
   };

@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import type { ConnectionSubscriptions } from '../subscribe/connection-subscriptions.js';
 import { watchCredential } from '../subscribe/credential.js';
 import { MessageSource } from '../subscribe/message-source.js';
+import { resumeCursor } from './resume-extension.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
 import { closeReason } from './close-reason.js';
 import { formatErrors } from './format-errors.js';
@@ -279,6 +280,11 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       // Every Subscription field Herald has returns a MessageSource; anything else is a programming error.
       return sendResultThenComplete({ errors: [new Error('subscription source is not a MessageSource')] as never });
     }
+    try {
+      source.cursor = resumeCursor(payload.extensions, document, operation, source) ?? source.cursor;
+    } catch (error) {
+      return sendError([error]);
+    }
     const leave = groups.join(
       {
         schema: args.schema,
@@ -290,7 +296,12 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
         viewer: source.viewer,
         target: source.target,
       },
-      { prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`), write: (prefix, body) => sendShared(connection, prefix, body) },
+      {
+        prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`),
+        write: (prefix, body) => sendShared(connection, prefix, body),
+        fail: (error) => sendError([error]),
+      },
+      source.cursor,
     );
     connection.operations.set(id, leave);
   }

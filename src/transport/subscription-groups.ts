@@ -1,6 +1,7 @@
 import { execute, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Fanout, SubscriberErrorHandler, Target } from '../bus/fanout.js';
 import type { Viewer } from '../auth/viewer.js';
+import type { Cursor } from '../history/cursor.js';
 import type { Message } from '../publish/message.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
 import { formatErrors } from './format-errors.js';
@@ -19,6 +20,11 @@ import { selectsViewerDependentField } from './viewer-dependent-fields.js';
  * Sharing is only sound when no selected field depends on the viewer (the key holds the audience and
  * topics limit, not the viewer): a selection with such a field (viewer-dependent-fields.ts) makes a
  * group of one, executed by graphql-js with its own context, never compiled.
+ *
+ * A member that resumes (`after`) first catches up on its own: its own registration replays what it
+ * missed, rendered by the group (each kept message once, however many members replay it), then, in
+ * one synchronous step between two deliveries, it becomes an ordinary member. So a reconnect storm
+ * costs history reads and writes, and afterwards the group is as shared as before.
  */
 
 /** One socket's view of a subscription in a group: where to write and its frame prefix. */
@@ -27,6 +33,8 @@ export interface GroupMember {
   readonly prefix: Buffer;
   /** Writes the frame `prefix + body` to the member's socket without waiting (the connection enforces its buffer limit). */
   readonly write: (prefix: Buffer, body: Buffer) => void;
+  /** A resuming member whose gap cannot be filled: its subscription has ended with this error. */
+  readonly fail: (error: unknown) => void;
 }
 
 export interface GroupSpec {
@@ -43,8 +51,11 @@ export interface GroupSpec {
 }
 
 export interface SubscriptionGroups {
-  /** Adds a member to the group for `spec` (made on first use); returns the function that removes it. */
-  join(spec: GroupSpec, member: GroupMember): () => void;
+  /**
+   * Adds a member to the group for `spec` (made on first use); returns the function that removes it.
+   * With a cursor, the member first receives every kept message after it.
+   */
+  join(spec: GroupSpec, member: GroupMember, cursor?: Cursor): () => void;
   /** Groups alive now (tests and metrics). */
   readonly size: number;
 }
@@ -66,6 +77,8 @@ export interface SubscriptionGroupsOptions {
 
 export function createSubscriptionGroups(options: SubscriptionGroupsOptions): SubscriptionGroups {
   const { subscriptions, fanout, maskError, onDeliveryError } = options;
+  const resultJson = (result: ExecutionResult): string =>
+    JSON.stringify(result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) });
   const compiledAllowed = options.compiled ?? true;
   const groups = new Map<string, Group>();
   /** Per parsed document (Yoga caches them) and operation: whether its selection may be shared. */
@@ -82,6 +95,10 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
 
   class Group {
     readonly members = new Set<GroupMember>();
+    /** Members still replaying history on their own registration (they join `members` when caught up). */
+    catchingUp = 0;
+    /** Rendered replays by message id, so a storm of members resuming from the same place renders each message once. */
+    private readonly replayed = new Map<string, string>();
     private readonly removeFromFanout: () => void;
     /** The per-event execution compiled for the common shape (subscription-event.ts), else graphql-js's execute. */
     private readonly compiled: CompiledSubscriptionEvent | undefined;
@@ -123,20 +140,39 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     }
 
     private deliverNow(message: Message): Promise<void> | undefined {
-      const { schema, document, operationName, variables, contextValue } = this.spec;
-      const json = this.compiled?.(message, contextValue);
-      if (json !== undefined) {
+      // Only catching-up members: they render on their own registration.
+      if (this.members.size === 0) return undefined;
+      const json = this.render(message);
+      if (typeof json === 'string') {
         this.writeJson(json);
         return undefined;
       }
-      const result = execute({ schema, document, operationName, variableValues: variables, contextValue, rootValue: message });
-      if (isPromise(result)) return result.then((settled) => this.write(settled));
-      this.write(result);
-      return undefined;
+      return json.then((settled) => this.writeJson(settled));
     }
 
-    private write(result: ExecutionResult): void {
-      this.writeJson(JSON.stringify(result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) }));
+    /** The event's `payload` JSON for this group's document: compiled when it can be, else graphql-js. */
+    render(message: Message): string | Promise<string> {
+      const { schema, document, operationName, variables, contextValue } = this.spec;
+      const json = this.compiled?.(message, contextValue);
+      if (json !== undefined) return json;
+      const result = execute({ schema, document, operationName, variableValues: variables, contextValue, rootValue: message });
+      return isPromise(result) ? result.then(resultJson) : resultJson(result);
+    }
+
+    /** A replayed message's JSON, rendered once for every member replaying it. */
+    renderReplay(message: Message): string | Promise<string> {
+      const cached = this.replayed.get(message.id);
+      if (cached !== undefined) return cached;
+      const json = this.render(message);
+      if (typeof json !== 'string') return json;
+      if (this.replayed.size >= REPLAY_CACHE_SIZE) this.replayed.delete(this.replayed.keys().next().value!);
+      this.replayed.set(message.id, json);
+      return json;
+    }
+
+    /** Resolves once no asynchronous delivery is under way. */
+    get idle(): Promise<void> | undefined {
+      return this.pending;
     }
 
     private writeJson(json: string): void {
@@ -165,20 +201,89 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
       this.removeFromFanout();
       if (groups.get(this.key) === this) groups.delete(this.key);
     }
+
+    /** Removes the group once no member is left, live or catching up. */
+    disposeIfEmpty(): void {
+      if (this.members.size === 0 && this.catchingUp === 0) this.dispose();
+    }
   }
 
+  /** A resuming member: replays on its own registration, then joins the group's members (see the header). */
+  const catchUp = (group: Group, spec: GroupSpec, member: GroupMember, cursor: Cursor): (() => void) => {
+    let state: 'replaying' | 'live' | 'gone' = 'replaying';
+    let pending: Promise<void> | undefined;
+    const body = (json: string): Buffer => Buffer.from(`${json}}`);
+    const writeOne = (json: string): void => member.write(member.prefix, body(json));
+    /** Writes in order: once a render answered asynchronously, later ones wait behind it. */
+    const send = (message: Message): void => {
+      const json = pending === undefined ? group.renderReplay(message) : undefined;
+      if (typeof json === 'string') return writeOne(json);
+      const settled: Promise<void> = (pending ?? Promise.resolve())
+        .then(async () => writeOne(await (json ?? group.renderReplay(message))))
+        .catch((error: unknown) => onDeliveryError(error, message))
+        .finally(() => {
+          if (pending === settled) pending = undefined;
+        });
+      pending = settled;
+    };
+    const leaveReplay = (): void => {
+      if (state !== 'replaying') return;
+      state = 'gone';
+      stop();
+      group.catchingUp--;
+    };
+    // Joins between two deliveries, once neither this member's replay nor the group has a write under way.
+    const goLive = (): void => {
+      if (state !== 'replaying') return;
+      const busy = pending ?? group.idle;
+      if (busy !== undefined) {
+        void busy.then(goLive);
+        return;
+      }
+      group.members.add(member);
+      leaveReplay();
+      state = 'live';
+      fanout.membersChanged();
+    };
+    group.catchingUp++;
+    const stop = subscriptions.open(
+      spec.viewer,
+      spec.target,
+      {
+        deliver: send,
+        fail(error) {
+          leaveReplay();
+          group.disposeIfEmpty();
+          member.fail(error);
+        },
+        caughtUp: goLive,
+      },
+      cursor,
+    );
+    return () => {
+      if (state === 'replaying') leaveReplay();
+      else if (state === 'live') {
+        state = 'gone';
+        group.members.delete(member);
+        fanout.membersChanged();
+      }
+      group.disposeIfEmpty();
+    };
+  };
+
   return {
-    join(spec, member) {
+    join(spec, member, cursor) {
       const shared = mayShare(spec);
       const key = shared ? groupKey(spec) : `unshared:${++unshared}`;
       let group = groups.get(key);
       if (group === undefined) groups.set(key, (group = new Group(key, spec, shared)));
+      if (cursor !== undefined) return catchUp(group, spec, member, cursor);
       group.members.add(member);
       fanout.membersChanged();
       const joined = group;
       return () => {
         if (!joined.members.delete(member)) return;
-        if (joined.members.size === 0) joined.dispose();
+        if (joined.members.size === 0 && joined.catchingUp === 0) joined.dispose();
         else fanout.membersChanged();
       };
     },
@@ -199,5 +304,8 @@ function groupKey(spec: GroupSpec): string {
     spec.variables ?? null,
   ]);
 }
+
+/** Replayed renders a group remembers (a storm resumes from a few recent places, well within this). */
+const REPLAY_CACHE_SIZE = 1024;
 
 const isPromise = <T>(value: T | Promise<T>): value is Promise<T> => typeof (value as { then?: unknown }).then === 'function';

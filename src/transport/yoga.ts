@@ -15,6 +15,7 @@ import type { HeraldContext, Services } from '../schema/context.js';
 import { schema } from '../schema/index.js';
 import { useStableErrorCodes } from './error-codes.js';
 import { acceptsEventStream, useJsonParameterErrors, useSubscriptionsOnlyOverSse } from './http-request-rules.js';
+import { useSseEventIds } from './sse-event-ids.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -54,6 +55,8 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
     context: async ({ request, params, viewer }) => ({
       viewer: viewer ?? (await viewerOfRequest(verifyToken, request, params)),
       services,
+      // graphql-ws operations have no request (their server context carries the viewer).
+      lastEventId: (request as Request | undefined)?.headers.get('last-event-id') ?? undefined,
     }),
     plugins: [
       maxTokensPlugin({ n: limits.maxTokens }),
@@ -63,6 +66,7 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
       useStableErrorCodes(),
       useJsonParameterErrors(),
       useSubscriptionsOnlyOverSse(),
+      useSseEventIds(),
       ...(options.plugins ?? []),
       useReadinessCheck({
         endpoint: '/ready',

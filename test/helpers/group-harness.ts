@@ -17,9 +17,9 @@ export interface GroupHarness {
   readonly bus: Bus;
   readonly groups: SubscriptionGroups;
   /** Joins `viewer` to the group for `query` on topic "news", writing through `member`. */
-  join(schema: GraphQLSchema, query: string, viewer: Viewer, member: GroupMember): void;
-  /** Publishes a message to topic "news" of audience "vd". */
-  publish(id: string): Promise<void>;
+  join(schema: GraphQLSchema, query: string, viewer: Viewer, member: Omit<GroupMember, 'fail'>): void;
+  /** Publishes a message to topic "news" of audience "vd" (the bus stamps its id). */
+  publish(): Promise<Message>;
 }
 
 const rethrow = (error: unknown): never => {
@@ -31,6 +31,7 @@ export function createGroupHarness(handlers: { onSubscriberError?: SubscriberErr
   const fanout = createFanout(bus, handlers.onSubscriberError ?? rethrow);
   const subscriptions = createSubscribeService({
     fanout,
+    bus,
     store: {} as Store, // never asked: REQUIRE_DECLARED_TOPICS is off
     requireDeclaredTopics: false,
     maxSubscriptionsPerConnection: 10,
@@ -47,17 +48,16 @@ export function createGroupHarness(handlers: { onSubscriberError?: SubscriberErr
     groups,
     join(schema, query, viewer, member) {
       const spec = { schema, document: parse(query), query, operationName: undefined, variables: undefined, contextValue: { viewer }, viewer };
-      groups.join({ ...spec, target: { kind: 'topic', name: 'news' } }, member);
+      groups.join({ ...spec, target: { kind: 'topic', name: 'news' } }, { ...member, fail: rethrow });
     },
-    publish: (id) =>
-      bus.publish({ id, audience: 'vd', topic: 'news', payload: { n: 1 }, publishedAt: new Date(0).toISOString(), publisher: null } satisfies Message),
+    publish: () => bus.publish({ audience: 'vd', topic: 'news', payload: { n: 1 }, publishedAt: new Date(0).toISOString(), publisher: null }),
   };
 }
 
 export const viewerOf = (subject: string): Viewer =>
   viewerFromClaims({ sub: subject, aud: 'vd', scope: 'subscribe' }, { defaultAudience: 'vd', defaultScopes: ['SUBSCRIBE'] }, false);
 
-/** Delivers one message to a subscriber per subject and returns the groups formed and each subject's results. */
+/** Delivers one message to a subscriber per subject and returns the groups formed, each subject's results and the message's id. */
 export async function deliverToSubjects(schema: GraphQLSchema, query: string, subjects: readonly string[]) {
   const harness = createGroupHarness();
   const received = new Map<string, unknown[]>();
@@ -68,6 +68,6 @@ export async function deliverToSubjects(schema: GraphQLSchema, query: string, su
       write: (_prefix, body) => received.get(subject)!.push(JSON.parse(`[${body.toString().slice(0, -1)}]`)[0]),
     });
   }
-  await harness.publish('1');
-  return { groups: harness.groups.size, received };
+  const { id } = await harness.publish();
+  return { groups: harness.groups.size, received, id };
 }

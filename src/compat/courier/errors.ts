@@ -51,6 +51,8 @@ const BY_HERALD_CODE: Readonly<Record<Exclude<ErrorCode, 'UNAUTHENTICATED' | 'IN
   // Courier's sockets close a slow reader (SLOW_CONSUMER_CLOSE_CODE) instead; no route answers it.
   SLOW_CONSUMER: [429, 'ERATE_LIMITED'],
   UNAVAILABLE: [503, 'ESERVER_UNAVAILABLE'],
+  // Courier has no resume; no route answers it.
+  CURSOR_EXPIRED: [410, 'EBODY_INVALID'],
 };
 
 const UNEXPECTED_MESSAGE = 'unexpected server error';

@@ -1,0 +1,115 @@
+import type { Redis } from 'ioredis';
+import { newEpoch, type Cursor } from '../history/cursor.js';
+import type { HistoryOptions, HistoryWindow, MessageDraft, StreamRef } from '../history/history.js';
+import { payloadJsonOf, type Message } from '../publish/message.js';
+
+/**
+ * A stream's history on Redis: a hash (its epoch and newest offset) and a Redis Stream (its newest
+ * HISTORY_SIZE messages, entry id `<offset>-0`), both dropped HISTORY_TTL after the last publish.
+ * Both keys carry one Redis Cluster hash tag, the stream's audience and topic, so one script may
+ * touch both on a cluster; the tag comes before the part that differs, so a REDIS_PREFIX holding
+ * braces cannot split them.
+ *   <prefix>:{<audience>:<topic>}:meta       <prefix>:{<audience>}:meta (broadcasts)
+ *   <prefix>:{<audience>:<topic>}:history    <prefix>:{<audience>}:history
+ */
+export function historyKeys(prefix: string, { audience, topic }: StreamRef): [meta: string, history: string] {
+  const tag = `${prefix}:{${encodeURIComponent(audience)}${topic === null ? '' : `:${topic}`}}`;
+  return [`${tag}:meta`, `${tag}:history`];
+}
+
+/**
+ * Append and publish in one atomic step, so history order and live order are the same order across
+ * every instance and publisher. A stream without meta (new, expired, or lost with Redis's data)
+ * starts a new epoch, the caller's proposal, and any orphaned history goes with the old one.
+ * The message text is built here because its id is: `{"id":"<id>",` + the rest the caller sent.
+ */
+const APPEND = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local id = epoch .. '-' .. string.format('%012d', offset)
+local text = '{"id":"' .. id .. '",' .. ARGV[4]
+local size = tonumber(ARGV[2])
+if size > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', size, offset .. '-0', 'm', text)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 5, #ARGV do
+  redis.call('PUBLISH', ARGV[i], text)
+end
+return id
+`;
+
+/**
+ * One consistent read: epoch, newest offset, oldest kept offset, then the entries' texts (after the
+ * cursor's offset, or the newest ARGV[2] without one). An empty reply: no such stream.
+ */
+const READ = `
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset')
+if not meta[1] then return {} end
+local out = {meta[1], meta[2]}
+local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+if #oldest > 0 then out[3] = oldest[1][1] else out[3] = '' end
+local entries
+if ARGV[1] == '' then
+  entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[2])
+  for i = #entries, 1, -1 do out[#out + 1] = entries[i][2][2] end
+else
+  entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+  for i = 1, #entries do out[#out + 1] = entries[i][2][2] end
+end
+return out
+`;
+
+interface HistoryCommands {
+  heraldAppend(meta: string, history: string, epoch: string, size: number, ttlMs: number, rest: string, ...channels: string[]): Promise<string>;
+  heraldRead(meta: string, history: string, after: string, limit: number): Promise<string[]>;
+}
+
+export interface RedisHistory {
+  /** Runs the append script: the message, stamped with its id, is kept and published on `channels`. */
+  append(draft: MessageDraft, channels: readonly string[]): Promise<Message>;
+  read(stream: StreamRef, cursor: Cursor | undefined, limit: number, parse: (text: string) => Message | undefined): Promise<HistoryWindow | undefined>;
+}
+
+export function createRedisHistory(client: Redis, prefix: string, options: HistoryOptions): RedisHistory {
+  // defineCommand runs EVALSHA and falls back to EVAL when Redis lost its script cache (a restart).
+  client.defineCommand('heraldAppend', { numberOfKeys: 2, lua: APPEND });
+  client.defineCommand('heraldRead', { numberOfKeys: 2, lua: READ });
+  const commands = client as unknown as HistoryCommands;
+  return {
+    async append(draft, channels) {
+      const [meta, history] = historyKeys(prefix, draft);
+      const id = await commands.heraldAppend(meta, history, newEpoch(), options.size, options.ttlMs, restOfWireText(draft), ...channels);
+      return { ...draft, id };
+    },
+    async read(stream, cursor, limit, parse) {
+      const [meta, history] = historyKeys(prefix, stream);
+      const reply = await commands.heraldRead(meta, history, cursor === undefined ? '' : String(cursor.offset), limit);
+      if (reply.length === 0) return undefined;
+      const last = Number(reply[1]);
+      const oldest = reply[2]!;
+      const messages: Message[] = [];
+      for (const text of reply.slice(3)) {
+        const message = parse(text);
+        if (message !== undefined) messages.push(message);
+      }
+      return { epoch: reply[0]!, last, first: oldest === '' ? last + 1 : Number(oldest.split('-', 1)[0]), messages };
+    },
+  };
+}
+
+/**
+ * A message as it travels on Redis, after its id: `"audience":…,"payload":<payload text>}`. The
+ * payload's text is the one made at publish (payloadJson), so it is stringified once, not again for the bus.
+ */
+export function restOfWireText(draft: MessageDraft): string {
+  // An id already on the draft (tests hand whole messages) is not sent: the script stamps its own first.
+  const { payload: _payload, payloadJson: _payloadJson, id: _id, ...fields } = draft as MessageDraft & { id?: string };
+  return `${JSON.stringify(fields).slice(1, -1)},"payload":${payloadJsonOf(draft)}}`;
+}
