@@ -18,7 +18,7 @@ import { isPattern } from '../topics/topic-name.js';
  */
 export function resumeCursor(extensions: unknown, document: DocumentNode, operation: OperationDefinitionNode, source: MessageSource): Cursor | undefined {
   if (typeof extensions !== 'object' || extensions === null || !('heraldResume' in extensions)) return undefined;
-  const resume = (extensions).heraldResume;
+  const resume = extensions.heraldResume;
   const after = typeof resume === 'object' && resume !== null ? (resume as { after?: unknown }).after : undefined;
   if (after !== undefined && after !== null && typeof after !== 'string') {
     throw new HeraldError('BAD_USER_INPUT', 'extensions.heraldResume.after must be a Message.id or null');
