@@ -58,7 +58,7 @@ describe('resume with after', () => {
     const got: number[] = [];
     const dispose = client.subscribe<{ topic: { id: string; payload: number } }>(
       { query: 'subscription { topic(name: "cuts") { id payload } }' },
-      { next: (r) => got.push(r.data!.topic.payload), error: (e) => got.push(-1), complete: () => {} },
+      { next: (r) => got.push(r.data!.topic.payload), error: () => got.push(-1), complete: () => {} },
     );
     await waitForSubscribers(herald.app, 'resume', 'cuts');
     await publish('cuts', 1);

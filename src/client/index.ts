@@ -113,8 +113,8 @@ function iterate<Data, Extensions>(
   payload: SubscribePayload,
 ): AsyncIterableIterator<FormattedExecutionResult<Data, Extensions>> {
   const pending: FormattedExecutionResult<Data, Extensions>[] = [];
-  let done = false;
-  let failure: { error: unknown } | undefined;
+  // An object, not two variables: the sink's callbacks change it between the iterator's reads.
+  const end: { done: boolean; failure?: { error: unknown } } = { done: false };
   let wake = (): void => {};
   const dispose = subscribe(payload, {
     next(value) {
@@ -122,22 +122,22 @@ function iterate<Data, Extensions>(
       wake();
     },
     error(error) {
-      done = true;
-      failure = { error };
+      end.done = true;
+      end.failure = { error };
       wake();
     },
     complete() {
-      done = true;
+      end.done = true;
       wake();
     },
   });
   const iterator = (async function* () {
     try {
       for (;;) {
-        if (pending.length === 0 && !done) await new Promise<void>((resolve) => (wake = resolve));
+        if (pending.length === 0 && !end.done) await new Promise<void>((resolve) => (wake = resolve));
         while (pending.length > 0) yield pending.shift()!;
-        if (failure !== undefined) throw failure.error;
-        if (done) return;
+        if (end.failure !== undefined) throw end.failure.error;
+        if (end.done) return;
       }
     } finally {
       dispose();
