@@ -38,6 +38,25 @@ describe('resume with after', () => {
     await client.dispose();
   });
 
+  it('members resuming from different cursors share one group once caught up', async () => {
+    const ids = [];
+    for (let n = 1; n <= 4; n++) ids.push(await publish('shared', n));
+    const before = herald.app.groups.size;
+    const client = wsClient(herald.wsUrl, { connectionParams: { token: reader } });
+    const early = subscribe<{ topic: { id: string; payload: number } }>(client, TOPIC, { name: 'shared', after: ids[0] });
+    const late = subscribe<{ topic: { id: string; payload: number } }>(client, TOPIC, { name: 'shared', after: ids[2] });
+    await until(() => early.received.length === 3 && late.received.length === 1, 'both replays');
+    await waitForSubscribers(herald.app, 'resume', 'shared', 2);
+    expect(herald.app.groups.size - before).toBe(1);
+    await publish('shared', 5);
+    await until(() => early.received.length === 4 && late.received.length === 2, 'the live message, to both');
+    expect(early.received.map((r) => r.data!.topic.payload)).toEqual([2, 3, 4, 5]);
+    expect(late.received.map((r) => r.data!.topic.payload)).toEqual([4, 5]);
+    early.dispose();
+    late.dispose();
+    await client.dispose();
+  });
+
   it('through herald/client, resumes after the server cut the socket', async () => {
     let socket: WebSocket | undefined;
     class Tracked extends WebSocket {

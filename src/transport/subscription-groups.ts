@@ -6,6 +6,7 @@ import type { Message } from '../publish/message.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
 import { formatErrors } from './format-errors.js';
 import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from '../fast-lane/subscription-event.js';
+import { cursorVariableOf } from './cursor-variable.js';
 import { selectsViewerDependentField } from './viewer-dependent-fields.js';
 
 /**
@@ -83,6 +84,14 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
   const groups = new Map<string, Group>();
   /** Per parsed document (Yoga caches them) and operation: whether its selection may be shared. */
   const shareable = new WeakMap<DocumentNode, Map<string | undefined, boolean>>();
+  /** Per parsed document and operation: the variable that only carries the cursor (cursor-variable.ts), left out of the key. */
+  const cursorVariables = new WeakMap<DocumentNode, Map<string | undefined, string | undefined>>();
+  const cursorVariable = (spec: GroupSpec): string | undefined => {
+    let byOperation = cursorVariables.get(spec.document);
+    if (byOperation === undefined) cursorVariables.set(spec.document, (byOperation = new Map<string | undefined, string | undefined>()));
+    if (!byOperation.has(spec.operationName)) byOperation.set(spec.operationName, cursorVariableOf(spec.document, spec.operationName));
+    return byOperation.get(spec.operationName);
+  };
   let unshared = 0;
 
   const mayShare = (spec: GroupSpec): boolean => {
@@ -274,7 +283,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
   return {
     join(spec, member, cursor) {
       const shared = mayShare(spec);
-      const key = shared ? groupKey(spec) : `unshared:${++unshared}`;
+      const key = shared ? groupKey(spec, cursorVariable(spec)) : `unshared:${++unshared}`;
       let group = groups.get(key);
       if (group === undefined) groups.set(key, (group = new Group(key, spec, shared)));
       if (cursor !== undefined) return catchUp(group, spec, member, cursor);
@@ -293,15 +302,20 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
   };
 }
 
-function groupKey(spec: GroupSpec): string {
+function groupKey(spec: GroupSpec, cursorVariable: string | undefined): string {
   const { viewer, target } = spec;
+  let variables = spec.variables;
+  if (cursorVariable !== undefined && variables !== undefined && cursorVariable in variables) {
+    const { [cursorVariable]: _cursor, ...rest } = variables;
+    variables = rest;
+  }
   return JSON.stringify([
     viewer.audience,
     viewer.topics ?? null,
     target.kind === 'topic' ? target.name : null,
     spec.operationName ?? null,
     spec.query,
-    spec.variables ?? null,
+    variables ?? null,
   ]);
 }
 
