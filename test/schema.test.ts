@@ -259,6 +259,24 @@ describe('API contract (schema/contract.graphql)', () => {
     }
   });
 
+  it(`${PRINTED_FILE} serves the [delivery] history and resume fields as the contract types them`, () => {
+    const served = buildSchema(printedSdl);
+    const signature = (schema: typeof contract, type: 'Query' | 'Subscription', field: string): string => {
+      const found = (type === 'Query' ? schema.getQueryType() : schema.getSubscriptionType())?.getFields()[field];
+      if (found === undefined) return 'missing';
+      const args = [...found.args].sort((a, b) => a.name.localeCompare(b.name));
+      return `${args.map((arg) => `${arg.name}: ${String(arg.type)}${arg.defaultValue === undefined ? '' : ` = ${JSON.stringify(arg.defaultValue)}`}`).join(', ')} -> ${String(found.type)}`;
+    };
+    for (const [type, field] of [
+      ['Query', 'history'],
+      ['Subscription', 'topic'],
+      ['Subscription', 'broadcasts'],
+    ] as const) {
+      expect(signature(served, type, field), `${type}.${field}`).toBe(signature(contract, type, field));
+    }
+    expect(signature(served, 'Query', 'history')).toBe('after: ID, limit: Int = 100, topic: String! -> [Message!]!');
+  });
+
   it('reads the marking convention of the contract file', () => {
     expect(markingOf('Messages ... [core; after: delivery]')).toEqual({ mark: 'core', args: new Map([['after', 'delivery']]) });
     expect(markingOf('[core]')).toEqual({ mark: 'core', args: new Map() });
