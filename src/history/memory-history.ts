@@ -1,13 +1,29 @@
-import type { Message } from '../publish/message.js';
+import { payloadJsonOf, type Message } from '../publish/message.js';
 import { messageId, newEpoch, type Cursor } from './cursor.js';
 import type { HistoryOptions, HistoryWindow, MessageDraft, StreamRef } from './history.js';
+
+/**
+ * A kept message: its payload as JSON text only. The parsed payload a publish made is let go (it
+ * weighs a few times its text), and a replay parses the text again: replays are rare, keeping is not.
+ */
+type Kept = Omit<Message, 'payload' | 'payloadJson'> & { readonly payloadJson: string };
+
+const keptOf = ({ id, audience, topic, publishedAt, publisher, ...message }: Message): Kept => ({
+  id,
+  audience,
+  topic,
+  publishedAt,
+  publisher,
+  payloadJson: payloadJsonOf(message),
+});
+const messageOf = (kept: Kept): Message => ({ ...kept, payload: JSON.parse(kept.payloadJson) as unknown });
 
 /** One stream's history in memory: its epoch, its newest offset, and its newest messages. */
 interface Stream {
   readonly epoch: string;
   last: number;
   /** Kept messages are entries[start..]; the array is compacted in blocks rather than shifted per message. */
-  entries: Message[];
+  entries: Kept[];
   start: number;
   /** When it was last published to: it expires HISTORY_TTL after. */
   touched: number;
@@ -73,7 +89,7 @@ export function createMemoryHistory(options: MemoryHistoryOptions): MemoryHistor
       stream.touched = at;
       const message: Message = { ...draft, id: messageId(stream.epoch, ++stream.last) };
       if (size > 0) {
-        stream.entries.push(message);
+        stream.entries.push(keptOf(message));
         if (stream.entries.length - stream.start > size) stream.start++;
         if (stream.start >= size) {
           stream.entries = stream.entries.slice(stream.start);
@@ -92,7 +108,7 @@ export function createMemoryHistory(options: MemoryHistoryOptions): MemoryHistor
       let from: number;
       if (cursor === undefined) from = Math.max(stream.start, stream.entries.length - limit);
       else from = stream.start + Math.max(0, cursor.offset + 1 - first);
-      return { epoch: stream.epoch, last: stream.last, first, messages: stream.entries.slice(from, from + limit) };
+      return { epoch: stream.epoch, last: stream.last, first, messages: stream.entries.slice(from, from + limit).map(messageOf) };
     },
 
     sweep,
