@@ -9,6 +9,7 @@ import type { Message } from '../publish/message.js';
 import type { Store } from '../store/store.js';
 import { assertDeclared } from '../topics/declared-topics.js';
 import { assertTopicName, assertTopicPattern, isPattern } from '../topics/topic-name.js';
+import { createBatchedReads } from './batched-reads.js';
 import { createConnectionSubscriptions, type ConnectionSubscriptions } from './connection-subscriptions.js';
 import { credentialHolds } from './credential.js';
 import { MessageSource } from './message-source.js';
@@ -73,6 +74,8 @@ export interface SubscribeService {
 
 export function createSubscribeService(options: SubscribeServiceOptions): SubscribeService {
   const { fanout, bus, store, requireDeclaredTopics, maxSubscriptionsPerConnection, maxBufferedBytes } = options;
+  // A reconnect storm resumes thousands of subscribers from the same place: one read answers a batch of them.
+  const readKept = createBatchedReads<readonly Message[]>();
 
   const authorize = async (viewer: Viewer, target: Target, argument = 'topic', cursor?: Cursor): Promise<void> => {
     if (!credentialHolds(viewer)) throw new HeraldError('UNAUTHENTICATED', 'token expired');
@@ -107,7 +110,7 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
       {
         register: (deliver) => register(viewer, target, { ...receiver, deliver }),
         listening: () => bus.listening(channel),
-        read: (from) => bus.history(stream, from, ALL_KEPT),
+        read: (from) => readKept(`${stream.audience}\u0000${stream.topic ?? ''}\u0000${from.id}`, () => bus.history(stream, from, ALL_KEPT)),
       },
       {
         deliver: (message) => receiver.deliver(message),
