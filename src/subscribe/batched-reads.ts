@@ -35,7 +35,7 @@ export function createBatchedReads<T>(): (key: string, read: () => Promise<T>) =
       const own = entry;
       let start = (): void => {};
       const promise = new Promise<T>((resolve, reject) => {
-        start = () => run(key, own, read).then(resolve, reject);
+        start = () => void run(key, own, read).then(resolve, reject);
       });
       entry.next = { promise, start };
     }
