@@ -81,14 +81,16 @@ describe.runIf(canRun)('resume torture, Redis bus, three gateway processes', () 
     return { reconnects, elsewhere };
   };
 
-  const check = (label: string, options: TortureOptions, run: () => Promise<TortureResult>) => async () => {
+  const check = async (label: string, options: TortureOptions, everyMove: boolean): Promise<TortureResult> => {
     try {
-      const result = await run();
+      const result = await runTorture(options);
       const { reconnects, elsewhere } = moves(result);
       console.log(`${describeRun(label, options, result)}; ${elsewhere}/${reconnects} reconnects on another instance`);
+      if (result.anomalies.length > 0) console.error(result.anomalies.slice(0, 20).join('\n'));
       expect(result.failures).toEqual([]);
       for (const got of result.received) expect(got).toEqual(oneTo(N));
-      expect(elsewhere).toBe(reconnects);
+      // Once an instance has gone, two remain, and a rotation may come back where it was.
+      if (everyMove) expect(elsewhere).toBe(reconnects);
       return result;
     } catch (error) {
       console.error(`resume torture (${label}) failed with seed ${options.seed}: rerun with TORTURE_SEED=${options.seed}`);
@@ -113,7 +115,7 @@ describe.runIf(canRun)('resume torture, Redis bus, three gateway processes', () 
   it(`${K} subscribers cut while ${N} messages are published, each coming back on another instance, end with exactly 1..${N}`, async () => {
     const live = [...instances];
     const options = baseOptions('rotate', live);
-    const result = await check('redis, 3 instances, rotating', options, () => runTorture(options))();
+    const result = await check('redis, 3 instances, rotating', options, true);
     expect(result.cuts['client-terminate'] + result.cuts['client-close']).toBeGreaterThan(2 * K);
   }, 60_000);
 
@@ -132,8 +134,10 @@ describe.runIf(canRun)('resume torture, Redis bus, three gateway processes', () 
         },
       },
     };
-    await check('redis, 3 instances, one SIGTERMed at N/2', options, () => runTorture(options))();
+    const result = await check('redis, 3 instances, one SIGTERMed at N/2', options, false);
     await stopped;
     expect(await victim.exited).toEqual({ code: 0, signal: null });
+    // Subscribers were on it when it went (their next connections went to the others).
+    expect(result.connections.filter((list) => list.includes(victim.wsUrl)).length).toBeGreaterThan(0);
   }, 60_000);
 });

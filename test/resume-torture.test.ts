@@ -47,6 +47,7 @@ describe('resume torture, in-process bus', () => {
     try {
       const result = await runTorture(options);
       console.log(describeRun('in-process', options, result));
+      if (result.anomalies.length > 0) console.error(result.anomalies.slice(0, 20).join('\n'));
       expect(result.failures).toEqual([]);
       for (const got of result.received) expect(got).toEqual(oneTo(N));
       expect(result.cuts['server-terminate']).toBeGreaterThan(K);

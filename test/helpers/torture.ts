@@ -86,6 +86,8 @@ export interface TortureResult {
   readonly connections: readonly (readonly string[])[];
   /** Errors or completions any subscription reported (must be none). */
   readonly failures: readonly string[];
+  /** Each delivery that was not the next number: which, after what, on which connection, how many messages into it. */
+  readonly anomalies: readonly string[];
   readonly publishedMs: number;
   readonly caughtUpMs: number;
 }
@@ -100,12 +102,16 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   const received: number[][] = [];
   const connections: string[][] = [];
   const sockets: (WebSocket | undefined)[] = [];
+  /** Per subscriber: connection number to how many messages it held when that connection delivered its first. */
+  const firstOnConnection: Map<number, number>[] = [];
   const failures: string[] = [];
+  const anomalies: string[] = [];
   const clients: Client[] = [];
   const disposers: (() => void)[] = [];
   for (let i = 0; i < k; i++) {
     received.push([]);
     connections.push([]);
+    firstOnConnection.push(new Map());
     sockets.push(undefined);
     let attempt = 0;
     const url = (): string => options.url(i, attempt++);
@@ -138,7 +144,20 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         {
           next: (result) => {
             if (result.data == null) failures.push(`subscriber ${i}: result without data ${JSON.stringify(result.errors)}`);
-            else received[i]!.push(result.data.topic.payload);
+            else {
+              const got = received[i]!;
+              const payload = result.data.topic.payload;
+              if (payload !== (got.at(-1) ?? 0) + 1) {
+                const connection = connections[i]!.length;
+                const into = got.length - (firstOnConnection[i]!.get(connection) ?? got.length);
+                anomalies.push(
+                  `subscriber ${i}: ${payload} (id ${result.data.topic.id}) after ${got.at(-1) ?? 'nothing'}, ` +
+                    `message ${into + 1} on connection ${connection} (${connections[i]!.at(-1)}, previous ${connections[i]!.at(-2) ?? 'none'})`,
+                );
+              }
+              if (!firstOnConnection[i]!.has(connections[i]!.length)) firstOnConnection[i]!.set(connections[i]!.length, got.length);
+              got.push(payload);
+            }
           },
           error: (error) => failures.push(`subscriber ${i}: error ${JSON.stringify(error)}`),
           complete: () => failures.push(`subscriber ${i}: completed`),
@@ -153,17 +172,22 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
   const cuts: Record<CutKind, number> = { 'server-terminate': 0, 'client-terminate': 0, 'client-close': 0 };
   let cutsSkipped = 0;
   const timers: NodeJS.Timeout[] = [];
-  const cut = (subscriber: number, kind: CutKind): void => {
-    const socket = sockets[subscriber];
-    if (socket?.readyState !== WebSocket.OPEN) return void cutsSkipped++;
+  /** Whether the cut was made: the subscriber may be between sockets. */
+  const tryCut = (socket: WebSocket | undefined, kind: CutKind): boolean => {
+    if (socket?.readyState !== WebSocket.OPEN) return false;
     if (kind === 'client-close') socket.close(4000, 'torture: client-side close');
     else if (kind === 'client-terminate') socket.terminate();
     else {
       const server = options.serverSockets?.socketFor(localPort(socket));
-      if (server === undefined) return void cutsSkipped++;
+      if (server === undefined) return false;
+      // What ws's terminate does on the server's side: the TCP socket goes, no close frame.
       server.destroy();
     }
-    cuts[kind]++;
+    return true;
+  };
+  const cut = (subscriber: number, kind: CutKind): void => {
+    if (tryCut(sockets[subscriber], kind)) cuts[kind]++;
+    else cutsSkipped++;
   };
 
   const start = Date.now();
@@ -193,11 +217,11 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       options.settleMs ?? 20_000,
     );
     const caughtUpMs = Date.now() - start;
-    return { received, cuts, cutsSkipped, connections, failures, publishedMs, caughtUpMs };
+    return { received, cuts, cutsSkipped, connections, failures, anomalies, publishedMs, caughtUpMs };
   } finally {
     for (const timer of timers) clearTimeout(timer);
     for (const dispose of disposers) dispose();
-    await Promise.all(clients.map((client) => client.dispose()));
+    for (const client of clients) await client.dispose();
   }
 }
 
