@@ -1,7 +1,7 @@
 import { execute, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Fanout, SubscriberErrorHandler, Target } from '../bus/fanout.js';
 import type { Viewer } from '../auth/viewer.js';
-import type { Cursor } from '../history/cursor.js';
+import { cursorOf, isAfter, type Cursor } from '../history/cursor.js';
 import type { Message } from '../publish/message.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
 import { formatErrors } from './format-errors.js';
@@ -24,7 +24,8 @@ import { selectsViewerDependentField } from './viewer-dependent-fields.js';
  *
  * A member that resumes (`after`) first catches up on its own: its own registration replays what it
  * missed, rendered by the group (each kept message once, however many members replay it), then, in
- * one synchronous step between two deliveries, it becomes an ordinary member. So a reconnect storm
+ * one synchronous step between two deliveries, it becomes an ordinary member from the first group
+ * message after the last one its replay sent. So a reconnect storm
  * costs history reads and writes, and afterwards the group is as shared as before.
  */
 
@@ -106,6 +107,13 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     readonly members = new Set<GroupMember>();
     /** Members still replaying history on their own registration (they join `members` when caught up). */
     catchingUp = 0;
+    /**
+     * Members that caught up, by the last message their replay sent: each joins `members` at the
+     * first group message after it. A replay can run ahead of the group's live stream (on Redis the
+     * script appends to history before pub/sub reaches this instance), and what it already sent must
+     * not be sent again.
+     */
+    readonly joining = new Map<GroupMember, Cursor>();
     /** Rendered replays by message id, so a storm of members resuming from the same place renders each message once. */
     private readonly replayed = new Map<string, string>();
     private readonly removeFromFanout: () => void;
@@ -124,7 +132,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
       this.removeFromFanout = subscriptions.open(viewer, target, {
         deliver: (message) => this.deliver(message),
         close: () => this.closeAll(),
-        members: () => this.members.size,
+        members: () => this.members.size + this.joining.size,
       });
     }
 
@@ -149,6 +157,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     }
 
     private deliverNow(message: Message): Promise<void> | undefined {
+      if (this.joining.size > 0) this.admit(message);
       // Only catching-up members: they render on their own registration.
       if (this.members.size === 0) return undefined;
       const json = this.render(message);
@@ -157,6 +166,15 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
         return undefined;
       }
       return json.then((settled) => this.writeJson(settled));
+    }
+
+    /** Moves into `members` each joining member that `message` is new to (messages come here in stream order). */
+    private admit(message: Message): void {
+      for (const [member, last] of this.joining) {
+        if (!isAfter(message.id, last)) continue;
+        this.joining.delete(member);
+        this.members.add(member);
+      }
     }
 
     /** The event's `payload` JSON for this group's document: compiled when it can be, else graphql-js. */
@@ -203,6 +221,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     /** Server shutdown: the sockets are being closed, so the members just go. */
     closeAll(): void {
       this.members.clear();
+      this.joining.clear();
       this.dispose();
     }
 
@@ -213,7 +232,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
 
     /** Removes the group once no member is left, live or catching up. */
     disposeIfEmpty(): void {
-      if (this.members.size === 0 && this.catchingUp === 0) this.dispose();
+      if (this.members.size === 0 && this.joining.size === 0 && this.catchingUp === 0) this.dispose();
     }
   }
 
@@ -221,10 +240,13 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
   const catchUp = (group: Group, spec: GroupSpec, member: GroupMember, cursor: Cursor): (() => void) => {
     let state: 'replaying' | 'live' | 'gone' = 'replaying';
     let pending: Promise<void> | undefined;
+    /** The newest message the replay sent: the group sends this member only what comes after it. */
+    let lastSent = cursor;
     const body = (json: string): Buffer => Buffer.from(`${json}}`);
     const writeOne = (json: string): void => member.write(member.prefix, body(json));
     /** Writes in order: once a render answered asynchronously, later ones wait behind it. */
     const send = (message: Message): void => {
+      lastSent = cursorOf(message.id);
       const json = pending === undefined ? group.renderReplay(message) : undefined;
       if (typeof json === 'string') return writeOne(json);
       const settled: Promise<void> = (pending ?? Promise.resolve())
@@ -249,7 +271,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
         void busy.then(goLive);
         return;
       }
-      group.members.add(member);
+      group.joining.set(member, lastSent);
       leaveReplay();
       state = 'live';
       fanout.membersChanged();
@@ -274,6 +296,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
       else if (state === 'live') {
         state = 'gone';
         group.members.delete(member);
+        group.joining.delete(member);
         fanout.membersChanged();
       }
       group.disposeIfEmpty();
@@ -292,7 +315,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
       const joined = group;
       return () => {
         if (!joined.members.delete(member)) return;
-        if (joined.members.size === 0 && joined.catchingUp === 0) joined.dispose();
+        if (joined.members.size === 0 && joined.joining.size === 0 && joined.catchingUp === 0) joined.dispose();
         else fanout.membersChanged();
       };
     },
