@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql, startHerald, token, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
-import { REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { redisChannelName } from '../src/bus/redis-channels.js';
+import { numsub, REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
 import { until } from './helpers/until.js';
 
 /**
@@ -144,6 +145,33 @@ describe.runIf(canRun)('Redis subscriber blip', () => {
     const missed = catchUps.reduce((sum, line) => sum + (line.missed ?? 0), 0);
     expect(missed).toBeGreaterThan(0);
     console.info(`redis blip: ${published} messages, ${kills} kills, ${missed} read back from history, ${elapsed} ms`);
+    dispose();
+    await client.dispose();
+  });
+  it('catches up a topic that had delivered nothing yet when the subscriber connection dropped', async () => {
+    const audience = 'blip-fresh';
+    const topic = 'first';
+    const publisher = await token({ audience, scopes: ['publish'] });
+    const client = wsClient(gatewayA.wsUrl, { connectionParams: { token: await token({ audience, scopes: ['subscribe'] }) } });
+    let socketClosed = false;
+    client.on('closed', () => (socketClosed = true));
+    const received: number[] = [];
+    const dispose = client.subscribe<{ topic: { id: string; payload: number } }>(
+      { query: SUBSCRIBE, variables: { name: topic } },
+      { next: (result) => received.push(result.data!.topic.payload), error: () => received.push(-1), complete: () => received.push(-2) },
+    );
+    await waitForSubscribers(gatewayA.app, audience, topic);
+    // The count channels, the first test's topic (if still subscribed) and this one: wait until this topic is on A's subscriber.
+    await until(async () => (await numsub(admin, [redisChannelName(prefix, { kind: 'topic', audience, topic })]))[0] === 1, 'the SUBSCRIBE');
+    const victim = (await subscriberOfA(3))!;
+    await admin.call('CLIENT', 'KILL', 'ID', victim.id);
+    // ioredis waits before reconnecting: this publish lands while A is not subscribed.
+    expect((await gql(gatewayB.httpUrl, publisher, PUBLISH, { topic, payload: 1 })).errors).toBeUndefined();
+    await until(async () => (await numsub(admin, [redisChannelName(prefix, { kind: 'topic', audience, topic })]))[0] === 1, 'the SUBSCRIBE again');
+    expect((await gql(gatewayB.httpUrl, publisher, PUBLISH, { topic, payload: 2 })).errors).toBeUndefined();
+    await until(() => received.includes(2), 'the message published after the reconnect');
+    expect(received).toEqual([1, 2]);
+    expect(socketClosed).toBe(false);
     dispose();
     await client.dispose();
   });
