@@ -3,7 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../redact-url.js';
-import { cursorOf, isAfter, isMessageId, type Cursor } from '../history/cursor.js';
+import { cursorOf, isAfter, isMessageId, messageId, type Cursor } from '../history/cursor.js';
 import { DEFAULT_HISTORY, keptAfter, type HistoryOptions } from '../history/history.js';
 import type { Message } from '../publish/message.js';
 import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
@@ -32,6 +32,12 @@ interface ChannelState {
   readonly ready: Promise<void>;
   /** Topic and broadcast channels: the newest message delivered, so a duplicate is dropped and a reconnect catches up from it. */
   last: Cursor | undefined;
+  /**
+   * Topic and broadcast channels: where the stream stood once this instance's SUBSCRIBE was acknowledged
+   * ('empty': it held nothing), so a reconnect before the first delivery still catches up. Undefined
+   * when it could not be read: such a channel only catches up once it has delivered something.
+   */
+  since: Cursor | 'empty' | undefined;
   /** Live messages held while the channel catches up from history after a reconnect. */
   held: Message[] | undefined;
   /** Stops listening on Redis (the event target unsubscribes when no handler is left). */
@@ -55,8 +61,9 @@ type MessageEvent = CustomEvent<unknown>;
  * crashes the process). While either is down, publish fails fast with UNAVAILABLE and readiness
  * fails; sockets stay open, and ioredis re-subscribes every channel on reconnect. Messages published
  * while this instance's subscriber connection was down are then read back from history, from the
- * last id each topic and broadcast channel delivered, before live delivery goes on: subscribers miss
- * nothing the history still holds. Pattern channels carry many topics and are not caught up.
+ * last id each topic and broadcast channel delivered (or, before its first delivery, from where its
+ * stream stood when it was subscribed), before live delivery goes on: subscribers miss nothing the
+ * history still holds. Pattern channels carry many topics and are not caught up.
  */
 export function createRedisBus(options: RedisBusOptions): Bus {
   const { url, prefix, logger } = options;
@@ -123,7 +130,9 @@ export function createRedisBus(options: RedisBusOptions): Bus {
 
   /** After the subscriber connection came back: every topic and broadcast channel reads what it missed, then goes live. */
   const catchUp = async (): Promise<void> => {
-    const behind = [...channels.values()].filter((state) => state.channel.kind !== 'patterns' && state.last !== undefined);
+    // A newer catch-up (the connection dropped again meanwhile) owns the held messages: they may be newer than what it still has to read.
+    const generation = ++catchUps;
+    const behind = [...channels.values()].filter((state) => state.channel.kind !== 'patterns' && (state.last !== undefined || state.since !== undefined));
     if (behind.length === 0) return;
     for (const state of behind) state.held ??= [];
     try {
@@ -138,7 +147,8 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       const { channel } = state;
       const stream = { audience: channel.audience, topic: channel.kind === 'topic' ? channel.topic : null };
       try {
-        const kept = keptAfter(await readHistory(stream, state.last, historyOptions.size), state.last, historyOptions.size > 0);
+        const from = state.last ?? (state.since === 'empty' ? undefined : state.since);
+        const kept = keptAfter(await readHistory(stream, from, historyOptions.size), from, historyOptions.size > 0);
         for (const message of kept) deliverOn(state, message);
         missed += kept.length;
       } catch (error) {
@@ -147,11 +157,24 @@ export function createRedisBus(options: RedisBusOptions): Bus {
           'redis subscriber reconnected but could not catch up from history: its subscribers may have missed messages',
         );
       }
+      if (generation !== catchUps) continue;
       const held = state.held ?? [];
       state.held = undefined;
       for (const message of held) deliverOn(state, message);
     }
     logger.info({ channels: behind.length, missed }, 'redis subscriber reconnected: caught up from history');
+  };
+  let catchUps = 0;
+
+  /** The stream's newest offset, read once the channel is subscribed: a catch-up before its first delivery starts there. */
+  const sinceOf = async (channel: Channel): Promise<Cursor | 'empty' | undefined> => {
+    if (channel.kind === 'patterns' || historyOptions.size === 0) return undefined;
+    try {
+      const window = await readHistory({ audience: channel.audience, topic: channel.kind === 'topic' ? channel.topic : null }, undefined, 1);
+      return window === undefined ? 'empty' : cursorOf(messageId(window.epoch, window.last));
+    } catch {
+      return undefined;
+    }
   };
   let subscriberWasReady = false;
   subscribeClient.on('ready', () => {
@@ -190,11 +213,16 @@ export function createRedisBus(options: RedisBusOptions): Bus {
           channel,
           listeners: new Set(),
           // A second SUBSCRIBE for the channel the event target subscribes: Redis acknowledges them in order, so its reply says ours is active.
+          // Then where the stream stands, so a message published once `listening` settled is never missed, even by a reconnect before it is delivered.
           ready: subscribeClient.subscribe(name).then(
-            () => {},
+            async () => {
+              const since = await sinceOf(channel);
+              own.since ??= since;
+            },
             () => {},
           ),
           last: undefined,
+          since: undefined,
           held: undefined,
           stop: () => target.removeEventListener(name, handler),
         };

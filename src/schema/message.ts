@@ -1,3 +1,4 @@
+import { parseCursor } from '../history/cursor.js';
 import type { Message } from '../publish/message.js';
 import { deliveredMessage } from '../subscribe/message-source.js';
 import { isPattern } from '../topics/topic-name.js';
@@ -23,6 +24,10 @@ export const MessageRef = builder.objectRef<Message>('Message').implement({
 
 /** An ID argument as the string it was written as (GraphQL accepts an ID as an integer literal too). */
 const idArgument = (value: string | number | null | undefined): string | undefined => (value == null ? undefined : String(value));
+
+/** A reconnecting EventSource's Last-Event-ID, checked here so a malformed one is reported under its own name, not as `after`. */
+const lastEventCursor = (lastEventId: string | undefined): string | undefined =>
+  lastEventId === undefined ? undefined : parseCursor(lastEventId, 'Last-Event-ID').id;
 
 builder.queryFields((t) => ({
   history: t.field({
@@ -66,7 +71,7 @@ builder.subscriptionFields((t) => ({
     // The subscribe service checks the scope with every other rule, for every surface.
     subscribe: (_root, { name, after }, { viewer, services, lastEventId }) =>
       // A reconnecting EventSource's Last-Event-ID is newer than the after it first sent; patterns cannot resume, so they go on live.
-      services.subscriptions.source(viewer, { kind: 'topic', name }, 'name', (isPattern(name) ? undefined : lastEventId) ?? idArgument(after)),
+      services.subscriptions.source(viewer, { kind: 'topic', name }, 'name', (isPattern(name) ? undefined : lastEventCursor(lastEventId)) ?? idArgument(after)),
     resolve: deliveredMessage,
   }),
   broadcasts: t.field({
@@ -74,7 +79,7 @@ builder.subscriptionFields((t) => ({
     description: 'Audience-wide broadcasts. With after, first replays kept broadcasts after that cursor, then goes live with no gap and no duplicate.',
     args: { after: t.arg.id() },
     subscribe: (_root, { after }, { viewer, services, lastEventId }) =>
-      services.subscriptions.source(viewer, { kind: 'broadcasts' }, undefined, lastEventId ?? idArgument(after)),
+      services.subscriptions.source(viewer, { kind: 'broadcasts' }, undefined, lastEventCursor(lastEventId) ?? idArgument(after)),
     resolve: deliveredMessage,
   }),
 }));
