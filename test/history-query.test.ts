@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, gql, startHerald, token, type TestHerald } from './helpers/herald.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { until } from './helpers/until.js';
 
 /**
  * Query.history over real HTTP (issue 17, item 5): authorised as subscribing to the topic is,
@@ -35,6 +36,8 @@ describe.each(buses)('history query on the %s', (_name, env) => {
   let limited: string;
   beforeAll(async () => {
     herald = await startHerald(env());
+    // On the Redis bus, publishes answer UNAVAILABLE until its connections are up.
+    await until(async () => (await fetch(`${herald.baseUrl}/ready`)).status === 200, 'the gateway to be ready');
     publisherA = await token({ audience: 'hq-a', scopes: ['publish', 'subscribe'] });
     readerA = await token({ audience: 'hq-a', scopes: ['subscribe'] });
     publisherB = await token({ audience: 'hq-b', scopes: ['publish', 'subscribe'] });
