@@ -33,15 +33,15 @@ interface Ended {
 /** Waits for the subscription to end and says how: the error codes and messages, whether sent as `next` with errors or as `error`. */
 async function endOf(sub: Received): Promise<Ended> {
   const { error } = await sub.ended;
-  const errors: Array<{ message: string; extensions?: { code?: string } }> = [];
+  const errors: Array<{ message: string; extensions?: Readonly<Record<string, unknown>> }> = [];
   const delivered: number[] = [];
   for (const result of sub.received) {
-    if (result.errors !== undefined) errors.push(...(result.errors as typeof errors));
+    if (result.errors !== undefined) errors.push(...result.errors);
     const data = result.data === null || result.data === undefined ? undefined : Object.values(result.data)[0];
     if (data !== undefined) delivered.push(data.payload);
   }
-  if (Array.isArray(error)) errors.push(...(error as typeof errors));
-  return { codes: errors.map((e) => e.extensions?.code ?? '?'), messages: errors.map((e) => e.message), delivered };
+  if (Array.isArray(error)) errors.push(...(error as unknown as typeof errors));
+  return { codes: errors.map((e) => (typeof e.extensions?.code === 'string' ? e.extensions.code : '?')), messages: errors.map((e) => e.message), delivered };
 }
 
 async function expectRefused(sub: Received, code: string): Promise<Ended> {

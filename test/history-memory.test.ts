@@ -93,7 +93,11 @@ describe('in-process history memory', () => {
     const kept = await bus.history({ audience: 'sized', topic: 'one' }, undefined, 1000);
     expect(kept.map((m) => m.payload)).toEqual([94, 95, 96, 97, 98, 99, 100]);
     expect(kept.map((m) => m.id)).toEqual(ids.slice(-size));
-    const broadcasts = await bus.history({ audience: 'sized', topic: null }, cursorOf((await bus.history({ audience: 'sized', topic: null }, undefined, 1))[0]!.id), 1000);
+    const broadcasts = await bus.history(
+      { audience: 'sized', topic: null },
+      cursorOf((await bus.history({ audience: 'sized', topic: null }, undefined, 1))[0]!.id),
+      1000,
+    );
     expect(broadcasts).toEqual([]);
     // The oldest covered cursor still reads; one older has lost a message.
     expect((await bus.history({ audience: 'sized', topic: 'one' }, cursorOf(ids[92]!), 1000)).map((m) => m.payload)).toEqual([94, 95, 96, 97, 98, 99, 100]);
