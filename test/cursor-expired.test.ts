@@ -32,7 +32,12 @@ interface Ended {
 
 /** Waits for the subscription to end and says how: the error codes and messages, whether sent as `next` with errors or as `error`. */
 async function endOf(sub: Received): Promise<Ended> {
-  const { error } = await sub.ended;
+  // A resume that wrongly succeeds never ends: fail with what it delivered instead of at the test's timeout.
+  let timer: NodeJS.Timeout | undefined;
+  const stillOpen = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the subscription did not end; it delivered ${JSON.stringify(sub.received)}`)), 5_000);
+  });
+  const { error } = await Promise.race([sub.ended, stillOpen]).finally(() => clearTimeout(timer));
   const errors: Array<{ message: string; extensions?: Readonly<Record<string, unknown>> }> = [];
   const delivered: number[] = [];
   for (const result of sub.received) {

@@ -124,6 +124,9 @@ describe.each(buses)('history query on the %s', (_name, env) => {
       expect(errorCode(response), `limit ${limit}`).toBe('BAD_USER_INPUT');
       expect(response.errors![0]!.message).toMatch(/limit must be an integer from 1 to 1000/);
     }
+    // History reads one topic: a pattern names many.
+    const pattern = await history(readerA, 'bounds/*');
+    expect(errorCode(pattern)).toBe('BAD_USER_INPUT');
     for (const bad of ['nope', '42', '01JF3XXXXXXXXXXXXX-1']) {
       const response = await history(readerA, 'bounds', bad);
       expect(errorCode(response), bad).toBe('BAD_USER_INPUT');
