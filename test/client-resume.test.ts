@@ -4,6 +4,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ApolloClient, InMemoryCache } from '@apollo/client';
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { Client as UrqlClient, subscriptionExchange } from '@urql/core';
 import { parse } from 'graphql';
@@ -37,7 +38,7 @@ interface GraphQLErrorLike {
  * connection attempt wait (its `url` function does not settle) until `release`.
  */
 interface Line {
-  url(): Promise<string>;
+  readonly url: () => Promise<string>;
   cut(): void;
   hold(): void;
   release(): void;
@@ -82,7 +83,7 @@ async function openLine(herald: TestHerald): Promise<Line> {
 }
 
 /** A WebSocket implementation that remembers the client's current socket, so the test can terminate it from the client side. */
-function trackedSockets(): { impl: typeof WebSocket; current(): WebSocket } {
+function trackedSockets(): { impl: new (...args: ConstructorParameters<typeof WebSocket>) => WebSocket; current(): WebSocket } {
   let socket: WebSocket | undefined;
   class Tracked extends WebSocket {
     constructor(...args: ConstructorParameters<typeof WebSocket>) {
@@ -195,7 +196,7 @@ describe('herald/client across cuts', () => {
     await h.close();
   });
 
-  it("urql (subscriptionExchange): every message once, in order, across network and client cuts", async () => {
+  it('urql (subscriptionExchange): every message once, in order, across network and client cuts', async () => {
     const audience = 'urql-resume';
     const h = await harness(audience);
     const urql = new UrqlClient({
@@ -247,7 +248,10 @@ describe('herald/client across cuts', () => {
     const audience = 'no-id';
     const h = await harness(audience);
     const error = await new Promise<unknown>((resolve) => {
-      h.client.subscribe({ query: 'subscription { topic(name: "orders") { payload } }' }, { next: () => resolve('a result'), error: resolve, complete: () => resolve('completed') });
+      h.client.subscribe(
+        { query: 'subscription { topic(name: "orders") { payload } }' },
+        { next: () => resolve('a result'), error: resolve, complete: () => resolve('completed') },
+      );
     });
     expect(firstError(error)?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(firstError(error)?.message).toMatch(/\bselect id\b/);
@@ -274,6 +278,31 @@ describe('herald/client across cuts', () => {
     dispose();
     await h.close();
   });
+
+  // Known gap: with nothing delivered yet there is no id to resume from, so the retry subscribes live
+  // and what was published while the socket was down is lost. Kept as a failing expectation until the
+  // server gives a fresh subscription its starting position.
+  it.fails('a subscription cut before its first message still gets what was published while it was down', async () => {
+    const audience = 'gap-before-first';
+    const h = await harness(audience);
+    const got: number[] = [];
+    const dispose = h.client.subscribe<Message>(
+      { query: TOPIC, variables: { name: 'orders' } },
+      { next: (r) => got.push(r.data!.topic.payload), error: () => {}, complete: () => {} },
+    );
+    await waitForSubscribers(herald.app, audience, 'orders');
+    h.line.hold();
+    h.line.cut();
+    await waitForSubscribers(herald.app, audience, 'orders', 0);
+    await h.publish('orders', 1);
+    h.line.release();
+    await waitForSubscribers(herald.app, audience, 'orders');
+    await h.publish('orders', 2);
+    await until(() => got.includes(2), 'the live message');
+    dispose();
+    await h.close();
+    expect(got).toEqual([1, 2]);
+  });
 });
 
 describe('herald/client when the gap is gone (HISTORY_SIZE 3)', () => {
@@ -284,7 +313,11 @@ describe('herald/client when the gap is gone (HISTORY_SIZE 3)', () => {
   afterAll(() => herald.stop());
 
   /** Delivers 1, then holds the client off while 2..6 are published (more than the history keeps), then lets it reconnect. */
-  async function loseTheGap(h: { line: Line; publish(topic: string, payload: unknown): Promise<string> }, audience: string, got: readonly number[]): Promise<void> {
+  async function loseTheGap(
+    h: { line: Line; publish(topic: string, payload: unknown): Promise<string> },
+    audience: string,
+    got: readonly number[],
+  ): Promise<void> {
     await waitForSubscribers(herald.app, audience, 'orders');
     await h.publish('orders', 1);
     await until(() => got.length === 1, 'the first message');
@@ -301,7 +334,10 @@ describe('herald/client when the gap is gone (HISTORY_SIZE 3)', () => {
     const h = await expiredHarness(herald, audience);
     const got: number[] = [];
     let failure: unknown;
-    h.client.subscribe<Message>({ query: TOPIC, variables: { name: 'orders' } }, { next: (r) => got.push(r.data!.topic.payload), error: (e) => (failure = e), complete: () => {} });
+    h.client.subscribe<Message>(
+      { query: TOPIC, variables: { name: 'orders' } },
+      { next: (r) => got.push(r.data!.topic.payload), error: (e) => (failure = e), complete: () => {} },
+    );
     await loseTheGap(h, audience, got);
     await until(() => failure !== undefined, 'the failure');
     expect(firstError(failure)?.extensions?.code).toBe('CURSOR_EXPIRED');
@@ -331,6 +367,33 @@ describe('herald/client when the gap is gone (HISTORY_SIZE 3)', () => {
     expect(firstError((expired[0] as { errors: unknown }).errors)?.extensions?.code).toBe('CURSOR_EXPIRED');
     dispose();
     await h.close();
+  });
+
+  it('Apollo gets CURSOR_EXPIRED as CombinedGraphQLErrors with its code', async () => {
+    // GraphQLWsLink reads the global WebSocket to classify errors; Node 20 has none (browsers and Node 22 do).
+    const global = globalThis as { WebSocket?: unknown };
+    const had = 'WebSocket' in global;
+    global.WebSocket ??= WebSocket;
+    try {
+      const audience = 'expired-apollo';
+      const h = await expiredHarness(herald, audience);
+      const apollo = new ApolloClient({ link: new GraphQLWsLink(h.client), cache: new InMemoryCache() });
+      const got: number[] = [];
+      const errors: unknown[] = [];
+      const subscription = apollo.subscribe<Message>({ query: parse(TOPIC), variables: { name: 'orders' } }).subscribe({
+        next: (result) => (result.data === undefined ? errors.push(result.error) : got.push(result.data.topic.payload)),
+        error: (error: unknown) => errors.push(error),
+      });
+      await loseTheGap(h, audience, got);
+      await until(() => errors.length > 0, 'the failure');
+      expect(CombinedGraphQLErrors.is(errors[0])).toBe(true);
+      expect((errors[0] as CombinedGraphQLErrors).errors[0]!.extensions?.code).toBe('CURSOR_EXPIRED');
+      expect(got).toEqual([1]);
+      subscription.unsubscribe();
+      await h.close();
+    } finally {
+      if (!had) delete global.WebSocket;
+    }
   });
 });
 
@@ -377,9 +440,11 @@ describe('herald/client as a package', () => {
 
   it('dist/client/index.js imports nothing but graphql-ws', async () => {
     const source = await readFile(`${root}/dist/client/index.js`, 'utf8');
-    const specifiers = [...source.matchAll(/\b(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]|\bimport\s+['"]([^'"]+)['"]|\brequire\s*\(\s*['"]([^'"]+)['"]/g)].map(
-      (match) => match[1] ?? match[2] ?? match[3] ?? match[4],
-    );
+    const specifiers = [
+      ...source.matchAll(
+        /\b(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]|\bimport\s+['"]([^'"]+)['"]|\brequire\s*\(\s*['"]([^'"]+)['"]/g,
+      ),
+    ].map((match) => match[1] ?? match[2] ?? match[3] ?? match[4]);
     expect(specifiers.length).toBeGreaterThan(0);
     expect(new Set(specifiers)).toEqual(new Set(['graphql-ws']));
   });
