@@ -125,7 +125,11 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
     delivered++;
     lastDelivery = now();
     if (seq === sub.next) sub.next++;
-    else if (seq < sub.next) duplicates++;
+    else if (seq < sub.next) {
+      duplicates++;
+      if (process.env.BENCH_STORM_DEBUG !== undefined && duplicates <= 5)
+        process.stderr.write(`dup seq ${seq} next ${sub.next} nextAtCut ${sub.nextAtCut} target ${sub.target} since reconnect ${now() - sub.reconnectAt} ms\n`);
+    }
     else {
       lost += seq - sub.next;
       sub.next = seq + 1;
@@ -155,6 +159,8 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
       });
       socket.on('message', (data) => {
         const frame = data as Buffer;
+        // A cut socket's frames already parsed may still be emitted; a client has dropped that socket.
+        if (sub.socket !== socket) return;
         if (acknowledged) return onFrame(sub, frame);
         if (!frame.includes('"connection_ack"')) {
           reject(new Error(`expected connection_ack, got ${frame.toString()}`));
