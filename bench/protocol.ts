@@ -63,6 +63,8 @@ export interface StormResult {
   readonly duplicates: number;
   /** Reconnect attempts that failed and were retried (graphql-ws's backoff). */
   readonly retries: number;
+  /** Why those attempts failed: the most common reasons, each with its count. */
+  readonly retryReasons: readonly string[];
   /** Publishes Herald answered in the whole run (before, during and after the storm), and those it refused or reset. */
   readonly published: number;
   readonly failedPublishes: number;

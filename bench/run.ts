@@ -649,13 +649,17 @@ function stormReport(entries: StormEntry[]): string[] {
       };
     }),
   );
-  const errors = entries.flatMap(({ scenario, runs: list }) => list.flatMap((m) => m.storm.errors.map((error) => `  ${scenario.name} ${m.kind}: ${error}`)));
+  const errors = entries.flatMap(({ scenario, runs: list }) =>
+    list.flatMap((m) =>
+      [...m.storm.errors, ...m.storm.retryReasons.map((reason) => `retried: ${reason}`)].map((error) => `  ${scenario.name} ${m.kind}: ${error}`),
+    ),
+  );
   return [
     'Reconnect storm, Herald only (the plain ws baseline has no history to resume from), one row per run:',
     'every socket cut at once (no close frame), each resubscribes with heraldResume.after = the last id it received;',
     "catch-up: until it received the newest message Herald had answered when it resubscribed; lost/dup: over each subscriber's whole sequence",
     '',
     ...table(rows),
-    ...(errors.length > 0 ? ['', 'Errors (first of each run):', ...errors] : []),
+    ...(errors.length > 0 ? ['', 'Errors and failed reconnect attempts:', ...errors] : []),
   ];
 }

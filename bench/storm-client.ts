@@ -99,6 +99,8 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
   let caughtUp = 0;
   let lastDelivery = now();
   const errors: string[] = [];
+  /** Why reconnect attempts failed, and how often. */
+  const retryReasons = new Map<string, number>();
 
   const fail = (sub: Subscriber, reason: string): void => {
     if (sub.failed !== undefined) return;
@@ -129,8 +131,7 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
       duplicates++;
       if (process.env.BENCH_STORM_DEBUG !== undefined && duplicates <= 5)
         process.stderr.write(`dup seq ${seq} next ${sub.next} nextAtCut ${sub.nextAtCut} target ${sub.target} since reconnect ${now() - sub.reconnectAt} ms\n`);
-    }
-    else {
+    } else {
       lost += seq - sub.next;
       sub.next = seq + 1;
     }
@@ -147,11 +148,13 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
       sub.socket = socket;
       let acknowledged = false;
       socket.on('open', () => socket.send(init));
-      socket.on('error', () => {
+      let failure = '';
+      socket.on('error', (error) => {
         // Followed by 'close', which decides.
+        failure = error.message;
       });
       socket.on('close', (code, reason) => {
-        if (!acknowledged) return reject(new Error(`closed before connection_ack: ${code} ${reason.toString()}`));
+        if (!acknowledged) return reject(new Error(`closed before connection_ack: ${code} ${reason.toString()}${failure === '' ? '' : ` (${failure})`}`));
         if (deliberatelyCut.has(socket) || sub.failed !== undefined) return;
         // Herald (or the network) dropped a resubscribed socket: graphql-ws would retry.
         if (storming) void reconnect(sub, retryWaitMs(0));
@@ -190,6 +193,8 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
       } catch (error) {
         if (sub.retries >= RETRY_ATTEMPTS) return fail(sub, `gave up reconnecting: ${(error as Error).message}`);
         retries++;
+        const reason = (error as Error).message;
+        retryReasons.set(reason, (retryReasons.get(reason) ?? 0) + 1);
         await sleep(retryWaitMs(sub.retries++));
       }
     }
@@ -283,6 +288,7 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
     lost,
     duplicates,
     retries,
+    retryReasons: [...retryReasons].map(([reason, count]) => `${count}× ${reason}`).slice(0, 5),
     published: answered.reduce((sum, seq) => sum + seq + 1, 0),
     failedPublishes,
     delivered,
