@@ -260,7 +260,15 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
     () => subscribers.every(settled),
     () => now() - cutAt > CATCH_UP_TIMEOUT_MS,
   );
-  for (const sub of subscribers) if (!settled(sub)) fail(sub, 'never caught up');
+  for (const sub of subscribers) {
+    if (settled(sub)) continue;
+    fail(
+      sub,
+      Number.isNaN(sub.target)
+        ? `not resubscribed in ${CATCH_UP_TIMEOUT_MS / 1000} s (still retrying, attempt ${sub.retries + 1})`
+        : `resubscribed but never received seq ${sub.target} (next expected ${sub.next}) in ${CATCH_UP_TIMEOUT_MS / 1000} s`,
+    );
+  }
 
   await sleep(storm.afterMs);
   publishing = false;
