@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { HttpPublisher } from './http-publisher.js';
+import { runStorm } from './storm-client.js';
 import { benchPayload, gcReport, now, percentile, speaksGraphql, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
 
 const CONNECT_BATCH = 250;
@@ -55,7 +56,10 @@ interface Subscriber {
 }
 
 process.on('message', (message: { type: string; job?: LoadJob }) => {
-  if (message.type === 'job' && message.job !== undefined) void run(message.job);
+  if (message.type !== 'job' || message.job === undefined) return;
+  const { storm } = message.job.scenario;
+  if (storm !== undefined) void runStorm(message.job, storm, nextCommand);
+  else void run(message.job);
 });
 
 async function run(job: LoadJob): Promise<void> {

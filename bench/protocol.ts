@@ -19,6 +19,56 @@ export interface Scenario {
   /** Undefined: as fast as possible with `inFlight` publishes outstanding; else deliveries per second. */
   readonly deliveriesPerSecond: number | undefined;
   readonly inFlight: number;
+  /** A reconnect storm (Herald only, see StormSpec) instead of a measured fixed or max-rate phase. */
+  readonly storm?: StormSpec;
+}
+
+/**
+ * A reconnect storm (bench/storm-client.ts): every subscriber is live under a steady publish rate
+ * (`deliveriesPerSecond`, spread evenly over the topics), then all sockets are cut at once, and each
+ * resubscribes as herald/client does, with `extensions.heraldResume.after` = the last Message.id it
+ * received. `messages` is unused: the publishers run for as long as the storm lasts.
+ */
+export interface StormSpec {
+  /** Live traffic before the cut. */
+  readonly steadyMs: number;
+  /** Live traffic after the last subscriber caught up, before the publishers stop. */
+  readonly afterMs: number;
+  /** Each subscriber waits a uniform random time in this range between the cut and its first reconnect attempt. */
+  readonly reconnectDelayMs: readonly [number, number];
+}
+
+/** Milliseconds at three quantiles, over the subscribers that caught up. */
+export interface Quantiles {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/** What a storm measured (see bench/storm-client.ts for the definitions). */
+export interface StormResult {
+  readonly subscribers: number;
+  readonly caughtUp: number;
+  /** Subscribers that ended with an error frame, ran out of retries or never caught up (the first few errors in `errors`). */
+  readonly failed: number;
+  readonly errors: readonly string[];
+  /** From the cut to the delivery of the subscriber's catch-up target. */
+  readonly catchUpFromCutMs: Quantiles;
+  /** From the subscriber's first reconnect attempt to the same delivery: Herald's part, without the client's backoff. */
+  readonly catchUpFromReconnectMs: Quantiles;
+  /** Messages each subscriber had to be replayed: its target minus the last seq it had before the cut. */
+  readonly missed: Quantiles;
+  /** Sequence gaps over every subscriber, from its first message to the last one published on its topic. */
+  readonly lost: number;
+  readonly duplicates: number;
+  /** Reconnect attempts that failed and were retried (graphql-ws's backoff). */
+  readonly retries: number;
+  /** Why those attempts failed: the most common reasons, each with its count. */
+  readonly retryReasons: readonly string[];
+  /** Publishes Herald answered in the whole run (before, during and after the storm), and those it refused or reset. */
+  readonly published: number;
+  readonly failedPublishes: number;
+  readonly delivered: number;
 }
 
 export interface LoadJob {

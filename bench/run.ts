@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mintToken } from '../src/auth/mint-token.js';
-import { BENCH_SECRET, type GcReport, type LoadResult, type Scenario, type ServerKind } from './protocol.js';
+import { BENCH_SECRET, speaksGraphql, type GcReport, type LoadResult, type Scenario, type ServerKind, type StormResult } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const registerTypescript = join(here, '..', 'bin', 'register-typescript.mjs');
@@ -94,10 +94,47 @@ interface Measurement extends LoadResult {
   readonly stealMsPerSecond: number;
 }
 
+/** One storm on one Herald: what the load client measured, and the CPU both processes used for it. */
+interface StormMeasurement {
+  readonly kind: ServerKind;
+  readonly storm: StormResult;
+  readonly rssPerConnectionKB: number;
+  readonly serverCpuShare: number;
+  readonly clientCpuShare: number;
+  readonly seconds: number;
+}
+interface StormEntry {
+  readonly scenario: Scenario;
+  readonly runs: StormMeasurement[];
+}
+
 const token = (await mintToken({ secret: BENCH_SECRET }, { audience: 'bench', scopes: ['subscribe', 'publish'], ttlSeconds: 3600 })).token;
 const results: Array<{ scenario: Scenario; runs: Partial<Record<ServerKind, Measurement[]>> }> = [];
 
+const storms: StormEntry[] = [];
+
 for (const scenario of scenarios) {
+  if (scenario.storm !== undefined) {
+    // Herald only: the baseline has no history to resume from. One server at a time: a storm is one
+    // event, not a steady phase to interleave, and two idle 10k-socket sessions would only add noise.
+    const entry: StormEntry = { scenario, runs: [] };
+    storms.push(entry);
+    const stormKinds = kinds.filter(speaksGraphql);
+    for (let run = 0; run < runs; run++) {
+      for (const kind of stormKinds.map((_, i) => stormKinds[(i + run) % stormKinds.length]!)) {
+        const measured = await measureStorm(kind, scenario, run);
+        entry.runs.push(measured);
+        const { storm } = measured;
+        process.stderr.write(
+          `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(12)} catch-up from cut p50 ${fmt(storm.catchUpFromCutMs.p50, 0)} ` +
+            `p99 ${fmt(storm.catchUpFromCutMs.p99, 0)} max ${fmt(storm.catchUpFromCutMs.max, 0)} ms, from reconnect p50 ` +
+            `${fmt(storm.catchUpFromReconnectMs.p50, 0)} p99 ${fmt(storm.catchUpFromReconnectMs.p99, 0)} max ${fmt(storm.catchUpFromReconnectMs.max, 0)} ms  ` +
+            `lost ${storm.lost} dup ${storm.duplicates} failed ${storm.failed}${storm.errors.length > 0 ? ` (${storm.errors[0]})` : ''}\n`,
+        );
+      }
+    }
+    continue;
+  }
   const entry = { scenario, runs: Object.fromEntries(kinds.map((kind) => [kind, [] as Measurement[]])) as Partial<Record<ServerKind, Measurement[]>> };
   results.push(entry);
   for (let run = 0; run < runs; run++) {
@@ -118,7 +155,7 @@ for (const scenario of scenarios) {
   }
 }
 
-report(results);
+report(results, storms);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -155,6 +192,35 @@ function buildScenarios(quick: boolean): Scenario[] {
       });
     }
   }
+  // Reconnect storm (Herald only): 10 000 subscribers on 10 topics at 100 000 deliveries/s, that is
+  // 10 messages/s per topic, 100 publishes/s. The fan-out sets the load and the per-topic rate how
+  // much each subscriber misses (10/s over its 1.3–4 s away, well inside HISTORY_SIZE's 1 000). One
+  // topic at 1 000 messages/s would be 10 million deliveries/s, far past what two cores carry: the
+  // steady load is kept well under the 10k max-rate figures, so the storm (10 000 handshakes, token
+  // checks and history reads on top of it) is what gets measured, not a saturated steady state.
+  // Each subscriber reconnects after graphql-ws's first retry wait (1 s + 300–3 000 ms), as
+  // herald/client does; quick mode shortens it, as it shortens everything.
+  list.push(
+    quick
+      ? {
+          name: 'storm-10k',
+          connections: 200,
+          topics: 2,
+          messages: 0,
+          deliveriesPerSecond: 2_000,
+          inFlight: 2,
+          storm: { steadyMs: 1_000, afterMs: 500, reconnectDelayMs: [100, 500] },
+        }
+      : {
+          name: 'storm-10k',
+          connections: 10_000,
+          topics: 10,
+          messages: 0,
+          deliveriesPerSecond: 100_000,
+          inFlight: 10,
+          storm: { steadyMs: 5_000, afterMs: 2_000, reconnectDelayMs: [1_300, 4_000] },
+        },
+  );
   // Unloaded latency: one subscriber, messages spaced 5 ms apart, so each is timed on its own
   // (this is where the Redis bus's added hop shows, without queueing on top).
   list.push({ name: '1-1t-200/s', connections: 1, topics: 1, messages: quick ? 100 : 400, deliveriesPerSecond: 200, inFlight: 1 });
@@ -290,6 +356,34 @@ async function finishSession(session: Session, scenario: Scenario): Promise<Meas
   };
 }
 
+/** One storm on `kind`: started, connected and settled like a session (its memory read), then the storm. */
+async function measureStorm(kind: ServerKind, scenario: Scenario, run: number): Promise<StormMeasurement> {
+  const session = await startSession(kind, scenario, run);
+  try {
+    const { server, client } = session;
+    const serverBefore = cpuMicros(server.pid!);
+    const clientBefore = cpuMicros(client.pid!);
+    const startedAt = performance.now();
+    const answer = nextMessage<{ result: StormResult }>(client, 'storm-result');
+    client.send({ type: 'storm' });
+    const { result } = await answer;
+    const elapsedMicros = (performance.now() - startedAt) * 1000;
+    const measured = {
+      kind,
+      storm: result,
+      rssPerConnectionKB: session.rssPerConnectionKB,
+      serverCpuShare: (cpuMicros(server.pid!) - serverBefore) / elapsedMicros,
+      clientCpuShare: (cpuMicros(client.pid!) - clientBefore) / elapsedMicros,
+      seconds: elapsedMicros / 1_000_000,
+    };
+    client.send({ type: 'finish' });
+    session.finished = true;
+    return measured;
+  } finally {
+    await stopSession(session);
+  }
+}
+
 async function stopSession({ server, client, finished }: Session): Promise<void> {
   // A polite exit lets --cpu-prof write its profile; a client that has sent its result exits by itself.
   if (server.exitCode === null && server.signalCode === null) {
@@ -386,7 +480,7 @@ function signed(value: number): string {
   return `${value >= 0 ? '+' : ''}${fmt(value, 2)}`;
 }
 
-function report(all: typeof results): void {
+function report(all: typeof results, stormEntries: StormEntry[]): void {
   type Row = Record<string, string>;
   const rows: Row[] = [];
   const summary = all.map(({ scenario, runs: byKind }) => {
@@ -472,52 +566,100 @@ function report(all: typeof results): void {
     return { scenario, herald, baseline, heraldRedis, ratio, redisAdds, runs: byKind };
   });
 
-  const columns = Object.keys(rows[0]!);
-  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  const out: string[] = [`Herald vs plain ws fan-out, median of ${runs} run(s), ${new Date().toISOString()}`, '', line(columns)];
-  for (const row of rows) out.push(line(columns.map((column) => row[column]!)));
-  const failed = all.flatMap(({ scenario, runs: byKind }) =>
-    Object.entries(byKind).flatMap(([kind, list]) => list.filter((m) => m.failedPublishes > 0).map((m) => `${scenario.name} ${kind}: ${m.failedPublishes}`)),
-  );
-  if (failed.length > 0) out.push('', `Publishes that failed (their deliveries are in "lost"): ${failed.join(', ')}`);
-  /** A paired figure: its median, then each run's own (in brackets, when there are several). */
-  const runsOf = ({ perRun }: { perRun: number[] }): string => (perRun.length > 1 ? ` (runs ${perRun.map((value) => fmt(value, 2)).join(', ')})` : '');
-  out.push('', "Herald ÷ baseline, the median of the runs' own ratios (throughput: higher is better; p99 and memory: lower is better):");
-  for (const { scenario, ratio, herald } of summary) {
-    const fixed = scenario.deliveriesPerSecond !== undefined;
-    if (scenario.name === PUBLISH_ONLY) {
-      out.push(
-        `  ${scenario.name.padEnd(14)} publish rate ${fmt(ratio.publishesPerSecond.median, 2)}×${runsOf(ratio.publishesPerSecond)}` +
-          `   Herald ${fmt(herald.publishesPerSecond, 0)} publishes/s (target ≥ 5 000/s)`,
-      );
-      continue;
-    }
-    const headline = fixed ? ratio.p99 : ratio.deliveredPerSecond;
-    out.push(
-      `  ${scenario.name.padEnd(14)} ${fixed ? 'p99 latency' : 'throughput'} ${fmt(headline.median, 2)}×${runsOf(headline)}` +
-        `   memory/conn ${fmt(ratio.rssPerConnection.median, 2)}×`,
+  const out: string[] = [];
+  if (rows.length > 0) {
+    out.push(`Herald vs plain ws fan-out, median of ${runs} run(s), ${new Date().toISOString()}`, '', ...table(rows));
+    const failed = all.flatMap(({ scenario, runs: byKind }) =>
+      Object.entries(byKind).flatMap(([kind, list]) => list.filter((m) => m.failedPublishes > 0).map((m) => `${scenario.name} ${kind}: ${m.failedPublishes}`)),
     );
-  }
-  if (kinds.includes('herald-redis')) {
-    out.push('', 'Redis bus vs in-process bus (herald-redis − herald, median of the runs; target: ≤ 1 ms added to p50):');
-    for (const { scenario, heraldRedis, redisAdds } of summary) {
-      if (redisAdds === undefined) continue;
+    if (failed.length > 0) out.push('', `Publishes that failed (their deliveries are in "lost"): ${failed.join(', ')}`);
+    /** A paired figure: its median, then each run's own (in brackets, when there are several). */
+    const runsOf = ({ perRun }: { perRun: number[] }): string => (perRun.length > 1 ? ` (runs ${perRun.map((value) => fmt(value, 2)).join(', ')})` : '');
+    out.push('', "Herald ÷ baseline, the median of the runs' own ratios (throughput: higher is better; p99 and memory: lower is better):");
+    for (const { scenario, ratio, herald } of summary) {
+      const fixed = scenario.deliveriesPerSecond !== undefined;
       if (scenario.name === PUBLISH_ONLY) {
-        out.push(`  ${scenario.name.padEnd(14)} publish rate ${fmt(redisAdds.publishesPerSecond.median, 2)}×`);
+        out.push(
+          `  ${scenario.name.padEnd(14)} publish rate ${fmt(ratio.publishesPerSecond.median, 2)}×${runsOf(ratio.publishesPerSecond)}` +
+            `   Herald ${fmt(herald.publishesPerSecond, 0)} publishes/s (target ≥ 5 000/s)`,
+        );
         continue;
       }
+      const headline = fixed ? ratio.p99 : ratio.deliveredPerSecond;
       out.push(
-        `  ${scenario.name.padEnd(14)} p50 ${signed(redisAdds.p50.median)} ms${runsOf(redisAdds.p50)}   p99 ${signed(redisAdds.p99.median)} ms` +
-          `   throughput ${fmt(redisAdds.deliveredPerSecond.median, 2)}×   lost ${heraldRedis!.lost}`,
+        `  ${scenario.name.padEnd(14)} ${fixed ? 'p99 latency' : 'throughput'} ${fmt(headline.median, 2)}×${runsOf(headline)}` +
+          `   memory/conn ${fmt(ratio.rssPerConnection.median, 2)}×`,
       );
     }
+    if (kinds.includes('herald-redis')) {
+      out.push('', 'Redis bus vs in-process bus (herald-redis − herald, median of the runs; target: ≤ 1 ms added to p50):');
+      for (const { scenario, heraldRedis, redisAdds } of summary) {
+        if (redisAdds === undefined) continue;
+        if (scenario.name === PUBLISH_ONLY) {
+          out.push(`  ${scenario.name.padEnd(14)} publish rate ${fmt(redisAdds.publishesPerSecond.median, 2)}×`);
+          continue;
+        }
+        out.push(
+          `  ${scenario.name.padEnd(14)} p50 ${signed(redisAdds.p50.median)} ms${runsOf(redisAdds.p50)}   p99 ${signed(redisAdds.p99.median)} ms` +
+            `   throughput ${fmt(redisAdds.deliveredPerSecond.median, 2)}×   lost ${heraldRedis!.lost}`,
+        );
+      }
+    }
   }
+  const stormSummary = stormEntries.map(({ scenario, runs: list }) => ({ scenario, runs: list }));
+  if (stormEntries.length > 0) out.push(...(out.length > 0 ? [''] : []), ...stormReport(stormEntries));
   process.stdout.write(`${out.join('\n')}\n`);
 
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}.json`);
-  writeFileSync(file, `${JSON.stringify({ runs, node: process.version, summary }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ runs, node: process.version, summary, storms: stormSummary }, null, 2)}\n`);
   process.stdout.write(`\nwritten: ${file}\n`);
+}
+
+/** Rows as aligned text: the first two columns left-aligned, the figures right-aligned. */
+function table(rows: ReadonlyArray<Record<string, string>>): string[] {
+  const columns = Object.keys(rows[0]!);
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]): string => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  return [line(columns), ...rows.map((row) => line(columns.map((column) => row[column]!)))];
+}
+
+/** The storm table: one row per Herald and run (a storm is one event: no median over runs hides a bad one). */
+function stormReport(entries: StormEntry[]): string[] {
+  const rows = entries.flatMap(({ scenario, runs: list }) =>
+    list.map((m) => {
+      const { storm } = m;
+      const q = (values: { p50: number; p99: number; max: number }): string => `${fmt(values.p50, 0)}/${fmt(values.p99, 0)}/${fmt(values.max, 0)}`;
+      return {
+        scenario: scenario.name,
+        server: m.kind,
+        subs: `${storm.subscribers}/${scenario.topics}t`,
+        'pub/s': fmt(scenario.deliveriesPerSecond! / (scenario.connections / scenario.topics), 0),
+        'catch-up from cut p50/p99/max ms': q(storm.catchUpFromCutMs),
+        'from reconnect p50/p99/max ms': q(storm.catchUpFromReconnectMs),
+        'missed p50/max': `${fmt(storm.missed.p50, 0)}/${fmt(storm.missed.max, 0)}`,
+        lost: String(storm.lost),
+        dup: String(storm.duplicates),
+        failed: String(storm.failed),
+        retries: String(storm.retries),
+        'failed pub': String(storm.failedPublishes),
+        'KB/conn': fmt(m.rssPerConnectionKB, 1),
+        'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
+      };
+    }),
+  );
+  const errors = entries.flatMap(({ scenario, runs: list }) =>
+    list.flatMap((m) =>
+      [...m.storm.errors, ...m.storm.retryReasons.map((reason) => `retried: ${reason}`)].map((error) => `  ${scenario.name} ${m.kind}: ${error}`),
+    ),
+  );
+  return [
+    'Reconnect storm, Herald only (the plain ws baseline has no history to resume from), one row per run:',
+    'every socket cut at once (no close frame), each resubscribes with heraldResume.after = the last id it received;',
+    "catch-up: until it received the newest message Herald had answered when it resubscribed; lost/dup: over each subscriber's whole sequence",
+    '',
+    ...table(rows),
+    ...(errors.length > 0 ? ['', 'Errors and failed reconnect attempts:', ...errors] : []),
+  ];
 }
