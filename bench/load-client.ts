@@ -2,17 +2,15 @@
  * The load client, a child process of its own (so it never shares a core's event loop with the
  * server): opens the subscriber sockets, warms every topic up, publishes over HTTP keep-alive
  * (http-publisher.ts), and measures deliveries and publish→deliver latency from the timestamp
- * inside each payload.
- *
- * Herald sockets speak graphql-transport-ws by hand (connection_init, subscribe, next) so the client
- * stays as light as the baseline's; the protocol itself is proven by the test suite's real clients.
+ * inside each payload. How it subscribes and publishes on each kind of server is bench/wire.ts's.
  */
 import { writeFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { HttpPublisher } from './http-publisher.js';
 import { runStorm } from './storm-client.js';
-import { benchPayload, gcReport, now, percentile, speaksGraphql, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
+import { benchPayload, gcReport, now, percentile, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
+import { wireFor } from './wire.js';
 
 const CONNECT_BATCH = 250;
 const WARM_SEQ = -1; // subscription warm-up: proves each socket is subscribed
@@ -43,14 +41,6 @@ const warmupMessages = (scenario: LoadJob['scenario']): number => Math.ceil(scen
 
 const nextCommand = (): Promise<HarnessCommand> => new Promise((resolve) => process.once('message', resolve));
 
-/**
- * Both servers send UTF-8 JSON the client only scans for its stamp, so the client skips ws's UTF-8
- * validation of every text frame: at max rate with 1 topic the client is the bottleneck, and a
- * per-byte cost on its side would measure frame length (graphql-transport-ws's envelope is ~90
- * bytes longer than the baseline's bare payload) rather than either server.
- */
-const CLIENT_OPTIONS = { skipUTF8Validation: true } as const;
-
 interface Subscriber {
   warm: boolean;
 }
@@ -65,6 +55,7 @@ process.on('message', (message: { type: string; job?: LoadJob }) => {
 async function run(job: LoadJob): Promise<void> {
   const { scenario, kind, port } = job;
   const publisher = new HttpPublisher(port, scenario.inFlight);
+  const wire = wireFor(kind, port, job.token);
   const topicOf = (index: number): string => `bench/${index % scenario.topics}`;
   const subscribersPerTopic = scenario.connections / scenario.topics;
   const expected = scenario.messages * subscribersPerTopic;
@@ -84,36 +75,38 @@ async function run(job: LoadJob): Promise<void> {
     const batch: Promise<void>[] = [];
     for (let i = first; i < Math.min(first + CONNECT_BATCH, scenario.connections); i++) {
       batch.push(
-        openSubscriber(kind, port, topicOf(i), job.token, (frame) => {
-          const stamp = readStamp(frame);
-          if (stamp === undefined) return;
-          if (stamp.seq === WARM_SEQ) {
-            subscribers[i]!.warm = true;
-            return;
-          }
-          if (stamp.seq === WARM_LOAD_SEQ) {
-            warmDelivered++;
-            onProgress?.();
-            return;
-          }
-          const at = now();
-          if (delivered < expected) {
-            latencies[delivered] = at - stamp.t;
-            if (trace !== undefined) {
-              const at4 = delivered * 4;
-              trace[at4] = stamp.seq;
-              trace[at4 + 1] = stamp.t;
-              trace[at4 + 2] = at;
-              trace[at4 + 3] = i;
+        wire
+          .subscribe(topicOf(i), (frame) => {
+            const stamp = readStamp(frame);
+            if (stamp === undefined) return;
+            if (stamp.seq === WARM_SEQ) {
+              subscribers[i]!.warm = true;
+              return;
             }
-          }
-          delivered++;
-          lastDelivery = at;
-          onProgress?.();
-        }).then((socket) => {
-          sockets[i] = socket;
-          subscribers[i] = { warm: false };
-        }),
+            if (stamp.seq === WARM_LOAD_SEQ) {
+              warmDelivered++;
+              onProgress?.();
+              return;
+            }
+            const at = now();
+            if (delivered < expected) {
+              latencies[delivered] = at - stamp.t;
+              if (trace !== undefined) {
+                const at4 = delivered * 4;
+                trace[at4] = stamp.seq;
+                trace[at4 + 1] = stamp.t;
+                trace[at4 + 2] = at;
+                trace[at4 + 3] = i;
+              }
+            }
+            delivered++;
+            lastDelivery = at;
+            onProgress?.();
+          })
+          .then((socket) => {
+            sockets[i] = socket;
+            subscribers[i] = { warm: false };
+          }),
       );
     }
     await Promise.all(batch);
@@ -141,15 +134,10 @@ async function run(job: LoadJob): Promise<void> {
       if (done()) finish();
     });
 
-  const graphql = speaksGraphql(kind);
-  const path = graphql ? '/graphql' : '/publish';
-  const headers = graphql ? `Authorization: Bearer ${job.token}\r\n` : '';
   const publish = async (topic: string, payload: unknown): Promise<void> => {
-    const body = graphql
-      ? JSON.stringify({ query: 'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: $p) { id } }', variables: { t: topic, p: payload } })
-      : JSON.stringify({ topic, payload });
+    const { path, headers, body } = wire.publishRequest(topic, payload);
     const answer = await publisher.post(path, headers, body);
-    if (answer.status !== 200 || answer.body.includes('"errors"')) throw new Error(`publish failed: ${answer.status} ${answer.body}`);
+    if (!wire.accepted(answer)) throw new Error(`publish failed: ${answer.status} ${answer.body}`);
   };
 
   // Pub/sub has no subscribe acknowledgement: publish warm-up messages until every socket saw one.
@@ -260,40 +248,4 @@ async function run(job: LoadJob): Promise<void> {
   for (const socket of sockets) socket.terminate();
   publisher.close();
   process.send?.({ type: 'result', result }, () => process.exit(0));
-}
-
-function openSubscriber(kind: LoadJob['kind'], port: number, topic: string, token: string, onFrame: (frame: Buffer) => void): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    if (kind === 'baseline') {
-      const socket = new WebSocket(`ws://127.0.0.1:${port}/?topic=${encodeURIComponent(topic)}`, CLIENT_OPTIONS);
-      socket.on('open', () => resolve(socket));
-      socket.on('message', (data) => onFrame(data as Buffer));
-      socket.on('error', reject);
-      return;
-    }
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', CLIENT_OPTIONS);
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { token } })));
-    socket.on('error', reject);
-    socket.on('close', (code, reason) => {
-      if (code !== 1005 && code !== 1006) process.stderr.write(`bench: socket closed ${code} ${reason.toString()}\n`);
-    });
-    let acknowledged = false;
-    socket.on('message', (data) => {
-      const frame = data as Buffer;
-      if (!acknowledged) {
-        if (!frame.includes('"connection_ack"')) return reject(new Error(`expected connection_ack, got ${frame.toString()}`));
-        acknowledged = true;
-        socket.send(
-          JSON.stringify({
-            id: '1',
-            type: 'subscribe',
-            payload: { query: 'subscription ($n: String!) { topic(name: $n) { payload } }', variables: { n: topic } },
-          }),
-        );
-        resolve(socket);
-        return;
-      }
-      onFrame(frame);
-    });
-  });
 }

@@ -2,11 +2,14 @@
 
 export const BENCH_SECRET = 'herald-bench-secret-0123456789abcdef';
 
-/** The plain `ws` baseline, Herald on its in-process bus, and Herald on the Redis bus (`--redis`). */
-export type ServerKind = 'baseline' | 'herald' | 'herald-redis';
+/**
+ * The plain `ws` fan-out baseline, nginx + nchan (the second baseline, a real pub/sub server; see
+ * servers/nchan.ts), Herald on its in-process bus, and Herald on the Redis bus (`--redis`).
+ */
+export type ServerKind = 'baseline' | 'nchan' | 'herald' | 'herald-redis';
 
 /** Every Herald kind speaks GraphQL (graphql-transport-ws subscriptions, the publish mutation). */
-export const speaksGraphql = (kind: ServerKind): boolean => kind !== 'baseline';
+export const speaksGraphql = (kind: ServerKind): boolean => kind === 'herald' || kind === 'herald-redis';
 
 export interface Scenario {
   readonly name: string;

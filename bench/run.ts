@@ -1,8 +1,11 @@
 /**
- * `npm run bench`: Herald against a plain `ws` fan-out baseline, same machine, same load client,
- * alternating which goes first, so the ratio holds while the machine's speed drifts.
+ * `npm run bench`: Herald against two baselines, a plain `ws` fan-out server and nginx + nchan (one
+ * worker; Debian's packages, installed or extracted by the bench itself: nchan-install.ts), same
+ * machine, same load client, alternating which goes first, so the ratios hold while the machine's
+ * speed drifts.
  *
  *   npm run bench                      full matrix, median of 3 runs
+ *   npm run bench -- --no-nchan        without the nchan baseline
  *   npm run bench -- --quick           200 subscribers, one run: a smoke test (CI), no figure checked
  *   npm run bench -- --runs 5 --only 1k-1t-max
  *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of both servers and clients in bench/results/profiles
@@ -19,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mintToken } from '../src/auth/mint-token.js';
+import { ensureNchan, type NchanInstall } from './nchan-install.js';
 import { BENCH_SECRET, speaksGraphql, type GcReport, type LoadResult, type Scenario, type ServerKind, type StormResult } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,16 +55,25 @@ const { values: args } = parseArgs({
     redis: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     trace: { type: 'boolean', default: false },
+    'no-nchan': { type: 'boolean', default: false },
   },
 });
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const kinds: ServerKind[] = args.redis ? ['baseline', 'herald', 'herald-redis'] : ['baseline', 'herald'];
 
 const scenarios = buildScenarios(args.quick).filter((s) => args.only === undefined || args.only.split(',').includes(s.name));
 if (scenarios.length === 0) {
   process.stderr.write(`bench: no scenario named ${args.only}\n`);
   process.exit(2);
 }
+// nginx + nchan, fetched now if missing (a few seconds, once per machine), unless no scenario needs it.
+const nchan: NchanInstall | undefined =
+  args['no-nchan'] || scenarios.every((s) => s.storm !== undefined)
+    ? undefined
+    : ensureNchan(join(here, 'results', 'nchan-cache'), (line) => process.stderr.write(`${line}\n`));
+if (nchan !== undefined && nchan.source !== 'system') process.stderr.write(`bench: nginx + nchan: ${nchan.nginx} (${nchan.source})\n`);
+const kinds: ServerKind[] = ['baseline', ...(nchan === undefined ? [] : ['nchan' as const]), 'herald', ...(args.redis ? ['herald-redis' as const] : [])];
+/** The table's name for each server: the plain `ws` baseline is "ws" there. */
+const label = (kind: ServerKind): string => (kind === 'baseline' ? 'ws' : kind);
 const runs = Number(args.runs ?? (args.quick ? 1 : 3));
 
 // Each process holds one descriptor per socket; Node cannot raise its own limit, so say what to run.
@@ -143,7 +156,7 @@ for (const scenario of scenarios) {
     for (const [kind, measurement] of await measureInterleaved(order, scenario, run)) {
       entry.runs[kind]!.push(measurement);
       process.stderr.write(
-        `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(8)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
+        `  ${scenario.name} run ${run + 1}/${runs} ${label(kind).padEnd(12)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
           `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}  ` +
           (measurement.failedPublishes > 0 ? `FAILED PUBLISHES ${measurement.failedPublishes}  ` : '') +
           (measurement.stalls !== undefined ? `client stalls ${measurement.stalls.count} (max ${fmt(measurement.stalls.maxMs, 1)} ms)  ` : '') +
@@ -162,10 +175,15 @@ report(results, storms);
 function buildScenarios(quick: boolean): Scenario[] {
   const list: Scenario[] = [];
   const sizes = quick ? [200] : [1_000, 10_000];
+  const count = (n: number): string => (n >= 1000 ? `${n / 1000}k` : String(n));
   for (const connections of sizes) {
-    for (const topics of quick ? [1, 10] : [1, 100]) {
+    // One topic (many sockets share it), 100 topics, and at the largest size one topic per socket:
+    // the per-user notification pattern (10k-10kt), where every delivery is its own publish.
+    const topicCounts = quick ? [1, 10] : [1, 100];
+    if (connections === sizes[sizes.length - 1]) topicCounts.push(connections);
+    for (const topics of topicCounts) {
       const perTopic = connections / topics;
-      const label = `${connections >= 1000 ? `${connections / 1000}k` : connections}-${topics}t`;
+      const label = `${count(connections)}-${count(topics)}t`;
       // Max rate: about 300k deliveries (20k in quick mode), at least 20 publishes.
       const target = quick ? 20_000 : 300_000;
       list.push({
@@ -247,6 +265,8 @@ function splitEvenly(total: number, count: number): number[] {
 interface Session {
   readonly kind: ServerKind;
   readonly server: ChildProcess;
+  /** The process measured as the server: `server` itself, or the one it wraps (nginx's worker for nchan). */
+  pid: number;
   readonly client: ChildProcess;
   readonly rssPerConnectionKB: number;
   serverCpuMicros: number;
@@ -283,25 +303,43 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
   // thread writes its own profile (the TypeScript loader's hooks run in a second one).
   const profileOf = (name: string): string[] =>
     args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${name}-run${run + 1}`)}`] : [];
-  const profile = profileOf(kind);
-  const server = fork(join(here, 'servers', kind === 'baseline' ? 'baseline.ts' : 'herald.ts'), [], {
-    // Both servers load TypeScript the way `npm start` does (bin/register-typescript.mjs), not through tsx.
+  // nchan's wrapper is not the server: nginx is profiled with perf, if at all, not here.
+  const profile = kind === 'nchan' ? [] : profileOf(kind);
+  const script = { baseline: 'baseline.ts', nchan: 'nchan.ts', herald: 'herald.ts', 'herald-redis': 'herald.ts' }[kind];
+  const server = fork(join(here, 'servers', script), [], {
+    // The servers load TypeScript the way `npm start` does (bin/register-typescript.mjs), not through tsx.
     execArgv: ['--expose-gc', '--import', registerTypescript, ...profile],
-    // Its own channel prefix per run, so nothing else on that Redis hears the benchmark (or is heard).
-    env: { ...process.env, ...(kind === 'herald-redis' && { BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: `herald-bench-${process.pid}-${Date.now()}` }) },
+    env: {
+      ...process.env,
+      // Its own channel prefix per run, so nothing else on that Redis hears the benchmark (or is heard).
+      ...(kind === 'herald-redis' && { BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: `herald-bench-${process.pid}-${Date.now()}` }),
+      ...(kind === 'nchan' && { BENCH_NGINX: nchan!.nginx, BENCH_NCHAN_MODULE: nchan!.module, BENCH_CONNECTIONS: String(scenario.connections) }),
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const client = fork(join(here, 'load-client.ts'), [], {
     execArgv: ['--import', 'tsx', ...profileOf(`${kind}-client`)],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const session = { kind, server, client, rssPerConnectionKB: NaN, serverCpuMicros: 0, clientCpuMicros: 0, stealMicros: 0, elapsedMicros: 0, finished: false };
+  const session: Session = {
+    kind,
+    server,
+    pid: server.pid!,
+    client,
+    rssPerConnectionKB: NaN,
+    serverCpuMicros: 0,
+    clientCpuMicros: 0,
+    stealMicros: 0,
+    elapsedMicros: 0,
+    finished: false,
+  };
   try {
-    const { port } = await nextMessage<{ port: number }>(server, 'ready');
-    const rssBefore = await settledRssKB(server);
+    const { port, pid } = await nextMessage<{ port: number; pid?: number }>(server, 'ready');
+    if (pid !== undefined) session.pid = pid;
+    const rssBefore = await settledRssKB(server, session.pid);
     client.send({ type: 'job', job: { kind, port, scenario, token, traceFile: args.trace ? traceFile(kind, scenario, run) : undefined } });
     await nextMessage(client, 'subscribed');
-    const rssAfter = await settledRssKB(server);
+    const rssAfter = await settledRssKB(server, session.pid);
     // The client warms the server up with unmeasured traffic first; CPU is read from its end.
     client.send({ type: 'go' });
     await nextMessage(client, 'warmed');
@@ -315,8 +353,8 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
 
 /** Publishes `messages` more of the measured phase through `session` and adds what it cost. */
 async function measureSlice(session: Session, messages: number): Promise<void> {
-  const { server, client } = session;
-  const serverBefore = cpuMicros(server.pid!);
+  const { server, client, pid } = session;
+  const serverBefore = cpuMicros(pid);
   const clientBefore = cpuMicros(client.pid!);
   const stealBefore = stealMicros();
   const startedAt = performance.now();
@@ -325,7 +363,7 @@ async function measureSlice(session: Session, messages: number): Promise<void> {
   await nextMessage(client, 'slice-done');
   server.send({ type: 'stop-gc' });
   session.elapsedMicros += (performance.now() - startedAt) * 1000;
-  session.serverCpuMicros += cpuMicros(server.pid!) - serverBefore;
+  session.serverCpuMicros += cpuMicros(pid) - serverBefore;
   session.clientCpuMicros += cpuMicros(client.pid!) - clientBefore;
   session.stealMicros += stealMicros() - stealBefore;
 }
@@ -337,7 +375,8 @@ async function finishSession(session: Session, scenario: Scenario): Promise<Meas
   const { result } = await resultMessage;
   session.finished = true;
   server.send({ type: 'gc-report' });
-  const { report: gcReport } = await nextMessage<{ report: GcReport }>(server, 'gc-report');
+  // No report from a server that is not a Node process (nchan's nginx): its figures are NaN, printed n/a.
+  const { report: gcReport = { pauses: NaN, totalMs: NaN, maxMs: NaN } } = await nextMessage<{ report?: GcReport }>(server, 'gc-report');
   const seconds = elapsedMicros / 1_000_000;
   return {
     ...result,
@@ -360,8 +399,8 @@ async function finishSession(session: Session, scenario: Scenario): Promise<Meas
 async function measureStorm(kind: ServerKind, scenario: Scenario, run: number): Promise<StormMeasurement> {
   const session = await startSession(kind, scenario, run);
   try {
-    const { server, client } = session;
-    const serverBefore = cpuMicros(server.pid!);
+    const { client } = session;
+    const serverBefore = cpuMicros(session.pid);
     const clientBefore = cpuMicros(client.pid!);
     const startedAt = performance.now();
     const answer = nextMessage<{ result: StormResult }>(client, 'storm-result');
@@ -372,7 +411,7 @@ async function measureStorm(kind: ServerKind, scenario: Scenario, run: number): 
       kind,
       storm: result,
       rssPerConnectionKB: session.rssPerConnectionKB,
-      serverCpuShare: (cpuMicros(server.pid!) - serverBefore) / elapsedMicros,
+      serverCpuShare: (cpuMicros(session.pid) - serverBefore) / elapsedMicros,
       clientCpuShare: (cpuMicros(client.pid!) - clientBefore) / elapsedMicros,
       seconds: elapsedMicros / 1_000_000,
     };
@@ -433,15 +472,16 @@ async function gc(server: ChildProcess): Promise<void> {
  * The server's RSS once it stops falling: V8 hands freed pages back to the system some time after
  * a collection (Herald, just started: 166 MB after a forced GC, 159 MB half a second later), and at
  * 1 000 connections those 7 MB were the whole per-connection figure, which came out negative.
- * Collects and reads every 250 ms until two readings are within 256 KB (3 s at most).
+ * Collects and reads every 250 ms until two readings are within 256 KB (3 s at most). `pid` is
+ * the process measured (nginx's worker for nchan, where the collection is a no-op).
  */
-async function settledRssKB(server: ChildProcess): Promise<number> {
+async function settledRssKB(server: ChildProcess, pid: number): Promise<number> {
   await gc(server);
-  let last = rssKB(server.pid!);
+  let last = rssKB(pid);
   for (let attempt = 0; attempt < 12; attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     await gc(server);
-    const now = rssKB(server.pid!);
+    const now = rssKB(pid);
     if (Math.abs(now - last) < 256) return now;
     last = now;
   }
@@ -509,6 +549,7 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
     };
     const herald = pick('herald');
     const baseline = pick('baseline');
+    const nchanFigures = kinds.includes('nchan') ? pick('nchan') : undefined;
     const heraldRedis = kinds.includes('herald-redis') ? pick('herald-redis') : undefined;
     /**
      * `combine` of two servers' figures run by run, and the median of those: the servers of one run
@@ -518,16 +559,20 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
      */
     const paired = (a: ServerKind, b: ServerKind, figure: (m: Measurement) => number, combine: (x: number, y: number) => number) => {
       const second = byKind[b] ?? [];
-      const perRun = (byKind[a] ?? []).map((m, i) => combine(figure(m), figure(second[i]!)));
+      const perRun = (byKind[a] ?? []).map((m, i) => (second[i] === undefined ? NaN : combine(figure(m), figure(second[i]))));
       return { median: median(perRun), perRun };
     };
     const divide = (x: number, y: number): number => x / y;
-    const ratio = {
-      deliveredPerSecond: paired('herald', 'baseline', (m) => m.deliveredPerSecond, divide),
-      publishesPerSecond: paired('herald', 'baseline', (m) => m.publishesPerSecond, divide),
-      p99: paired('herald', 'baseline', (m) => m.latencyMs.p99, divide),
-      rssPerConnection: paired('herald', 'baseline', (m) => m.rssPerConnectionKB, divide),
-    };
+    /** Herald ÷ `peer`, paired run by run (NaN when `peer` did not run: `--no-nchan`). */
+    const ratiosTo = (peer: ServerKind) => ({
+      deliveredPerSecond: paired('herald', peer, (m) => m.deliveredPerSecond, divide),
+      publishesPerSecond: paired('herald', peer, (m) => m.publishesPerSecond, divide),
+      p99: paired('herald', peer, (m) => m.latencyMs.p99, divide),
+      rssPerConnection: paired('herald', peer, (m) => m.rssPerConnectionKB, divide),
+      cpuMicrosPerDelivery: paired('herald', peer, (m) => m.cpuMicrosPerDelivery, divide),
+    });
+    const ratio = ratiosTo('baseline');
+    const ratioNchan = ratiosTo('nchan');
     const subtract = (x: number, y: number): number => x - y;
     const redisAdds = heraldRedis && {
       p50: paired('herald-redis', 'herald', (m) => m.latencyMs.p50, subtract),
@@ -535,15 +580,14 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
       deliveredPerSecond: paired('herald-redis', 'herald', (m) => m.deliveredPerSecond, divide),
       publishesPerSecond: paired('herald-redis', 'herald', (m) => m.publishesPerSecond, divide),
     };
-    const measured: Array<[ServerKind, typeof herald]> = [
-      ['baseline', baseline],
-      ['herald', herald],
-    ];
+    const measured: Array<[ServerKind, typeof herald]> = [['baseline', baseline]];
+    if (nchanFigures !== undefined) measured.push(['nchan', nchanFigures]);
+    measured.push(['herald', herald]);
     if (heraldRedis !== undefined) measured.push(['herald-redis', heraldRedis]);
     for (const [kind, m] of measured) {
       rows.push({
         scenario: scenario.name,
-        server: kind,
+        server: label(kind),
         'msg/s': fmt(m.deliveredPerSecond, 0),
         'pub/s': fmt(m.publishesPerSecond, 0),
         'p50 ms': fmt(m.p50, 2),
@@ -555,6 +599,7 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
         'connect s': fmt(m.connectSeconds, 2),
         // Near 100% for the client: the run measured the load client's limit as much as the server's.
         'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
+        // n/a for nchan: nginx has no GC (and the wrapper's own is not the server's).
         'gc ms/s (max)': `${fmt(m.gcMsPerSecond, 1)} (${fmt(m.gcMaxPauseMs, 1)})`,
         'cli gc (max)': `${fmt(m.clientGcMsPerSecond, 1)} (${fmt(m.clientGcMaxPauseMs, 1)})`,
         // How often the machine froze during the run, seen from the load client (load-client.ts, STALL_MS): a large part of a fixed-rate p99.
@@ -563,32 +608,49 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
         'steal ms/s': fmt(m.stealMsPerSecond, 1),
       });
     }
-    return { scenario, herald, baseline, heraldRedis, ratio, redisAdds, runs: byKind };
+    return { scenario, herald, baseline, nchan: nchanFigures, heraldRedis, ratio, ratioNchan, redisAdds, runs: byKind };
   });
 
   const out: string[] = [];
   if (rows.length > 0) {
-    out.push(`Herald vs plain ws fan-out, median of ${runs} run(s), ${new Date().toISOString()}`, '', ...table(rows));
+    const peers = kinds.includes('nchan') ? 'a plain ws fan-out server (ws) and nginx + nchan' : 'a plain ws fan-out server (ws)';
+    out.push(`Herald vs ${peers}, median of ${runs} run(s), ${new Date().toISOString()}`, '', ...table(rows));
     const failed = all.flatMap(({ scenario, runs: byKind }) =>
       Object.entries(byKind).flatMap(([kind, list]) => list.filter((m) => m.failedPublishes > 0).map((m) => `${scenario.name} ${kind}: ${m.failedPublishes}`)),
     );
     if (failed.length > 0) out.push('', `Publishes that failed (their deliveries are in "lost"): ${failed.join(', ')}`);
-    /** A paired figure: its median, then each run's own (in brackets, when there are several). */
+    /** A paired ratio: its median, then each run's own (in brackets, when there are several). */
+    const times = ({ median: value, perRun }: { median: number; perRun: number[] }): string =>
+      `${fmt(value, 2)}×${perRun.length > 1 ? ` (${perRun.map((one) => fmt(one, 2)).join(' ')})` : ''}`;
     const runsOf = ({ perRun }: { perRun: number[] }): string => (perRun.length > 1 ? ` (runs ${perRun.map((value) => fmt(value, 2)).join(', ')})` : '');
-    out.push('', "Herald ÷ baseline, the median of the runs' own ratios (throughput: higher is better; p99 and memory: lower is better):");
-    for (const { scenario, ratio, herald } of summary) {
-      const fixed = scenario.deliveriesPerSecond !== undefined;
-      if (scenario.name === PUBLISH_ONLY) {
-        out.push(
-          `  ${scenario.name.padEnd(14)} publish rate ${fmt(ratio.publishesPerSecond.median, 2)}×${runsOf(ratio.publishesPerSecond)}` +
-            `   Herald ${fmt(herald.publishesPerSecond, 0)} publishes/s (target ≥ 5 000/s)`,
-        );
-        continue;
-      }
-      const headline = fixed ? ratio.p99 : ratio.deliveredPerSecond;
+    const ratioRows = summary.map(({ scenario, ratio, ratioNchan, herald, baseline, nchan: nchanOf }) => {
+      // publish-max delivers nothing: its throughput is the publish rate.
+      const publishOnly = scenario.name === PUBLISH_ONLY;
+      const throughput = (r: typeof ratio) => times(publishOnly ? r.publishesPerSecond : r.deliveredPerSecond);
+      return {
+        scenario: scenario.name,
+        'Herald÷ws msg/s': throughput(ratio),
+        'Herald÷nchan msg/s': throughput(ratioNchan),
+        'p99 ÷ws': publishOnly ? '' : times(ratio.p99),
+        'p99 ÷nchan': publishOnly ? '' : times(ratioNchan.p99),
+        'mem/conn ÷ws': publishOnly ? '' : fmt(ratio.rssPerConnection.median, 2),
+        'mem/conn ÷nchan': publishOnly ? '' : fmt(ratioNchan.rssPerConnection.median, 2),
+        [`CPU µs/${publishOnly ? 'pub' : 'msg'} Herald/ws/nchan`]: [herald, baseline, nchanOf].map((m) => fmt(m?.cpuMicrosPerDelivery ?? NaN, 1)).join(' / '),
+      };
+    });
+    out.push(
+      '',
+      "Herald ÷ each baseline, the median of the runs' own ratios, each run's in brackets (msg/s: higher is better, pub/s in publish-max;",
+      'p99 and memory: lower is better; at a fixed rate the p99 is the headline). CPU: server CPU µs per delivered message (per publish in publish-max), median:',
+      '',
+      ...table(ratioRows, 1),
+    );
+    const publishMax = summary.find(({ scenario }) => scenario.name === PUBLISH_ONLY);
+    if (publishMax !== undefined) {
       out.push(
-        `  ${scenario.name.padEnd(14)} ${fixed ? 'p99 latency' : 'throughput'} ${fmt(headline.median, 2)}×${runsOf(headline)}` +
-          `   memory/conn ${fmt(ratio.rssPerConnection.median, 2)}×`,
+        '',
+        `publish-max: Herald ${fmt(publishMax.herald.publishesPerSecond, 0)} publishes/s (target ≥ 5 000/s), ws ${fmt(publishMax.baseline.publishesPerSecond, 0)}` +
+          `, nchan ${fmt(publishMax.nchan?.publishesPerSecond ?? NaN, 0)}`,
       );
     }
     if (kinds.includes('herald-redis')) {
@@ -617,11 +679,11 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
   process.stdout.write(`\nwritten: ${file}\n`);
 }
 
-/** Rows as aligned text: the first two columns left-aligned, the figures right-aligned. */
-function table(rows: ReadonlyArray<Record<string, string>>): string[] {
+/** Rows as aligned text: the first `labels` columns left-aligned, the figures right-aligned. */
+function table(rows: ReadonlyArray<Record<string, string>>, labels = 2): string[] {
   const columns = Object.keys(rows[0]!);
   const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]): string => cells.map((cell, i) => (i < labels ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return [line(columns), ...rows.map((row) => line(columns.map((column) => row[column]!)))];
 }
 
