@@ -65,15 +65,6 @@ if (scenarios.length === 0) {
   process.stderr.write(`bench: no scenario named ${args.only}\n`);
   process.exit(2);
 }
-// nginx + nchan, fetched now if missing (a few seconds, once per machine), unless no scenario needs it.
-const nchan: NchanInstall | undefined =
-  args['no-nchan'] || scenarios.every((s) => s.storm !== undefined)
-    ? undefined
-    : ensureNchan(join(here, 'results', 'nchan-cache'), (line) => process.stderr.write(`${line}\n`));
-if (nchan !== undefined && nchan.source !== 'system') process.stderr.write(`bench: nginx + nchan: ${nchan.nginx} (${nchan.source})\n`);
-const kinds: ServerKind[] = ['baseline', ...(nchan === undefined ? [] : ['nchan' as const]), 'herald', ...(args.redis ? ['herald-redis' as const] : [])];
-/** The table's name for each server: the plain `ws` baseline is "ws" there. */
-const label = (kind: ServerKind): string => (kind === 'baseline' ? 'ws' : kind);
 const runs = Number(args.runs ?? (args.quick ? 1 : 3));
 
 // Each process holds one descriptor per socket; Node cannot raise its own limit, so say what to run.
@@ -85,6 +76,13 @@ if (openFilesLimit < neededDescriptors) {
   );
   process.exit(2);
 }
+
+// nginx + nchan, fetched now if missing (a few seconds, once per machine), unless no scenario needs it.
+const nchan: NchanInstall | undefined = args['no-nchan'] || scenarios.every((s) => s.storm !== undefined) ? undefined : findNchan();
+if (nchan !== undefined && nchan.source !== 'system') process.stderr.write(`bench: nginx + nchan: ${nchan.nginx} (${nchan.source})\n`);
+const kinds: ServerKind[] = ['baseline', ...(nchan === undefined ? [] : ['nchan' as const]), 'herald', ...(args.redis ? ['herald-redis' as const] : [])];
+/** The table's name for each server: the plain `ws` baseline is "ws" there. */
+const label = (kind: ServerKind): string => (kind === 'baseline' ? 'ws' : kind);
 
 interface Measurement extends LoadResult {
   readonly rssPerConnectionKB: number;
@@ -171,6 +169,15 @@ for (const scenario of scenarios) {
 report(results, storms);
 
 // ---------------------------------------------------------------------------------------------
+
+function findNchan(): NchanInstall {
+  try {
+    return ensureNchan(join(here, 'results', 'nchan-cache'), (line) => process.stderr.write(`${line}\n`));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+}
 
 function buildScenarios(quick: boolean): Scenario[] {
   const list: Scenario[] = [];
