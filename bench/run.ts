@@ -465,16 +465,19 @@ function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
       cleanup();
       resolve(message);
     };
-    const onExit = (code: number | null): void => {
+    // 'close', not 'exit': a child that sends its result and exits at once (the load client) can be
+    // reaped before its last message is read off the IPC channel, and 'exit' then came first (seen
+    // once in a quick run); 'close' waits for the channel to end too.
+    const onClose = (code: number | null): void => {
       cleanup();
       reject(new Error(`bench: a child exited (${code}) before sending "${type}"`));
     };
     const cleanup = (): void => {
       child.off('message', onMessage);
-      child.off('exit', onExit);
+      child.off('close', onClose);
     };
     child.on('message', onMessage);
-    child.on('exit', onExit);
+    child.on('close', onClose);
   });
 }
 
