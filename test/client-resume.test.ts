@@ -82,18 +82,31 @@ async function openLine(herald: TestHerald): Promise<Line> {
   };
 }
 
-/** A WebSocket implementation that remembers the client's current socket, so the test can terminate it from the client side. */
-function trackedSockets(): { impl: new (...args: ConstructorParameters<typeof WebSocket>) => WebSocket; current(): WebSocket } {
+/**
+ * A WebSocket implementation that remembers the client's current socket, so the test can terminate it
+ * from the client side, and the frames every socket received, so it can see what the client hides.
+ */
+function trackedSockets(): { impl: new (...args: ConstructorParameters<typeof WebSocket>) => WebSocket; current(): WebSocket; readonly frames: string[] } {
   let socket: WebSocket | undefined;
+  const frames: string[] = [];
   class Tracked extends WebSocket {
     constructor(...args: ConstructorParameters<typeof WebSocket>) {
       super(...args);
       // eslint-disable-next-line @typescript-eslint/no-this-alias -- the test terminates this very socket
       socket = this;
+      this.on('message', (data: Buffer) => frames.push(data.toString()));
     }
   }
-  return { impl: Tracked, current: () => socket! };
+  return { impl: Tracked, current: () => socket!, frames };
 }
+
+/** The anchors (heraldResume results) received so far: a subscription is gap-free once its anchor has arrived. */
+const anchorsIn = (frames: readonly string[]): string[] =>
+  frames.flatMap((frame) => {
+    const message = JSON.parse(frame) as { type: string; payload?: { extensions?: { heraldResume?: { after: string } } } };
+    const after = message.type === 'next' ? message.payload?.extensions?.heraldResume?.after : undefined;
+    return after === undefined ? [] : [after];
+  });
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, index) => from + index);
 
@@ -279,10 +292,8 @@ describe('herald/client across cuts', () => {
     await h.close();
   });
 
-  // Known gap: with nothing delivered yet there is no id to resume from, so the retry subscribes live
-  // and what was published while the socket was down is lost. Kept as a failing expectation until the
-  // server gives a fresh subscription its starting position.
-  it.fails('a subscription cut before its first message still gets what was published while it was down', async () => {
+  // Nothing delivered yet, so no message id to resume from: the anchor Herald sent first is the cursor.
+  it('a subscription cut before its first message still gets what was published while it was down', async () => {
     const audience = 'gap-before-first';
     const h = await harness(audience);
     const got: number[] = [];
@@ -290,7 +301,7 @@ describe('herald/client across cuts', () => {
       { query: TOPIC, variables: { name: 'orders' } },
       { next: (r) => got.push(r.data!.topic.payload), error: () => {}, complete: () => {} },
     );
-    await waitForSubscribers(herald.app, audience, 'orders');
+    await until(() => anchorsIn(h.sockets.frames).length === 1, 'the anchor');
     h.line.hold();
     h.line.cut();
     await waitForSubscribers(herald.app, audience, 'orders', 0);
