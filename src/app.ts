@@ -29,6 +29,8 @@ import { createSubscriptionGroups, type SubscriptionGroups } from './transport/s
 import { schema } from './schema/index.js';
 import { createHeraldYoga, GRAPHQL_PATH } from './transport/yoga.js';
 
+const LISTEN_BACKLOG = 4096;
+
 export interface AppOptions {
   /** Defaults to resolveKeys(config): configured keys, or the development pair. */
   readonly keys?: ResolvedKeys;
@@ -202,7 +204,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     async start() {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(config.port, config.host, () => {
+        // Node's default backlog (511) overflows when thousands of clients reconnect at once (a
+        // deploy, a network blip): the kernel drops their SYNs and they wait out TCP retransmits.
+        // The kernel still caps it at net.core.somaxconn.
+        server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
           server.off('error', reject);
           resolve();
         });

@@ -29,13 +29,17 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-/** A client-facing failure. Instances of GraphQLError, so Yoga's masking lets them through as they are. */
+/**
+ * A client-facing failure. Instances of GraphQLError, so Yoga's masking lets them through as they are.
+ * `details` go into `extensions` beside the code (CURSOR_EXPIRED's `latest`): clients read them there.
+ */
 export class HeraldError extends GraphQLError {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    details?: Readonly<Record<string, unknown>>,
   ) {
-    super(message, { extensions: { code, http: { status: ERROR_STATUS[code] } } });
+    super(message, { extensions: { ...details, code, http: { status: ERROR_STATUS[code] } } });
     this.name = 'HeraldError';
   }
 }

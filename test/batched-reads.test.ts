@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { viewerFromClaims } from '../src/auth/viewer.js';
+import type { Bus } from '../src/bus/bus.js';
+import { createFanout } from '../src/bus/fanout.js';
+import { createMemoryBus } from '../src/bus/memory-bus.js';
+import type { Store } from '../src/store/store.js';
 import { createBatchedReads } from '../src/subscribe/batched-reads.js';
+import { createSubscribeService } from '../src/subscribe/subscribe-service.js';
+import { until } from './helpers/until.js';
 
 /** A read the test finishes by hand, numbered in the order reads started. */
 function manualReads() {
@@ -42,5 +49,40 @@ describe('batched history reads', () => {
     await expect(b).resolves.toBe('b');
     started[2]!.finish('a again');
     await expect(aLater).resolves.toBe('a again');
+  });
+});
+
+describe('head reads of anchored subscriptions', () => {
+  it('a burst of 100 fresh subscriptions to one stream costs at most two head reads, and each gets that head then every later message', async () => {
+    const memory = createMemoryBus();
+    let heads = 0;
+    // The real in-process bus, counting its head reads.
+    const bus: Bus = { ...memory, head: (stream) => (heads++, memory.head(stream)) };
+    const fanout = createFanout(bus, (error) => {
+      throw error;
+    });
+    const service = createSubscribeService({
+      fanout,
+      bus,
+      store: {} as Store, // never asked: REQUIRE_DECLARED_TOPICS is off
+      requireDeclaredTopics: false,
+      maxSubscriptionsPerConnection: 10,
+      maxBufferedBytes: 1 << 20,
+    });
+    const viewer = viewerFromClaims({ sub: 'a', aud: 'burst', scope: 'subscribe' }, { defaultAudience: 'burst', defaultScopes: ['SUBSCRIBE'] }, false);
+    const seen = Array.from({ length: 100 }, () => ({ anchor: '', ids: [] as string[] }));
+    const stops = seen.map((own) =>
+      service.open(viewer, { kind: 'topic', name: 'news' }, { deliver: (m) => void own.ids.push(m.id), anchored: (id) => (own.anchor = id) }, 'head'),
+    );
+    await until(() => seen.every((own) => own.anchor !== ''), 'every anchor');
+    // The first read, and one for everyone who asked while it was in flight (batched-reads.ts).
+    expect(heads).toBeGreaterThan(0);
+    expect(heads).toBeLessThanOrEqual(2);
+    expect(new Set(seen.map((own) => own.anchor)).size).toBe(1);
+    const message = await bus.publish({ audience: 'burst', topic: 'news', payload: 1, publishedAt: new Date(0).toISOString(), publisher: null });
+    expect(message.id.slice(0, 18)).toBe(seen[0]!.anchor.slice(0, 18));
+    expect(seen.every((own) => own.ids.length === 1 && own.ids[0] === message.id)).toBe(true);
+    for (const stop of stops) stop();
+    await bus.close();
   });
 });

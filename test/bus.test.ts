@@ -204,6 +204,42 @@ describe.each(factories)('Bus subscriber counts: $name', (factory) => {
   });
 });
 
+describe.each(factories)('Bus stream heads: $name', (factory) => {
+  it.runIf(factory.enabled)("a new stream's head is offset 0 of an epoch its first publish continues; then its newest id", async () => {
+    const { bus } = factory.deployment().open();
+    await until(() => available(bus), 'connected');
+    for (const stream of [
+      { audience: 'heads', topic: 'fresh' },
+      { audience: 'heads', topic: null },
+    ]) {
+      const head = (await bus.head(stream))!;
+      expect(head.offset).toBe(0);
+      // Read again, the same epoch: a head read makes the epoch once, it does not replace it.
+      expect((await bus.head(stream))!.id).toBe(head.id);
+      // A resume from it is covered (nothing after it yet).
+      expect(await bus.history(stream, head, 10)).toEqual([]);
+      const first = await bus.publish(message(stream.audience, stream.topic));
+      expect(first.id).toBe(`${head.epoch}-000000000001`);
+      expect(await bus.history(stream, head, 10)).toMatchObject([{ id: first.id }]);
+      expect((await bus.head(stream))!.id).toBe(first.id);
+    }
+  });
+});
+
+describe('Bus stream heads with HISTORY_SIZE=0', () => {
+  it.each([
+    ['memory', true],
+    ['redis', hasRedis],
+  ])('%s: no head to resume from', async (name, enabled) => {
+    if (!enabled) return;
+    const off = { size: 0, ttlMs: 60_000 };
+    const bus = name === 'memory' ? createMemoryBus(off) : createRedisBus({ url: REDIS_URL, prefix: uniquePrefix('heads-off'), logger: quiet, history: off });
+    opened.push(bus);
+    await until(() => available(bus), 'connected');
+    expect(await bus.head({ audience: 'a', topic: 'x' })).toBeUndefined();
+  });
+});
+
 describe.runIf(hasRedis)('Redis bus', () => {
   it('unsubscribes from a channel when its last local listener leaves (PUBSUB NUMSUB)', async () => {
     const prefix = uniquePrefix('numsub');

@@ -26,6 +26,8 @@ type Received = Subscription<Record<string, { id: string; payload: number } | un
 interface Ended {
   codes: string[];
   messages: string[];
+  /** Each error's `extensions.latest` (CURSOR_EXPIRED's resume point), undefined where absent. */
+  latest: Array<string | undefined>;
   /** Payloads delivered before the end: a refused resume must deliver none. */
   delivered: number[];
 }
@@ -46,7 +48,12 @@ async function endOf(sub: Received): Promise<Ended> {
     if (data !== undefined) delivered.push(data.payload);
   }
   if (Array.isArray(error)) errors.push(...(error as unknown as typeof errors));
-  return { codes: errors.map((e) => (typeof e.extensions?.code === 'string' ? e.extensions.code : '?')), messages: errors.map((e) => e.message), delivered };
+  return {
+    codes: errors.map((e) => (typeof e.extensions?.code === 'string' ? e.extensions.code : '?')),
+    messages: errors.map((e) => e.message),
+    latest: errors.map((e) => (typeof e.extensions?.latest === 'string' ? e.extensions.latest : undefined)),
+    delivered,
+  };
 }
 
 async function expectRefused(sub: Received, code: string): Promise<Ended> {
@@ -115,9 +122,29 @@ describe('CURSOR_EXPIRED and BAD_USER_INPUT on the in-process bus', () => {
     expect(covered.received.map((r) => r.data!.topic!.payload)).toEqual([16, 17, 18, 19, 20]);
     covered.dispose();
     for (const after of [ids[0], ids[13]]) {
-      const { messages } = await expectRefused(subscribe(ws, TOPIC, { name: 'trimmed', after }), 'CURSOR_EXPIRED');
+      const { messages, latest } = await expectRefused(subscribe(ws, TOPIC, { name: 'trimmed', after }), 'CURSOR_EXPIRED');
       expect(messages[0]).toMatch(/no longer kept/);
+      // Where the stream stands: resuming from there after re-reading state misses nothing.
+      expect(latest).toEqual([ids[19]]);
+      expect(messages[0]).toMatch(/extensions\.latest/);
     }
+    const fromLatest = subscribe(ws, TOPIC, { name: 'trimmed', after: ids[19] });
+    await waitForSubscribers(herald.app, AUDIENCE, 'trimmed');
+    await bus.publish('trimmed', 21);
+    await until(() => fromLatest.received.length === 1, 'the message after latest');
+    expect(fromLatest.received.map((r) => r.data!.topic!.payload)).toEqual([21]);
+    fromLatest.dispose();
+    await ws.dispose();
+  });
+
+  it("gives as latest the head of the subscriber's own audience's stream, never another's", async () => {
+    const mine = await bus.publishMany('shared-name', 8);
+    const other = await token({ audience: 'expiry-other', scopes: ['subscribe'] });
+    const ws = wsClient(herald.wsUrl, { connectionParams: { token: other } });
+    // The same topic name in another audience is another stream: it has no history, so its own new epoch.
+    const { latest } = await expectRefused(subscribe(ws, TOPIC, { name: 'shared-name', after: mine[0] }), 'CURSOR_EXPIRED');
+    expect(latest[0]).toMatch(/-000000000000$/);
+    expect(latest[0]!.slice(0, 18)).not.toBe(mine[0]!.slice(0, 18));
     await ws.dispose();
   });
 
@@ -180,11 +207,18 @@ describe('CURSOR_EXPIRED after a restart of the in-process gateway', () => {
     const after = await startHerald({ DATABASE_URL: database });
     try {
       const ws = wsClient(after.wsUrl, { connectionParams: { token: reader } });
-      const { messages } = await expectRefused(subscribe(ws, TOPIC, { name: 'restart', after: ids[1] }), 'CURSOR_EXPIRED');
+      const { messages, latest } = await expectRefused(subscribe(ws, TOPIC, { name: 'restart', after: ids[1] }), 'CURSOR_EXPIRED');
       expect(messages[0]).toMatch(/re-read the current state/);
+      // The history is gone: latest is offset 0 of the stream's new epoch, which its next publishes continue.
+      expect(latest[0]).toMatch(/-000000000000$/);
       // The new life of the stream counts from 1 again: its ids must not be read as after the old cursor's offset.
       const fresh = await publisherOf(after, publisher).publishMany('restart', 3);
       expect(fresh[0]!.slice(0, 18)).not.toBe(ids[0]!.slice(0, 18));
+      expect(fresh[0]!.slice(0, 18)).toBe(latest[0]!.slice(0, 18));
+      const fromLatest = subscribe(ws, TOPIC, { name: 'restart', after: latest[0] });
+      await until(() => fromLatest.received.length === 3, 'the replay after latest');
+      expect(fromLatest.received.map((r) => r.data!.topic!.id)).toEqual(fresh);
+      fromLatest.dispose();
       await expectRefused(subscribe(ws, TOPIC, { name: 'restart', after: ids[1] }), 'CURSOR_EXPIRED');
       await ws.dispose();
     } finally {
@@ -205,8 +239,10 @@ describe('HISTORY_SIZE=0 on the in-process bus', () => {
     expect(new Set(ids).size).toBe(ids.length);
     const ws = wsClient(herald.wsUrl, { connectionParams: { token: reader } });
     for (const after of [ids[0], ids.at(-1)]) {
-      const { messages } = await expectRefused(subscribe(ws, TOPIC, { name: 'off', after }), 'CURSOR_EXPIRED');
+      const { messages, latest } = await expectRefused(subscribe(ws, TOPIC, { name: 'off', after }), 'CURSOR_EXPIRED');
       expect(messages[0]).toMatch(/HISTORY_SIZE=0/);
+      // Nothing to resume from while history is off.
+      expect(latest).toEqual([undefined]);
     }
     const history = await gql<{ history: unknown[] }>(herald.httpUrl, reader, 'query { history(topic: "off") { id } }');
     expect(history.data!.history).toEqual([]);
@@ -266,12 +302,19 @@ describe.skipIf(!hasRedis)('CURSOR_EXPIRED on the Redis bus', () => {
     expect(await deleteKeys(`${prefix}:*`)).toBeGreaterThanOrEqual(2);
     expect(await admin.exists(meta, history)).toBe(0);
     const ws = client();
-    await expectRefused(subscribe(ws, TOPIC, { name: 'lost', after: ids[1] }), 'CURSOR_EXPIRED');
-    // A publish after the loss starts a new epoch at offset 1: the old cursor must not be taken as covered.
+    const { latest } = await expectRefused(subscribe(ws, TOPIC, { name: 'lost', after: ids[1] }), 'CURSOR_EXPIRED');
+    // latest made the stream's new epoch (offset 0), with the TTL a publish gives it.
+    expect(latest[0]).toMatch(/-000000000000$/);
+    expect(await admin.pttl(meta)).toBeGreaterThan(0);
+    // A publish after the loss continues that new epoch at offset 1: the old cursor must not be taken as covered.
     const fresh = await bus.publishMany('lost', 5);
     expect(fresh[0]!.slice(0, 18)).not.toBe(ids[0]!.slice(0, 18));
-    expect(fresh[0]!.endsWith('-000000000001')).toBe(true);
+    expect(fresh[0]).toBe(`${latest[0]!.slice(0, 18)}-000000000001`);
     await expectRefused(subscribe(ws, TOPIC, { name: 'lost', after: ids[1] }), 'CURSOR_EXPIRED');
+    const fromLatest = subscribe(ws, TOPIC, { name: 'lost', after: latest[0] });
+    await until(() => fromLatest.received.length === 5, 'the replay after latest');
+    expect(fromLatest.received.map((r) => r.data!.topic!.id)).toEqual(fresh);
+    fromLatest.dispose();
     await ws.dispose();
   });
 

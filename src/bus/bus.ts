@@ -41,6 +41,12 @@ export interface Bus {
    * expired, lost, or history off) and BAD_USER_INPUT for a cursor ahead of the stream.
    */
   history(stream: StreamRef, cursor: Cursor | undefined, limit: number): Promise<readonly Message[]>;
+  /**
+   * Where a stream stands now, as a cursor to resume from: its newest message's id, or, for a stream
+   * with none yet (or whose history expired or was lost), offset 0 of a new epoch that its next
+   * publish continues. Undefined while history is off (HISTORY_SIZE=0): no cursor can resume then.
+   */
+  head(stream: StreamRef): Promise<Cursor | undefined>;
   /** Resolves once a listened channel receives everything published from now on (Redis acknowledged the SUBSCRIBE). */
   listening(channel: Channel): Promise<void>;
   /**

@@ -39,6 +39,9 @@ export function createMemoryBus(options: HistoryOptions & { readonly now?: () =>
     async history(stream, cursor, limit) {
       return keptAfter(history.read(stream, cursor, limit), cursor, options.size > 0);
     },
+    async head(stream) {
+      return options.size > 0 ? history.head(stream) : undefined;
+    },
     // Delivery is a synchronous call: a listener hears everything published once listen returns.
     listening: async () => {},
     listen(channel, listener) {

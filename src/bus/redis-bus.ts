@@ -201,6 +201,17 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       return keptAfter(await readHistory(stream, cursor, limit), cursor, historyOptions.size > 0);
     },
 
+    async head(stream) {
+      if (historyOptions.size === 0) return undefined;
+      if (!watch.available()) throw unavailable();
+      try {
+        return await withLagAwareTimeout(history.head(stream), publishTimeoutMs, () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`));
+      } catch (error) {
+        logger.debug({ err: error }, 'redis head read failed');
+        throw unavailable();
+      }
+    },
+
     async listening(channel) {
       await channels.get(redisChannelName(prefix, channel))?.ready;
     },

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { newEpoch, type Cursor } from '../history/cursor.js';
+import { cursorOf, messageId, newEpoch, type Cursor } from '../history/cursor.js';
 import type { HistoryOptions, HistoryWindow, MessageDraft, StreamRef } from '../history/history.js';
 import { payloadJsonOf, type Message } from '../publish/message.js';
 
@@ -66,7 +66,23 @@ end
 return out
 `;
 
+/**
+ * Where a stream stands: its epoch and newest offset. A stream without meta gets one, as the append
+ * script would make it (the caller's proposed epoch, offset 0, orphaned history dropped, HISTORY_TTL),
+ * so its first publish continues that epoch: a subscriber anchored at offset 0 then resumes from it.
+ * An existing stream's TTL is left alone: it counts from the last publish, not from reads.
+ */
+const HEAD = `
+if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'offset', 0)
+  redis.call('DEL', KEYS[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('HMGET', KEYS[1], 'epoch', 'offset')
+`;
+
 interface HistoryCommands {
+  heraldHead(meta: string, history: string, epoch: string, ttlMs: number): Promise<[string, string]>;
   heraldAppend(meta: string, history: string, epoch: string, size: number, ttlMs: number, rest: string, ...channels: string[]): Promise<string>;
   heraldRead(meta: string, history: string, after: string, limit: number): Promise<string[]>;
 }
@@ -75,18 +91,26 @@ export interface RedisHistory {
   /** Runs the append script: the message, stamped with its id, is kept and published on `channels`. */
   append(draft: MessageDraft, channels: readonly string[]): Promise<Message>;
   read(stream: StreamRef, cursor: Cursor | undefined, limit: number, parse: (text: string) => Message | undefined): Promise<HistoryWindow | undefined>;
+  /** Runs the head script: the stream's newest id, or offset 0 of the epoch it makes for a stream that has none. */
+  head(stream: StreamRef): Promise<Cursor>;
 }
 
 export function createRedisHistory(client: Redis, prefix: string, options: HistoryOptions): RedisHistory {
   // defineCommand runs EVALSHA and falls back to EVAL when Redis lost its script cache (a restart).
   client.defineCommand('heraldAppend', { numberOfKeys: 2, lua: APPEND });
   client.defineCommand('heraldRead', { numberOfKeys: 2, lua: READ });
+  client.defineCommand('heraldHead', { numberOfKeys: 2, lua: HEAD });
   const commands = client as unknown as HistoryCommands;
   return {
     async append(draft, channels) {
       const [meta, history] = historyKeys(prefix, draft);
       const id = await commands.heraldAppend(meta, history, newEpoch(), options.size, options.ttlMs, restOfWireText(draft), ...channels);
       return { ...draft, id };
+    },
+    async head(stream) {
+      const [meta, history] = historyKeys(prefix, stream);
+      const [epoch, offset] = await commands.heraldHead(meta, history, newEpoch(), options.ttlMs);
+      return cursorOf(messageId(epoch, Number(offset)));
     },
     async read(stream, cursor, limit, parse) {
       const [meta, history] = historyKeys(prefix, stream);

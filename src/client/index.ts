@@ -7,10 +7,18 @@
  * everything after that id first, then live messages: nothing missed, nothing twice. Works wherever
  * a graphql-ws Client goes: Apollo Client's GraphQLWsLink, urql's subscriptionExchange, or as is.
  *
+ * Before its first message a subscription has no id yet, so Herald anchors it: its first result is
+ * data-less, `{ extensions: { heraldResume: { after: <the stream's head> } } }`, which this client
+ * records as `after` and never passes to the application's sink. A cut before any message then
+ * resumes from the anchor. (A pattern's anchor is one no resume succeeds from: it cannot resume.)
+ *
  * Herald refuses a subscription through this client whose selection lacks the root field's `id`
  * (it could never resume). When the gap cannot be filled (CURSOR_EXPIRED: the history no longer
  * holds it), the subscription fails with that error, or, with `onCursorExpired`, the client lets the
- * application re-read its state and then goes on live.
+ * application re-read its state and then continues from `extensions.latest`, the stream's head when
+ * Herald refused: what was published while the application re-read is replayed, so nothing is lost,
+ * but a message may arrive both in the re-read and replayed (at-least-once there: dedupe by id).
+ * A pattern has no latest: it subscribes again, anchored, once the callback settles.
  *
  * Plain JavaScript with type declarations once built (`npm install` builds it); no dependency but graphql-ws.
  */
@@ -37,7 +45,9 @@ export interface CursorExpired {
 export interface HeraldClientOptions extends ClientOptions {
   /**
    * Called when messages a subscription missed can no longer be replayed (CURSOR_EXPIRED). Re-read
-   * the state the subscription feeds here; once it settles, the subscription goes on live. Without
+   * the state the subscription feeds here; once it settles, the subscription goes on from where the
+   * stream stood when Herald refused (`extensions.latest`), replaying what was published meanwhile:
+   * a message may then arrive twice, once in the re-read and once here (dedupe by id). Without
    * it, the subscription's sink gets the error (Apollo and urql pass it to the application).
    */
   readonly onCursorExpired?: (expired: CursorExpired) => void | Promise<void>;
@@ -61,6 +71,12 @@ export function createClient(options: HeraldClientOptions): Client {
         { ...payload, extensions: { ...payload.extensions, [RESUME_EXTENSION]: resume } },
         {
           next(result) {
+            const anchor = anchorOf(result);
+            if (anchor !== undefined) {
+              // Herald's starting position for this subscription, not a message: the application never sees it.
+              resume.after = anchor;
+              return;
+            }
             const id = rootId(result.data);
             if (id !== undefined) resume.after = id;
             sink.next(result);
@@ -68,7 +84,9 @@ export function createClient(options: HeraldClientOptions): Client {
           error(error) {
             if (disposed) return;
             if (onCursorExpired === undefined || !isCursorExpired(error)) return sink.error(error);
-            resume.after = null;
+            // Where the stream stood when Herald refused: set before the callback, so what is published
+            // while the application re-reads is replayed. None (a pattern, history off): anchored anew.
+            resume.after = latestOf(error) ?? null;
             Promise.resolve()
               .then(() => onCursorExpired({ payload, errors: error }))
               .then(
@@ -97,6 +115,20 @@ export function createClient(options: HeraldClientOptions): Client {
 /** Whether a graphql-ws subscription error is Herald's CURSOR_EXPIRED. */
 export function isCursorExpired(error: unknown): error is CursorExpired['errors'] {
   return Array.isArray(error) && error.some((item: { extensions?: { code?: unknown } } | null) => item?.extensions?.code === 'CURSOR_EXPIRED');
+}
+
+/** The cursor of a CURSOR_EXPIRED refusal: `extensions.latest`, the stream's head when Herald refused. */
+function latestOf(errors: CursorExpired['errors']): string | undefined {
+  const latest = errors.find((error) => error.extensions?.code === 'CURSOR_EXPIRED')?.extensions?.latest;
+  return typeof latest === 'string' ? latest : undefined;
+}
+
+/** The anchor of a data-less result `{ extensions: { heraldResume: { after } } }` (src/transport/resume-extension.ts). */
+function anchorOf(result: { readonly data?: unknown; readonly errors?: unknown; readonly extensions?: unknown }): string | undefined {
+  if (result.data != null || result.errors !== undefined) return undefined;
+  const extensions = result.extensions as { [RESUME_EXTENSION]?: { after?: unknown } } | undefined;
+  const after = extensions?.[RESUME_EXTENSION]?.after;
+  return typeof after === 'string' ? after : undefined;
 }
 
 /** The id of a subscription result's root field (the one Herald selects on), whatever its alias. */

@@ -83,3 +83,10 @@ function randomByte(): number {
 }
 
 const EXAMPLE_ID = messageId('01KBKXJ4V0ABCDEFGH', 42);
+
+/**
+ * An anchor no resume can succeed from: what a subscription that cannot resume (a pattern, or any
+ * subscription while history is off) is given as its starting position, so that after a cut its
+ * client hears CURSOR_EXPIRED instead of silently going on live. Its epoch (time 0) is no stream's.
+ */
+export const UNRESUMABLE_ID = messageId('0'.repeat(EPOCH_LENGTH), 0);

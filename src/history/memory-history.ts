@@ -1,5 +1,5 @@
 import { payloadJsonOf, type Message } from '../publish/message.js';
-import { messageId, newEpoch, type Cursor } from './cursor.js';
+import { cursorOf, messageId, newEpoch, type Cursor } from './cursor.js';
 import type { HistoryOptions, HistoryWindow, MessageDraft, StreamRef } from './history.js';
 
 /**
@@ -38,6 +38,12 @@ interface AudienceStreams {
 export interface MemoryHistory {
   /** Stamps the draft with its stream's next id and keeps it. */
   append(draft: MessageDraft): Message;
+  /**
+   * Where a stream stands now: its newest id, or for a stream with none (new, or expired) the offset 0
+   * of an epoch made now, which its first publish then continues. A subscriber anchored there can
+   * resume from it like from any id.
+   */
+  head(stream: StreamRef): Cursor;
   /** What is kept of a stream (undefined: nothing, or expired). */
   read(stream: StreamRef, cursor: Cursor | undefined, limit: number): HistoryWindow | undefined;
   /** Drops every stream idle for longer than HISTORY_TTL (also done on a timer). */
@@ -75,17 +81,23 @@ export function createMemoryHistory(options: MemoryHistoryOptions): MemoryHistor
   const timer = setInterval(sweep, Math.min(Math.max(ttlMs / 4, 1_000), 60_000));
   timer.unref();
 
+  /** The stream, made (a new epoch) when it has none or its history expired. */
+  const streamOf = ({ audience, topic }: StreamRef, at: number): Stream => {
+    let streams = audiences.get(audience);
+    if (streams === undefined) audiences.set(audience, (streams = { topics: new Map(), broadcasts: undefined }));
+    let stream = topic === null ? streams.broadcasts : streams.topics.get(topic);
+    if (!live(stream, at)) {
+      stream = fresh(at);
+      if (topic === null) streams.broadcasts = stream;
+      else streams.topics.set(topic, stream);
+    }
+    return stream;
+  };
+
   return {
     append(draft) {
       const at = now();
-      let streams = audiences.get(draft.audience);
-      if (streams === undefined) audiences.set(draft.audience, (streams = { topics: new Map(), broadcasts: undefined }));
-      let stream = draft.topic === null ? streams.broadcasts : streams.topics.get(draft.topic);
-      if (!live(stream, at)) {
-        stream = fresh(at);
-        if (draft.topic === null) streams.broadcasts = stream;
-        else streams.topics.set(draft.topic, stream);
-      }
+      const stream = streamOf(draft, at);
       stream.touched = at;
       const message: Message = { ...draft, id: messageId(stream.epoch, ++stream.last) };
       if (size > 0) {
@@ -97,6 +109,12 @@ export function createMemoryHistory(options: MemoryHistoryOptions): MemoryHistor
         }
       }
       return message;
+    },
+
+    // A read made, not a publish: it does not extend the stream's life (HISTORY_TTL counts from the last publish).
+    head(ref) {
+      const stream = streamOf(ref, now());
+      return cursorOf(messageId(stream.epoch, stream.last));
     },
 
     read({ audience, topic }, cursor, limit) {

@@ -4,10 +4,11 @@ import { HeraldError } from '../errors.js';
 import type { Cursor } from '../history/cursor.js';
 import { payloadJsonOf, type Message } from '../publish/message.js';
 import { watchCredential } from './credential.js';
+import type { ResumeFrom } from './resume.js';
 import type { Receiver } from './subscribe-service.js';
 
 /** Registers a receiver for an authorised subscription; returns the function that ends it (subscribe-service.ts). */
-export type OpenSubscription = (viewer: Viewer, target: Target, receiver: Receiver, cursor?: Cursor) => () => void;
+export type OpenSubscription = (viewer: Viewer, target: Target, receiver: Receiver, from?: ResumeFrom) => () => void;
 
 /**
  * The last event of a per-subscriber stream that ended for a reason its client must see (a reader

@@ -3,8 +3,8 @@ import type { Viewer } from '../auth/viewer.js';
 import type { Bus, Channel } from '../bus/bus.js';
 import type { Fanout, Subscriber, Target } from '../bus/fanout.js';
 import { HeraldError } from '../errors.js';
-import { parseCursor, type Cursor } from '../history/cursor.js';
-import { MAX_HISTORY_LIMIT } from '../history/history.js';
+import { cursorOf, parseCursor, UNRESUMABLE_ID, type Cursor } from '../history/cursor.js';
+import { MAX_HISTORY_LIMIT, type StreamRef } from '../history/history.js';
 import type { Message } from '../publish/message.js';
 import type { Store } from '../store/store.js';
 import { assertDeclared } from '../topics/declared-topics.js';
@@ -13,7 +13,7 @@ import { createBatchedReads } from './batched-reads.js';
 import { createConnectionSubscriptions, type ConnectionSubscriptions } from './connection-subscriptions.js';
 import { credentialHolds } from './credential.js';
 import { MessageSource } from './message-source.js';
-import { resume } from './resume.js';
+import { resume, type ResumeFrom } from './resume.js';
 
 /** What a surface hands the subscribe service to receive a subscription's messages. */
 export type Receiver = Omit<Subscriber, 'accepts'> & {
@@ -23,7 +23,15 @@ export type Receiver = Omit<Subscriber, 'accepts'> & {
   fail?(error: unknown): void;
   /** A resumed subscription replayed what it missed and is live from here on. */
   caughtUp?(): void;
+  /**
+   * A subscription opened at 'head': the id of its starting position, before any message. Resuming
+   * from it misses nothing that this subscription would have received; for a subscription that
+   * cannot resume (a pattern, history off) it is UNRESUMABLE_ID, whose resume fails CURSOR_EXPIRED.
+   */
+  anchored?(id: string): void;
 };
+
+const UNRESUMABLE = cursorOf(UNRESUMABLE_ID);
 
 /** Enough to read everything a stream still keeps after a cursor (HISTORY_SIZE is at most this). */
 const ALL_KEPT = 1_000_000;
@@ -31,7 +39,7 @@ const ALL_KEPT = 1_000_000;
 export interface SubscribeServiceOptions {
   readonly fanout: Fanout;
   /** History and the moment a channel is live, for resuming with `after`. */
-  readonly bus: Pick<Bus, 'history' | 'listening'>;
+  readonly bus: Pick<Bus, 'history' | 'head' | 'listening'>;
   readonly store: Store;
   /** REQUIRE_DECLARED_TOPICS: exact names must have been declared with createTopic. */
   readonly requireDeclaredTopics: boolean;
@@ -58,9 +66,12 @@ export interface SubscribeService {
    * Registers an authorised subscription in the fan-out registry, delivering only what the viewer's
    * topics limit allows; returns the function that ends it (idempotent). The surface decides when
    * the credential's end ends it (a connection's, or this subscription's own). With a cursor, it
-   * first replays every kept message after it (resume.ts), or fails the receiver.
+   * first replays every kept message after it (resume.ts), or fails the receiver; a CURSOR_EXPIRED
+   * failure carries `extensions.latest`, the stream's head, to resume from after re-reading state.
+   * With 'head', it starts live at the stream's current position and tells the receiver that
+   * position first (anchored), so a client cut before its first message can still resume.
    */
-  open(viewer: Viewer, target: Target, receiver: Receiver, cursor?: Cursor): () => void;
+  open(viewer: Viewer, target: Target, receiver: Receiver, from?: ResumeFrom): () => void;
   /**
    * authorize, then the Subscription resolvers' MessageSource (SSE iterates it; graphql-ws groups it).
    * `after` is the client's cursor, as given: a malformed one is BAD_USER_INPUT.
@@ -76,6 +87,26 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
   const { fanout, bus, store, requireDeclaredTopics, maxSubscriptionsPerConnection, maxBufferedBytes } = options;
   // A reconnect storm resumes thousands of subscribers from the same place: one read answers a batch of them.
   const readKept = createBatchedReads<readonly Message[]>();
+  // Likewise thousands of fresh or refused subscribers of one stream: one head read answers a batch.
+  const readHeads = createBatchedReads<Cursor | undefined>();
+  const readHead = (stream: StreamRef): Promise<Cursor | undefined> => readHeads(`${stream.audience}\u0000${stream.topic ?? ''}`, () => bus.head(stream));
+
+  /**
+   * CURSOR_EXPIRED, plus where the stream stands now (`extensions.latest`): a client that re-reads its
+   * state and then resumes from there misses nothing published meanwhile. Read only here, after
+   * the subscription was authorised for this stream, so it reveals nothing across audiences.
+   * Without history (HISTORY_SIZE=0) there is no position to resume from, so no latest.
+   */
+  const withLatest = async (error: unknown, stream: StreamRef): Promise<never> => {
+    if (!(error instanceof HeraldError) || error.code !== 'CURSOR_EXPIRED') throw error;
+    const latest = await readHead(stream);
+    if (latest === undefined) throw error;
+    throw new HeraldError(
+      'CURSOR_EXPIRED',
+      `${error.message}; or re-read the current state, then resume with after: extensions.latest to miss nothing published since`,
+      { latest: latest.id },
+    );
+  };
 
   const authorize = async (viewer: Viewer, target: Target, argument = 'topic', cursor?: Cursor): Promise<void> => {
     if (!credentialHolds(viewer)) throw new HeraldError('UNAUTHENTICATED', 'token expired');
@@ -100,21 +131,32 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
     return fanout.add(viewer.audience, target, accepts === undefined ? receiver : { ...receiver, accepts });
   };
 
-  const open = (viewer: Viewer, target: Target, receiver: Receiver, cursor?: Cursor): (() => void) => {
-    if (cursor === undefined) return register(viewer, target, receiver);
-    const stream = { audience: viewer.audience, topic: target.kind === 'topic' ? target.name : null };
-    const channel: Channel =
-      stream.topic === null ? { kind: 'broadcasts', audience: stream.audience } : { kind: 'topic', audience: stream.audience, topic: stream.topic };
+  const open = (viewer: Viewer, target: Target, receiver: Receiver, from?: ResumeFrom): (() => void) => {
+    if (from === undefined) return register(viewer, target, receiver);
+    const stream: StreamRef = { audience: viewer.audience, topic: target.kind === 'topic' ? target.name : null };
+    // A pattern only ever starts at 'head' (authorize refuses its cursors): it goes through the same
+    // seam on its patterns channel, anchored where no resume succeeds, since ids order one topic only.
+    const pattern = stream.topic !== null && isPattern(stream.topic);
+    const channel: Channel = pattern
+      ? { kind: 'patterns', audience: stream.audience }
+      : stream.topic === null
+        ? { kind: 'broadcasts', audience: stream.audience }
+        : { kind: 'topic', audience: stream.audience, topic: stream.topic };
     return resume(
-      cursor,
+      from,
       {
         register: (deliver) => register(viewer, target, { ...receiver, deliver }),
         listening: () => bus.listening(channel),
-        read: (from) => readKept(`${stream.audience}\u0000${stream.topic ?? ''}\u0000${from.id}`, () => bus.history(stream, from, ALL_KEPT)),
+        read: (after) =>
+          readKept(`${stream.audience}\u0000${stream.topic ?? ''}\u0000${after.id}`, () => bus.history(stream, after, ALL_KEPT)).catch((error: unknown) =>
+            withLatest(error, stream),
+          ),
+        head: async () => (pattern ? undefined : await readHead(stream)) ?? UNRESUMABLE,
       },
       {
         deliver: (message) => receiver.deliver(message),
         fail: (error) => (receiver.fail === undefined ? receiver.close?.() : receiver.fail(error)),
+        anchored: (head) => receiver.anchored?.(head.id),
         caughtUp: () => receiver.caughtUp?.(),
       },
     );

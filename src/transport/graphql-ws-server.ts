@@ -21,7 +21,8 @@ import type { Logger } from '../log.js';
 import type { ConnectionSubscriptions } from '../subscribe/connection-subscriptions.js';
 import { watchCredential } from '../subscribe/credential.js';
 import { MessageSource } from '../subscribe/message-source.js';
-import { resumeCursor } from './resume-extension.js';
+import type { ResumeFrom } from '../subscribe/resume.js';
+import { resumeStart } from './resume-extension.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
 import { closeReason } from './close-reason.js';
 import { formatErrors } from './format-errors.js';
@@ -280,8 +281,9 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       // Every Subscription field Herald has returns a MessageSource; anything else is a programming error.
       return sendResultThenComplete({ errors: [new Error('subscription source is not a MessageSource')] as never });
     }
+    let from: ResumeFrom | undefined;
     try {
-      source.cursor = resumeCursor(payload.extensions, document, operation, source) ?? source.cursor;
+      from = resumeStart(payload.extensions, document, operation, source);
     } catch (error) {
       return sendError([error]);
     }
@@ -301,7 +303,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
         write: (prefix, body) => sendShared(connection, prefix, body),
         fail: (error) => sendError([error]),
       },
-      source.cursor,
+      from,
     );
     connection.operations.set(id, leave);
   }

@@ -1,7 +1,8 @@
 import { Kind, type DocumentNode, type FieldNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { HeraldError } from '../errors.js';
-import { parseCursor, type Cursor } from '../history/cursor.js';
+import { parseCursor } from '../history/cursor.js';
 import type { MessageSource } from '../subscribe/message-source.js';
+import type { ResumeFrom } from '../subscribe/resume.js';
 import { isPattern } from '../topics/topic-name.js';
 
 /**
@@ -13,11 +14,21 @@ import { isPattern } from '../topics/topic-name.js';
  *
  * Present, it says the client resumes from the root field's `id`, so a selection without `id` is
  * refused at once (the client could never resume). Its `after`, when set, replaces the document's.
+ *
+ * With `after` null (and no `after` in the document) the subscription is anchored: it starts at the
+ * stream's current head through the resume seam (listen, hold, read the head, then live) and its
+ * first result is that head, data-less: `{ "extensions": { "heraldResume": { "after": "<id>" } } }`
+ * (anchorResult). The client records it as `after` and never shows it to the application, so a cut
+ * before the first message resumes from there and loses nothing. Only clients sending heraldResume
+ * get it: plain graphql-ws users see no such result.
+ *
  * A pattern cannot resume: its `after` fails as CURSOR_EXPIRED, the code a client handles by
- * re-reading state, since what the pattern missed cannot be replayed.
+ * re-reading state, since what the pattern missed cannot be replayed. Its anchor (and any anchor
+ * while history is off) is UNRESUMABLE_ID, so a cut pattern subscription always hears
+ * CURSOR_EXPIRED rather than silently going on live.
  */
-export function resumeCursor(extensions: unknown, document: DocumentNode, operation: OperationDefinitionNode, source: MessageSource): Cursor | undefined {
-  if (typeof extensions !== 'object' || extensions === null || !('heraldResume' in extensions)) return undefined;
+export function resumeStart(extensions: unknown, document: DocumentNode, operation: OperationDefinitionNode, source: MessageSource): ResumeFrom | undefined {
+  if (typeof extensions !== 'object' || extensions === null || !('heraldResume' in extensions)) return source.cursor;
   const resume = extensions.heraldResume;
   const after = typeof resume === 'object' && resume !== null ? (resume as { after?: unknown }).after : undefined;
   if (after !== undefined && after !== null && typeof after !== 'string') {
@@ -26,7 +37,8 @@ export function resumeCursor(extensions: unknown, document: DocumentNode, operat
   if (!selectsRootId(document, operation.selectionSet)) {
     throw new HeraldError('BAD_USER_INPUT', "herald/client resumes from Message.id: select id on the subscription's root field (topic or broadcasts)");
   }
-  if (after == null) return undefined;
+  // The document's own after says where a subscription that delivered nothing yet starts.
+  if (after == null) return source.cursor ?? 'head';
   const cursor = parseCursor(after, 'extensions.heraldResume.after');
   if (source.target.kind === 'topic' && isPattern(source.target.name)) {
     throw new HeraldError(
@@ -36,6 +48,9 @@ export function resumeCursor(extensions: unknown, document: DocumentNode, operat
   }
   return cursor;
 }
+
+/** The data-less first result of an anchored subscription (see resumeStart), as the `payload` JSON of a `next` message. */
+export const anchorResult = (id: string): string => JSON.stringify({ extensions: { heraldResume: { after: id } } });
 
 /** Whether the operation's root field selects `id`, directly or through fragments. */
 function selectsRootId(document: DocumentNode, operation: SelectionSetNode): boolean {

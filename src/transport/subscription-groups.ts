@@ -6,7 +6,9 @@ import type { Message } from '../publish/message.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
 import { formatErrors } from './format-errors.js';
 import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from '../fast-lane/subscription-event.js';
+import type { ResumeFrom } from '../subscribe/resume.js';
 import { cursorVariableOf } from './cursor-variable.js';
+import { anchorResult } from './resume-extension.js';
 import { selectsViewerDependentField } from './viewer-dependent-fields.js';
 
 /**
@@ -26,7 +28,9 @@ import { selectsViewerDependentField } from './viewer-dependent-fields.js';
  * missed, rendered by the group (each kept message once, however many members replay it), then, in
  * one synchronous step between two deliveries, it becomes an ordinary member from the first group
  * message after the last one its replay sent. So a reconnect storm
- * costs history reads and writes, and afterwards the group is as shared as before.
+ * costs history reads and writes, and afterwards the group is as shared as before. An anchored
+ * member (herald/client's fresh subscription) takes the same path with a head read for a history
+ * read: its anchor is written first, then nothing it would miss from that position.
  */
 
 /** One socket's view of a subscription in a group: where to write and its frame prefix. */
@@ -55,9 +59,10 @@ export interface GroupSpec {
 export interface SubscriptionGroups {
   /**
    * Adds a member to the group for `spec` (made on first use); returns the function that removes it.
-   * With a cursor, the member first receives every kept message after it.
+   * With a cursor, the member first receives every kept message after it. With 'head', it first
+   * receives its anchor (resume-extension.ts), then what its stream delivers from that position.
    */
-  join(spec: GroupSpec, member: GroupMember, cursor?: Cursor): () => void;
+  join(spec: GroupSpec, member: GroupMember, from?: ResumeFrom): () => void;
   /** Groups alive now (tests and metrics). */
   readonly size: number;
 }
@@ -236,12 +241,12 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     }
   }
 
-  /** A resuming member: replays on its own registration, then joins the group's members (see the header). */
-  const catchUp = (group: Group, spec: GroupSpec, member: GroupMember, cursor: Cursor): (() => void) => {
+  /** A resuming (or anchored) member: replays on its own registration, then joins the group's members (see the header). */
+  const catchUp = (group: Group, spec: GroupSpec, member: GroupMember, from: ResumeFrom): (() => void) => {
     let state: 'replaying' | 'live' | 'gone' = 'replaying';
     let pending: Promise<void> | undefined;
-    /** The newest message the replay sent: the group sends this member only what comes after it. */
-    let lastSent = cursor;
+    /** The newest message the replay sent (or the anchor): the group sends this member only what comes after it. Set before caughtUp. */
+    let lastSent = from === 'head' ? undefined : from;
     const body = (json: string): Buffer => Buffer.from(`${json}}`);
     const writeOne = (json: string): void => member.write(member.prefix, body(json));
     /** Writes in order: once a render answered asynchronously, later ones wait behind it. */
@@ -271,7 +276,9 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
         void busy.then(goLive);
         return;
       }
-      group.joining.set(member, lastSent);
+      // lastSent is set by then: caughtUp comes after the anchor. Without one the member would take every group message.
+      if (lastSent === undefined) group.members.add(member);
+      else group.joining.set(member, lastSent);
       leaveReplay();
       state = 'live';
       fanout.membersChanged();
@@ -282,6 +289,10 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
       spec.target,
       {
         deliver: send,
+        anchored(id) {
+          lastSent = cursorOf(id);
+          writeOne(anchorResult(id));
+        },
         fail(error) {
           leaveReplay();
           group.disposeIfEmpty();
@@ -289,7 +300,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
         },
         caughtUp: goLive,
       },
-      cursor,
+      from,
     );
     return () => {
       if (state === 'replaying') leaveReplay();
@@ -304,12 +315,12 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
   };
 
   return {
-    join(spec, member, cursor) {
+    join(spec, member, from) {
       const shared = mayShare(spec);
       const key = shared ? groupKey(spec, cursorVariable(spec)) : `unshared:${++unshared}`;
       let group = groups.get(key);
       if (group === undefined) groups.set(key, (group = new Group(key, spec, shared)));
-      if (cursor !== undefined) return catchUp(group, spec, member, cursor);
+      if (from !== undefined) return catchUp(group, spec, member, from);
       group.members.add(member);
       fanout.membersChanged();
       const joined = group;
