@@ -8,12 +8,13 @@ import type { HistoryOptions, HistoryWindow, MessageDraft, StreamRef } from './h
  */
 type Kept = Omit<Message, 'payload' | 'payloadJson'> & { readonly payloadJson: string };
 
-const keptOf = ({ id, audience, topic, publishedAt, publisher, ...message }: Message): Kept => ({
-  id,
-  audience,
-  topic,
-  publishedAt,
-  publisher,
+// Field by field rather than a rest spread: this runs on every publish, and a spread costs several times more.
+const keptOf = (message: Message): Kept => ({
+  id: message.id,
+  audience: message.audience,
+  topic: message.topic,
+  publishedAt: message.publishedAt,
+  publisher: message.publisher,
   payloadJson: payloadJsonOf(message),
 });
 const messageOf = (kept: Kept): Message => ({ ...kept, payload: JSON.parse(kept.payloadJson) as unknown });
@@ -99,7 +100,15 @@ export function createMemoryHistory(options: MemoryHistoryOptions): MemoryHistor
       const at = now();
       const stream = streamOf(draft, at);
       stream.touched = at;
-      const message: Message = { ...draft, id: messageId(stream.epoch, ++stream.last) };
+      const message: Message = {
+        id: messageId(stream.epoch, ++stream.last),
+        audience: draft.audience,
+        topic: draft.topic,
+        payload: draft.payload,
+        publishedAt: draft.publishedAt,
+        publisher: draft.publisher,
+        payloadJson: draft.payloadJson,
+      };
       if (size > 0) {
         stream.entries.push(keptOf(message));
         if (stream.entries.length - stream.start > size) stream.start++;
