@@ -55,6 +55,8 @@ interface Subscriber {
   caughtUpAt: number;
   retries: number;
   failed: string | undefined;
+  /** How far its current connection attempt got: where a reconnect that never settles is stuck. */
+  phase: 'connecting' | 'upgraded' | 'acknowledged';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -86,6 +88,7 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
     caughtUpAt: NaN,
     retries: 0,
     failed: undefined,
+    phase: 'connecting',
   }));
   /** Per topic, the newest seq Herald answered (-1: none yet). */
   const answered = new Int32Array(scenario.topics).fill(-1);
@@ -98,14 +101,15 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
   let failedPublishes = 0;
   let caughtUp = 0;
   let lastDelivery = now();
-  const errors: string[] = [];
+  /** Why subscribers failed, and how many for each reason. */
+  const failures = new Map<string, number>();
   /** Why reconnect attempts failed, and how often. */
   const retryReasons = new Map<string, number>();
 
   const fail = (sub: Subscriber, reason: string): void => {
     if (sub.failed !== undefined) return;
     sub.failed = reason;
-    if (errors.length < 5) errors.push(reason);
+    failures.set(reason, (failures.get(reason) ?? 0) + 1);
   };
 
   const onFrame = (sub: Subscriber, frame: Buffer): void => {
@@ -146,8 +150,12 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
     new Promise((resolve, reject) => {
       const socket = new WebSocket(url, 'graphql-transport-ws', CLIENT_OPTIONS);
       sub.socket = socket;
+      sub.phase = 'connecting';
       let acknowledged = false;
-      socket.on('open', () => socket.send(init));
+      socket.on('open', () => {
+        sub.phase = 'upgraded';
+        socket.send(init);
+      });
       let failure = '';
       socket.on('error', (error) => {
         // Followed by 'close', which decides.
@@ -171,6 +179,7 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
           return;
         }
         acknowledged = true;
+        sub.phase = 'acknowledged';
         if (storming && Number.isNaN(sub.target)) sub.target = Math.max(answered[sub.topic]!, sub.next);
         socket.send(
           JSON.stringify({
@@ -265,7 +274,7 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
     fail(
       sub,
       Number.isNaN(sub.target)
-        ? `not resubscribed in ${CATCH_UP_TIMEOUT_MS / 1000} s (still retrying, attempt ${sub.retries + 1})`
+        ? `not resubscribed in ${CATCH_UP_TIMEOUT_MS / 1000} s (attempt ${sub.retries + 1}, ${sub.phase === 'connecting' ? 'no WebSocket yet' : 'no connection_ack yet'})`
         : `resubscribed but never received seq ${sub.target} (next expected ${sub.next}) in ${CATCH_UP_TIMEOUT_MS / 1000} s`,
     );
   }
@@ -289,7 +298,7 @@ export async function runStorm(job: LoadJob, storm: StormSpec, nextCommand: () =
     subscribers: subscribers.length,
     caughtUp,
     failed: subscribers.length - ok.length,
-    errors,
+    errors: [...failures].map(([reason, count]) => `${count}× ${reason}`).slice(0, 5),
     catchUpFromCutMs: quantiles(ok.map((sub) => sub.caughtUpAt - cutAt)),
     catchUpFromReconnectMs: quantiles(ok.map((sub) => sub.caughtUpAt - sub.reconnectAt)),
     missed: quantiles(ok.map((sub) => sub.target - sub.nextAtCut + 1)),

@@ -78,6 +78,18 @@ describe('in-process history memory', () => {
     expect(bus.kept.stats()).toEqual({ streams: 0, messages: 0 });
   });
 
+  it('hands a kept message back with the payload that was published, also once spread or serialised', async () => {
+    bus = createMemoryBus({ size: 10, ttlMs: 60_000 });
+    const payload = { order: 7, lines: [{ sku: 'a', qty: 2 }], note: null };
+    const published = await bus.publish({ ...draft('acme', 'orders', payload), payloadJson: JSON.stringify(payload) });
+    const [kept] = await bus.history({ audience: 'acme', topic: 'orders' }, undefined, 10);
+    expect(kept?.id).toBe(published.id);
+    expect(kept?.payload).toEqual(payload);
+    expect(kept?.payload).toBe(kept?.payload); // parsed once
+    expect({ ...kept }.payload).toEqual(payload);
+    expect(JSON.parse(JSON.stringify(kept))).toMatchObject({ id: published.id, topic: 'orders', payload });
+  });
+
   it('never keeps more than HISTORY_SIZE messages per stream, topics and broadcasts alike', async () => {
     const size = 7;
     const clock = fakeClock();

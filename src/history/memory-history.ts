@@ -17,7 +17,27 @@ const keptOf = (message: Message): Kept => ({
   publisher: message.publisher,
   payloadJson: payloadJsonOf(message),
 });
-const messageOf = (kept: Kept): Message => ({ ...kept, payload: JSON.parse(kept.payloadJson) as unknown });
+const UNPARSED = Symbol('unparsed');
+/**
+ * A kept message handed out again. Its payload is parsed only when something reads it: a replay
+ * to graphql-ws members renders from payloadJson, and a storm of resumes would otherwise parse each
+ * kept message once per reader. An own getter, so spreading or serialising the message still sees it.
+ */
+const messageOf = (kept: Kept): Message => {
+  let parsed: unknown = UNPARSED;
+  return {
+    id: kept.id,
+    audience: kept.audience,
+    topic: kept.topic,
+    publishedAt: kept.publishedAt,
+    publisher: kept.publisher,
+    payloadJson: kept.payloadJson,
+    get payload() {
+      if (parsed === UNPARSED) parsed = JSON.parse(kept.payloadJson) as unknown;
+      return parsed;
+    },
+  };
+};
 
 /** One stream's history in memory: its epoch, its newest offset, and its newest messages. */
 interface Stream {

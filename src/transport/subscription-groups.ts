@@ -119,8 +119,8 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
      * not be sent again.
      */
     readonly joining = new Map<GroupMember, Cursor>();
-    /** Rendered replays by message id, so a storm of members resuming from the same place renders each message once. */
-    private readonly replayed = new Map<string, string>();
+    /** Replayed frame bodies by message id, so a storm of members resuming from the same place renders and encodes each message once. */
+    private readonly replayed = new Map<string, Buffer>();
     private readonly removeFromFanout: () => void;
     /** The per-event execution compiled for the common shape (subscription-event.ts), else graphql-js's execute. */
     private readonly compiled: CompiledSubscriptionEvent | undefined;
@@ -191,15 +191,16 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
       return isPromise(result) ? result.then(resultJson) : resultJson(result);
     }
 
-    /** A replayed message's JSON, rendered once for every member replaying it. */
-    renderReplay(message: Message): string | Promise<string> {
+    /** A replayed message's frame body, rendered and encoded once for every member replaying it. */
+    renderReplay(message: Message): Buffer | Promise<Buffer> {
       const cached = this.replayed.get(message.id);
       if (cached !== undefined) return cached;
       const json = this.render(message);
-      if (typeof json !== 'string') return json;
+      if (typeof json !== 'string') return json.then(frameBody);
+      const body = frameBody(json);
       if (this.replayed.size >= REPLAY_CACHE_SIZE) this.replayed.delete(this.replayed.keys().next().value!);
-      this.replayed.set(message.id, json);
-      return json;
+      this.replayed.set(message.id, body);
+      return body;
     }
 
     /** Resolves once no asynchronous delivery is under way. */
@@ -209,7 +210,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
 
     private writeJson(json: string): void {
       // Serialised and encoded once per group and event; every member's frame shares these bytes.
-      const body = Buffer.from(`${json}}`);
+      const body = frameBody(json);
       // The group is one entry in the fan-out registry for many subscriptions: a member that throws
       // must not keep the message from the others. The first failure goes on to the registry's report.
       let failure: { error: unknown } | undefined;
@@ -247,15 +248,14 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     let pending: Promise<void> | undefined;
     /** The newest message the replay sent (or the anchor): the group sends this member only what comes after it. Set before caughtUp. */
     let lastSent = from === 'head' ? undefined : from;
-    const body = (json: string): Buffer => Buffer.from(`${json}}`);
-    const writeOne = (json: string): void => member.write(member.prefix, body(json));
+    const writeOne = (body: Buffer): void => member.write(member.prefix, body);
     /** Writes in order: once a render answered asynchronously, later ones wait behind it. */
     const send = (message: Message): void => {
       lastSent = cursorOf(message.id);
-      const json = pending === undefined ? group.renderReplay(message) : undefined;
-      if (typeof json === 'string') return writeOne(json);
+      const body = pending === undefined ? group.renderReplay(message) : undefined;
+      if (body instanceof Buffer) return writeOne(body);
       const settled: Promise<void> = (pending ?? Promise.resolve())
-        .then(async () => writeOne(await (json ?? group.renderReplay(message))))
+        .then(async () => writeOne(await (body ?? group.renderReplay(message))))
         .catch((error: unknown) => onDeliveryError(error, message))
         .finally(() => {
           if (pending === settled) pending = undefined;
@@ -291,7 +291,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
         deliver: send,
         anchored(id) {
           lastSent = cursorOf(id);
-          writeOne(anchorResult(id));
+          writeOne(frameBody(anchorResult(id)));
         },
         fail(error) {
           leaveReplay();
@@ -355,5 +355,8 @@ function groupKey(spec: GroupSpec, cursorVariable: string | undefined): string {
 
 /** Replayed renders a group remembers (a storm resumes from a few recent places, well within this). */
 const REPLAY_CACHE_SIZE = 1024;
+
+/** A `next` frame's body: the event's JSON closing the frame prefix's open `payload` object. */
+const frameBody = (json: string): Buffer => Buffer.from(`${json}}`);
 
 const isPromise = <T>(value: T | Promise<T>): value is Promise<T> => typeof (value as { then?: unknown }).then === 'function';
