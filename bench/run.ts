@@ -113,6 +113,12 @@ interface StormMeasurement {
   readonly serverCpuShare: number;
   readonly clientCpuShare: number;
   readonly seconds: number;
+  /**
+   * Connections the kernel dropped because the listen queue was full during the storm (TcpExt
+   * ListenOverflows, machine-wide): each waits out a TCP SYN retransmit (1, 3, 7, 15, 31 s…), which
+   * is where the catch-up tail comes from when the loop is too busy to accept.
+   */
+  readonly listenOverflows: number;
 }
 interface StormEntry {
   readonly scenario: Scenario;
@@ -418,6 +424,7 @@ async function measureStorm(kind: ServerKind, scenario: Scenario, run: number): 
     const serverBefore = cpuMicros(session.pid);
     const clientBefore = cpuMicros(client.pid!);
     const startedAt = performance.now();
+    const overflowsBefore = listenOverflows();
     const answer = nextMessage<{ result: StormResult }>(client, 'storm-result');
     client.send({ type: 'storm' });
     const { result } = await answer;
@@ -429,12 +436,26 @@ async function measureStorm(kind: ServerKind, scenario: Scenario, run: number): 
       serverCpuShare: (cpuMicros(session.pid) - serverBefore) / elapsedMicros,
       clientCpuShare: (cpuMicros(client.pid!) - clientBefore) / elapsedMicros,
       seconds: elapsedMicros / 1_000_000,
+      listenOverflows: listenOverflows() - overflowsBefore,
     };
     client.send({ type: 'finish' });
     session.finished = true;
     return measured;
   } finally {
     await stopSession(session);
+  }
+}
+
+/** TcpExt ListenOverflows from /proc/net/netstat (NaN where it cannot be read). */
+function listenOverflows(): number {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const names = lines.find((line) => line.startsWith('TcpExt:'))?.split(' ');
+    const values = lines.filter((line) => line.startsWith('TcpExt:'))[1]?.split(' ');
+    const at = names?.indexOf('ListenOverflows') ?? -1;
+    return at < 0 || values === undefined ? NaN : Number(values[at]);
+  } catch {
+    return NaN;
   }
 }
 
@@ -724,6 +745,7 @@ function stormReport(entries: StormEntry[]): string[] {
         failed: String(storm.failed),
         retries: String(storm.retries),
         'failed pub': String(storm.failedPublishes),
+        'listen drops': fmt(m.listenOverflows, 0),
         'KB/conn': fmt(m.rssPerConnectionKB, 1),
         'cpu srv/cli': `${fmt(100 * m.serverCpuShare, 0)}/${fmt(100 * m.clientCpuShare, 0)}%`,
       };
@@ -737,7 +759,8 @@ function stormReport(entries: StormEntry[]): string[] {
   return [
     'Reconnect storm, Herald only (the plain ws baseline has no history to resume from), one row per run:',
     'every socket cut at once (no close frame), each resubscribes with heraldResume.after = the last id it received;',
-    "catch-up: until it received the newest message Herald had answered when it resubscribed; lost/dup: over each subscriber's whole sequence",
+    "catch-up: until it received the newest message Herald had answered when it resubscribed; lost/dup: over each subscriber's whole sequence;",
+    'listen drops: connection attempts the kernel dropped on a full listen queue (each waits out a SYN retransmit: the tail)',
     '',
     ...table(rows),
     ...(errors.length > 0 ? ['', 'Errors and failed reconnect attempts:', ...errors] : []),

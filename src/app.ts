@@ -29,7 +29,8 @@ import { createSubscriptionGroups, type SubscriptionGroups } from './transport/s
 import { schema } from './schema/index.js';
 import { createHeraldYoga, GRAPHQL_PATH } from './transport/yoga.js';
 
-const LISTEN_BACKLOG = 4096;
+/** The most Linux accepts; it uses min(this, net.core.somaxconn), so somaxconn alone decides (README, Running several instances). */
+const LISTEN_BACKLOG = 65_535;
 
 export interface AppOptions {
   /** Defaults to resolveKeys(config): configured keys, or the development pair. */
@@ -206,7 +207,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         server.once('error', reject);
         // Node's default backlog (511) overflows when thousands of clients reconnect at once (a
         // deploy, a network blip): the kernel drops their SYNs and they wait out TCP retransmits.
-        // The kernel still caps it at net.core.somaxconn.
+        // The kernel caps it at net.core.somaxconn, the operator's knob.
         server.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
           server.off('error', reject);
           resolve();
