@@ -139,6 +139,13 @@ async function run(job: LoadJob): Promise<void> {
     const answer = await publisher.post(path, headers, body);
     if (!wire.accepted(answer)) throw new Error(`publish failed: ${answer.status} ${answer.body}`);
   };
+  // A server without a batch publish (the baselines) publishes one message per request.
+  const batch = wire.publishManyRequest === undefined ? 1 : (scenario.batch ?? 1);
+  const publishMany = async (items: ReadonlyArray<{ topic: string; payload: unknown }>): Promise<void> => {
+    const { path, headers, body } = wire.publishManyRequest!(items);
+    const answer = await publisher.post(path, headers, body);
+    if (!wire.accepted(answer)) throw new Error(`publishMany failed: ${answer.status} ${answer.body.slice(0, 500)}`);
+  };
 
   // Pub/sub has no subscribe acknowledgement: publish warm-up messages until every socket saw one.
   for (let round = 0; subscribers.some((s) => !s.warm); round++) {
@@ -166,6 +173,19 @@ async function run(job: LoadJob): Promise<void> {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < count) {
+        if (batch > 1) {
+          const taken = Math.min(batch, count - next);
+          const from = first + next;
+          next += taken;
+          const stamp = now();
+          try {
+            await publishMany(Array.from({ length: taken }, (_, i) => ({ topic: topicOf(from + i), payload: benchPayload(seqOf(from + i), stamp) })));
+          } catch (error) {
+            if (failedPublishes === 0) process.stderr.write(`bench: a publish failed: ${(error as Error).message}\n`);
+            failedPublishes += taken;
+          }
+          continue;
+        }
         const offset = next++;
         const index = first + offset;
         if (interval > 0) {

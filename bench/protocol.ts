@@ -22,6 +22,11 @@ export interface Scenario {
   /** Undefined: as fast as possible with `inFlight` publishes outstanding; else deliveries per second. */
   readonly deliveriesPerSecond: number | undefined;
   readonly inFlight: number;
+  /**
+   * Messages per publish request where the server has a batch publish (Herald's publishMany); the
+   * baselines, which have none, publish one per request as always. Max rate only. Default 1.
+   */
+  readonly batch?: number;
   /** A reconnect storm (Herald only, see StormSpec) instead of a measured fixed or max-rate phase. */
   readonly storm?: StormSpec;
 }

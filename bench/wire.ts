@@ -16,6 +16,12 @@ export interface Wire {
   subscribe(topic: string, onFrame: (frame: Buffer) => void): Promise<WebSocket>;
   /** The HTTP POST that publishes `payload` on `topic`: path, extra header lines (each ending in CRLF), body. */
   publishRequest(topic: string, payload: unknown): { readonly path: string; readonly headers: string; readonly body: string };
+  /** The request that publishes several messages at once, where the server has one (Herald's publishMany). */
+  publishManyRequest?(items: ReadonlyArray<{ readonly topic: string; readonly payload: unknown }>): {
+    readonly path: string;
+    readonly headers: string;
+    readonly body: string;
+  };
   /** The server took the publish. */
   accepted(answer: PostAnswer): boolean;
 }
@@ -79,7 +85,8 @@ function openPlain(url: string, onFrame: (frame: Buffer) => void): Promise<WebSo
 /**
  * Herald: graphql-transport-ws by hand (connection_init, subscribe, next) so the client stays as
  * light as for the baselines; the protocol itself is proven by the test suite's real clients.
- * Publishing is the `publish` mutation over HTTP with the bench's bearer token.
+ * Publishing is the `publish` mutation over HTTP with the bench's bearer token (`publishMany` in
+ * scenarios with a batch).
  */
 function graphqlTransportWs(port: number, token: string): Wire {
   const headers = `Authorization: Bearer ${token}\r\n`;
@@ -115,6 +122,11 @@ function graphqlTransportWs(port: number, token: string): Wire {
       path: '/graphql',
       headers,
       body: JSON.stringify({ query: 'mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: $p) { id } }', variables: { t: topic, p: payload } }),
+    }),
+    publishManyRequest: (items) => ({
+      path: '/graphql',
+      headers,
+      body: JSON.stringify({ query: 'mutation ($m: [PublishInput!]!) { publishMany(messages: $m) { id } }', variables: { m: items } }),
     }),
     accepted: (answer) => answer.status === 200 && !answer.body.includes('"errors"'),
   };

@@ -10,9 +10,26 @@ import { assertPayloadDepth } from './payload-depth.js';
 import type { MessageDraft } from '../history/history.js';
 import type { Message } from './message.js';
 
+/** One message of a publishMany call. */
+export interface PublishItem {
+  readonly topic: string;
+  // Optional only as Pothos types a required JSON input (unknown includes undefined); GraphQL requires it.
+  readonly payload?: unknown;
+}
+
+/** The most messages one publishMany call may carry (MAX_BODY_BYTES bounds them too). */
+export const MAX_PUBLISH_MANY = 1_000;
+
 export interface PublishService {
   /** Authorises, validates, stamps and hands one message for `topic` to the bus. */
   publish(viewer: Viewer, topic: string, payload: unknown): Promise<Message>;
+  /**
+   * Many messages at once, each authorised, validated and stamped as `publish` does. All or nothing
+   * up to the bus: the first message refused refuses the call (its error says which, `extensions.index`)
+   * and nothing is published. Then every message goes to the bus in list order, in the same turn,
+   * so one topic's messages keep list order and a Redis bus pipelines them.
+   */
+  publishMany(viewer: Viewer, items: readonly PublishItem[]): Promise<Message[]>;
   /** The same for an audience-wide broadcast. */
   broadcast(viewer: Viewer, payload: unknown): Promise<Message>;
   /**
@@ -36,7 +53,8 @@ export interface PublishServiceOptions {
 export function createPublishService(options: PublishServiceOptions): PublishService {
   const { bus, store, maxPayloadBytes, requireDeclaredTopics } = options;
 
-  const send = async (audience: string, publisher: string | null, topic: string | null, payload: unknown): Promise<Message> => {
+  /** Validates the payload and stamps everything but the id, which the bus gives it. */
+  const draftOf = (audience: string, publisher: string | null, topic: string | null, payload: unknown): MessageDraft => {
     // Before JSON.stringify, whose stack a deep enough value overflows (a RangeError, not the client's error).
     assertPayloadDepth(payload);
     const text = JSON.stringify(payload) as string | undefined;
@@ -46,7 +64,7 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
       throw new HeraldError('PAYLOAD_TOO_LARGE', `payload is ${bytes} bytes of JSON; the limit is ${maxPayloadBytes} (MAX_PAYLOAD_BYTES)`);
     }
     // The bus stamps the id: the stream's epoch and next offset (src/history/cursor.ts).
-    const draft: MessageDraft = {
+    return {
       audience,
       topic,
       payload,
@@ -54,14 +72,41 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
       publisher,
       payloadJson: text,
     };
-    return bus.publish(draft);
   };
+  const send = async (audience: string, publisher: string | null, topic: string | null, payload: unknown): Promise<Message> =>
+    bus.publish(draftOf(audience, publisher, topic, payload));
 
   return {
     async publish(viewer, topic, payload) {
       authorizePublish(viewer, topic);
       if (requireDeclaredTopics) await assertDeclared(store, viewer.audience, topic);
       return send(viewer.audience, viewer.subject ?? null, topic, payload);
+    },
+    async publishMany(viewer, items) {
+      if (items.length > MAX_PUBLISH_MANY) {
+        throw new HeraldError('BAD_USER_INPUT', `publishMany takes at most ${MAX_PUBLISH_MANY} messages; this call has ${items.length}`);
+      }
+      const drafts: MessageDraft[] = [];
+      const publisher = viewer.subject ?? null;
+      for (const [index, { topic, payload }] of items.entries()) {
+        try {
+          authorizePublish(viewer, topic);
+          drafts.push(draftOf(viewer.audience, publisher, topic, payload));
+        } catch (error) {
+          throw atIndex(error, index);
+        }
+      }
+      if (requireDeclaredTopics) {
+        const checked = new Set<string>();
+        for (const [index, { topic }] of drafts.entries()) {
+          if (topic === null || checked.has(topic)) continue;
+          checked.add(topic);
+          await assertDeclared(store, viewer.audience, topic).catch((error: unknown) => {
+            throw atIndex(error, index);
+          });
+        }
+      }
+      return Promise.all(drafts.map((draft) => bus.publish(draft)));
     },
     async broadcast(viewer, payload) {
       authorizeBroadcast(viewer);
@@ -72,4 +117,11 @@ export function createPublishService(options: PublishServiceOptions): PublishSer
       return send(audience, null, topic, payload);
     },
   };
+}
+
+/** A refusal of one message of a publishMany call, saying which: `messages[i]: …` and `extensions.index`. */
+function atIndex(error: unknown, index: number): unknown {
+  if (!(error instanceof HeraldError)) return error;
+  const { code: _code, http: _http, ...details } = error.extensions;
+  return new HeraldError(error.code, `messages[${index}]: ${error.message}`, { ...details, index });
 }
