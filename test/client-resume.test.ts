@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ApolloClient, InMemoryCache } from '@apollo/client';
@@ -333,14 +333,19 @@ describe('herald/client as a package', () => {
     expect(stdout.trim()).toBe('function function');
   });
 
-  it('dist/client/index.js imports nothing but graphql-ws', async () => {
-    const source = await readFile(`${root}/dist/client/index.js`, 'utf8');
-    const specifiers = [
-      ...source.matchAll(
+  it('dist/client imports nothing but graphql-ws and its own files', async () => {
+    const files = (await readdir(`${root}/dist/client`)).filter((file) => file.endsWith('.js'));
+    const specifiers = new Set<string>();
+    for (const file of files) {
+      const source = await readFile(`${root}/dist/client/${file}`, 'utf8');
+      for (const match of source.matchAll(
         /\b(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]|\bimport\s+['"]([^'"]+)['"]|\brequire\s*\(\s*['"]([^'"]+)['"]/g,
-      ),
-    ].map((match) => match[1] ?? match[2] ?? match[3] ?? match[4]);
-    expect(specifiers.length).toBeGreaterThan(0);
-    expect(new Set(specifiers)).toEqual(new Set(['graphql-ws']));
+      ))
+        specifiers.add(match[1] ?? match[2] ?? match[3] ?? match[4]!);
+    }
+    const own = new Set(files.map((file) => `./${file}`));
+    expect([...specifiers].filter((specifier) => specifier !== 'graphql-ws' && !own.has(specifier))).toEqual([]);
+    expect(specifiers).toContain('graphql-ws');
+    expect(specifiers).toContain('./token-renewal.js');
   });
 });

@@ -259,16 +259,19 @@ describe('API contract (schema/contract.graphql)', () => {
     }
   });
 
-  it(`${PRINTED_FILE} serves the [delivery] history and resume fields as the contract types them`, () => {
+  it(`${PRINTED_FILE} serves the [delivery] history, resume and renewal fields as the contract types them`, () => {
     const served = buildSchema(printedSdl);
-    const signature = (schema: typeof contract, type: 'Query' | 'Subscription', field: string): string => {
-      const found = (type === 'Query' ? schema.getQueryType() : schema.getSubscriptionType())?.getFields()[field];
+    const signature = (schema: typeof contract, type: 'Query' | 'Mutation' | 'Subscription', field: string): string => {
+      const found = (type === 'Query' ? schema.getQueryType() : type === 'Mutation' ? schema.getMutationType() : schema.getSubscriptionType())?.getFields()[
+        field
+      ];
       if (found === undefined) return 'missing';
       const args = [...found.args].sort((a, b) => a.name.localeCompare(b.name));
       return `${args.map((arg) => `${arg.name}: ${String(arg.type)}${arg.defaultValue === undefined ? '' : ` = ${JSON.stringify(arg.defaultValue)}`}`).join(', ')} -> ${String(found.type)}`;
     };
     for (const [type, field] of [
       ['Query', 'history'],
+      ['Mutation', 'renewConnection'],
       ['Subscription', 'topic'],
       ['Subscription', 'broadcasts'],
     ] as const) {

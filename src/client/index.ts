@@ -20,6 +20,10 @@
  * but a message may arrive both in the re-read and replayed (at-least-once there: dedupe by id).
  * A pattern has no latest: it subscribes again, anchored, once the callback settles.
  *
+ * With `token`, a function returning a fresh token, the client authenticates every connection with
+ * it and renews the credential in band (renewConnection) before it expires (token-renewal.ts), so a
+ * long-lived socket never closes with 4401 and its subscriptions go on without a gap.
+ *
  * Plain JavaScript with type declarations once built (`npm install` builds it); no dependency but graphql-ws.
  */
 import {
@@ -30,6 +34,9 @@ import {
   type Sink,
   type SubscribePayload,
 } from 'graphql-ws';
+import { tokenRenewal, type TokenSource } from './token-renewal.js';
+
+export { RENEW_AT_SHARE_OF_LIFE, type TokenSource } from './token-renewal.js';
 
 /** The subscribe payload extension Herald reads (src/transport/resume-extension.ts). */
 export const RESUME_EXTENSION = 'heraldResume';
@@ -51,12 +58,23 @@ export interface HeraldClientOptions extends ClientOptions {
    * it, the subscription's sink gets the error (Apollo and urql pass it to the application).
    */
   readonly onCursorExpired?: (expired: CursorExpired) => void | Promise<void>;
+  /**
+   * Returns a fresh token. Every connection sends the newest one (connectionParams
+   * `authorization`, over the application's own connectionParams), and the open connection renews
+   * it with renewConnection at RENEW_AT_SHARE_OF_LIFE (80%) of the life it had left when received,
+   * so it never closes at exp. A reconnect asks for a fresh token when the newest is due for renewal.
+   */
+  readonly token?: TokenSource;
+  /** Told when a renewal failed (the token function threw, or Herald refused the token); it is tried again while the old token lasts. */
+  readonly onRenewalError?: (error: unknown) => void;
 }
 
 /** graphql-ws's createClient with the same options (plus onCursorExpired); returns a graphql-ws Client. */
 export function createClient(options: HeraldClientOptions): Client {
-  const { onCursorExpired, ...graphqlWsOptions } = options;
-  const client = createGraphqlWsClient(graphqlWsOptions);
+  const { onCursorExpired, token, onRenewalError, ...graphqlWsOptions } = options;
+  const renewal = token === undefined ? undefined : tokenRenewal(graphqlWsOptions, token, onRenewalError ?? (() => {}));
+  const client = createGraphqlWsClient(renewal?.options ?? graphqlWsOptions);
+  const stopRenewal = renewal?.start(client);
 
   const subscribe = <Data = Record<string, unknown>, Extensions = unknown>(
     payload: SubscribePayload,
@@ -109,7 +127,15 @@ export function createClient(options: HeraldClientOptions): Client {
     };
   };
 
-  return { ...client, subscribe, iterate: (payload) => iterate(subscribe, payload) };
+  return {
+    ...client,
+    subscribe,
+    iterate: (payload) => iterate(subscribe, payload),
+    dispose: () => {
+      stopRenewal?.();
+      return client.dispose();
+    },
+  };
 }
 
 /** Whether a graphql-ws subscription error is Herald's CURSOR_EXPIRED. */

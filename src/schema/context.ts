@@ -11,6 +11,17 @@ export interface HeraldContext {
   readonly services: Services;
   /** An SSE request's Last-Event-ID header (a reconnecting EventSource): resumes like `after`. */
   readonly lastEventId?: string;
+  /** The graphql-ws connection the operation came on; absent over HTTP and SSE. */
+  readonly connection?: ConnectionControl;
+}
+
+/** What an operation may do to the graphql-ws connection it came on. */
+export interface ConnectionControl {
+  /**
+   * renewConnection: verifies `token` and, if it may replace the connection's credential
+   * (assertRenewal), makes it the connection's from now on; resolves to the new Viewer.
+   */
+  renew(token: string): Promise<Viewer>;
 }
 
 /** The app's long-lived parts, made once by createApp and shared by every surface. */

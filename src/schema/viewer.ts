@@ -1,5 +1,6 @@
 import { SCOPES, type Scope } from '../auth/scopes.js';
 import type { Viewer } from '../auth/viewer.js';
+import { HeraldError } from '../errors.js';
 import { builder } from './builder.js';
 
 export const ScopeEnum = builder.enumType('Scope', {
@@ -34,3 +35,18 @@ export const ViewerRef = builder.objectRef<Viewer>('Viewer').implement({
 });
 
 builder.queryField('viewer', (t) => t.field({ type: ViewerRef, resolve: (_root, _args, { viewer }) => viewer }));
+
+builder.mutationField('renewConnection', (t) =>
+  t.field({
+    type: ViewerRef,
+    description:
+      'Replaces the credential of the WebSocket connection it is sent on, without closing it; open subscriptions go on under the new token, or end if it no longer allows them. [delivery]',
+    args: { token: t.arg.string({ required: true }) },
+    resolve: (_root, { token }, { connection }) => {
+      if (connection === undefined) {
+        throw new HeraldError('BAD_REQUEST', 'renewConnection renews a graphql-ws connection: send it over the WebSocket whose credential it replaces');
+      }
+      return connection.renew(token);
+    },
+  }),
+);

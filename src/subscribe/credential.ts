@@ -1,4 +1,5 @@
 import type { Viewer } from '../auth/viewer.js';
+import { HeraldError } from '../errors.js';
 
 /**
  * The one place that decides whether a subscriber's credential still holds. Every surface asks here
@@ -6,7 +7,7 @@ import type { Viewer } from '../auth/viewer.js';
  * revocation change this file, not four surfaces.
  */
 
-/** Why a credential stopped holding (renewal and revocation will add their own). */
+/** Why a credential stopped holding (revocation will add its own). */
 export type CredentialEnd = 'expired';
 
 // setTimeout's ceiling; a later expiry re-arms when this one fires.
@@ -33,4 +34,18 @@ export function watchCredential(viewer: Viewer, onEnded: (reason: CredentialEnd)
   };
   arm();
   return () => clearTimeout(timer);
+}
+
+/**
+ * Whether a connection authenticated as `current` may go on as `next` (renewConnection): `next` still
+ * holds, names the same audience (a connection never moves between tenants) and the same subject
+ * (revoking or disconnecting a subject reaches every connection it opened, whatever it renewed
+ * into), and a signSubscription credential renews only into another one (a subscribe-only URL never
+ * becomes a full token's connection). Throws the HeraldError a client sees; the caller keeps `current`.
+ */
+export function assertRenewal(current: Viewer, next: Viewer, now = Date.now()): void {
+  if (!credentialHolds(next, now)) throw new HeraldError('UNAUTHENTICATED', 'the new token has expired');
+  if (next.audience !== current.audience) throw new HeraldError('FORBIDDEN', 'the new token must name the same audience as the connection');
+  if (next.subject !== current.subject) throw new HeraldError('FORBIDDEN', 'the new token must name the same subject (sub) as the connection');
+  if (current.signed && !next.signed) throw new HeraldError('FORBIDDEN', 'a connection opened with a signSubscription token renews only with another one');
 }

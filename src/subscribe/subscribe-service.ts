@@ -63,6 +63,12 @@ export interface SubscribeService {
    */
   authorize(viewer: Viewer, target: Target, argument?: string, cursor?: Cursor): Promise<void>;
   /**
+   * Whether an open subscription may go on under a renewed viewer: authorize's rules but the two
+   * that cannot change, REQUIRE_DECLARED_TOPICS (the audience is the same, see assertRenewal) and the
+   * cursor's (the subscription is past its start). Throws the HeraldError that ends it.
+   */
+  reauthorize(viewer: Viewer, target: Target): void;
+  /**
    * Registers an authorised subscription in the fan-out registry, delivering only what the viewer's
    * topics limit allows; returns the function that ends it (idempotent). The surface decides when
    * the credential's end ends it (a connection's, or this subscription's own). With a cursor, it
@@ -108,10 +114,16 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
     );
   };
 
-  const authorize = async (viewer: Viewer, target: Target, argument = 'topic', cursor?: Cursor): Promise<void> => {
+  const reauthorize = (viewer: Viewer, target: Target, argument = 'topic'): void => {
     if (!credentialHolds(viewer)) throw new HeraldError('UNAUTHENTICATED', 'token expired');
     if (target.kind === 'broadcasts') return requireScope(viewer, 'SUBSCRIBE');
     assertTopicPattern(target.name, argument);
+    authorizeSubscribe(viewer, target.name);
+  };
+
+  const authorize = async (viewer: Viewer, target: Target, argument = 'topic', cursor?: Cursor): Promise<void> => {
+    reauthorize(viewer, target, argument);
+    if (target.kind === 'broadcasts') return;
     if (cursor !== undefined && isPattern(target.name)) {
       // Ids order one topic's messages, not a pattern's many topics: one cursor cannot say what a pattern missed.
       throw new HeraldError(
@@ -119,7 +131,6 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
         'after cannot be used with a pattern: resume each topic by its exact name, or subscribe to the pattern without after',
       );
     }
-    authorizeSubscribe(viewer, target.name);
     // Patterns may name topics declared later, so only exact names are checked against declarations.
     if (requireDeclaredTopics && !isPattern(target.name)) await assertDeclared(store, viewer.audience, target.name);
   };
@@ -164,6 +175,7 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
 
   return {
     authorize,
+    reauthorize: (viewer, target) => reauthorize(viewer, target),
     open,
     async source(viewer, target, argument, after) {
       const cursor = after == null ? undefined : parseCursor(after);

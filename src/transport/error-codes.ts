@@ -30,6 +30,17 @@ function withoutSpecFlag(http: unknown): { http?: Record<string, unknown> } {
 const isKnownCode = (code: unknown): code is ErrorCode => typeof code === 'string' && code in ERROR_STATUS;
 
 /**
+ * Whether an error in a result keeps its code. Yoga marks its own request errors (an unparsable body,
+ * a body that is no GraphQL request) BAD_REQUEST, which Herald documents as BAD_USER_INPUT; Herald's
+ * own BAD_REQUEST comes from a resolver (renewConnection over HTTP), so it has a path.
+ */
+const keepsCode = (error: GraphQLError): boolean => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- errors here come from Yoga and its plugins, not only graphql-js: keep the guard
+  const code = error.extensions?.code;
+  return isKnownCode(code) && (code !== 'BAD_REQUEST' || error.path !== undefined);
+};
+
+/**
  * Every error a client sees carries one of the documented codes. Parse and validation failures
  * (syntax, unknown fields, depth and cost limits) are the client's: BAD_USER_INPUT. So are Yoga's own
  * request errors (unparsable body, unknown operation name), which come with codes of their own.
@@ -39,13 +50,11 @@ export function useStableErrorCodes(): Plugin {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- envelop's setResult is a closure, typed as a method
     onResultProcess: ({ result, setResult }) => {
       if (Array.isArray(result) || !('errors' in result) || result.errors === undefined) return;
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- errors here come from Yoga and its plugins, not only graphql-js: keep the guard
-      if (result.errors.every((error) => isKnownCode(error.extensions?.code))) return;
+      if (result.errors.every(keepsCode)) return;
       setResult({
         ...result,
         errors: result.errors.map((error) =>
-          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above
-          isKnownCode(error.extensions?.code)
+          keepsCode(error)
             ? error
             : new GraphQLError(error.message, {
                 // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above

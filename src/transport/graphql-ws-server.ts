@@ -17,9 +17,10 @@ import { mayAuthenticateFromUrl } from '../auth/url-token.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { Viewer } from '../auth/viewer.js';
 import { HeraldError } from '../errors.js';
+import { isPattern } from '../topics/topic-name.js';
 import type { Logger } from '../log.js';
 import type { ConnectionSubscriptions } from '../subscribe/connection-subscriptions.js';
-import { watchCredential } from '../subscribe/credential.js';
+import { assertRenewal, watchCredential } from '../subscribe/credential.js';
 import { MessageSource } from '../subscribe/message-source.js';
 import type { ResumeFrom } from '../subscribe/resume.js';
 import { resumeStart } from './resume-extension.js';
@@ -28,7 +29,8 @@ import { closeReason } from './close-reason.js';
 import { formatErrors } from './format-errors.js';
 import { startKeepAlive } from './keep-alive.js';
 import type { SendBufferLimit } from './send-buffer-limit.js';
-import type { SubscriptionGroups } from './subscription-groups.js';
+import type { GroupMember, GroupSpec, SubscriptionGroups } from './subscription-groups.js';
+import type { ConnectionControl } from '../schema/context.js';
 import { writeTextFrame } from './text-frame.js';
 
 /**
@@ -75,6 +77,18 @@ interface Connection {
   viewer: Viewer | undefined;
   closed: boolean;
   cancelExpiry?: () => void;
+  /** Its open subscriptions by operation id: what a renewal checks again under the new credential. */
+  readonly live: Map<string, LiveSubscription>;
+  /** What its operations' resolvers may do to it (renewConnection). */
+  readonly control: ConnectionControl;
+}
+
+/** One open subscription of a connection, as renewal needs it. */
+interface LiveSubscription {
+  spec: GroupSpec;
+  readonly member: GroupMember;
+  /** Leaves its group; replaced when a renewal moves it to another group. */
+  leave: () => void;
 }
 
 export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlWsServerOptions): GraphqlWsServer {
@@ -97,6 +111,8 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       initTimer: undefined,
       viewer: undefined,
       closed: false,
+      live: new Map(),
+      control: { renew: (token) => renew(connection, token) },
     };
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
       socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
@@ -159,6 +175,53 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     connection.socket.close(code, reason);
   }
 
+  function watchExpiry(connection: Connection, viewer: Viewer): void {
+    connection.cancelExpiry?.();
+    connection.cancelExpiry = watchCredential(viewer, () => closeConnection(connection, TOKEN_EXPIRED_CLOSE_CODE, 'token expired'));
+  }
+
+  /**
+   * renewConnection: the new credential replaces the connection's (assertRenewal decides whether it
+   * may) for its expiry and every later operation, and each open subscription is checked again under it.
+   */
+  async function renew(connection: Connection, token: string): Promise<Viewer> {
+    const next = await verifyToken(token);
+    const current = connection.viewer;
+    if (current === undefined || connection.closed) throw new HeraldError('BAD_REQUEST', 'the connection has closed');
+    assertRenewal(current, next);
+    connection.viewer = next;
+    watchExpiry(connection, next);
+    for (const [id, live] of [...connection.live]) recheck(connection, id, live, next);
+    return next;
+  }
+
+  /**
+   * One open subscription under a renewed viewer: it ends with the error (FORBIDDEN) when the viewer no
+   * longer allows it, and otherwise goes on without a gap. A pattern's group filters by the topics
+   * limit it was opened with, so when the limit changed the subscription moves to the group of the new
+   * one: joined before the old is left, both in this synchronous step between two deliveries, so no
+   * message is missed or sent twice. (A pattern still anchoring at that moment skips what the old
+   * registration held back; an exact topic or broadcasts needs no move: the limit allows all or none of it.)
+   */
+  function recheck(connection: Connection, id: string, live: LiveSubscription, viewer: Viewer): void {
+    const { target } = live.spec;
+    try {
+      subscriptions.reauthorize(viewer, target);
+    } catch (error) {
+      connection.operations.end(id);
+      return send(connection, errorFrame(id, [error]));
+    }
+    if (target.kind !== 'topic' || !isPattern(target.name) || sameTopics(live.spec.viewer.topics, viewer.topics)) return;
+    const spec = { ...live.spec, viewer };
+    const leaveNew = groups.join(spec, live.member);
+    live.leave();
+    live.spec = spec;
+    live.leave = leaveNew;
+  }
+
+  const errorFrame = (id: string, errors: readonly unknown[]): string =>
+    stringifyMessage({ id, type: MessageType.Error, payload: formatErrors(errors, maskError) });
+
   async function handleMessage(connection: Connection, data: string): Promise<void> {
     let message;
     try {
@@ -189,7 +252,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
           return closeConnection(connection, code, closeReason(error.message));
         }
         if (connection.closed) return;
-        connection.cancelExpiry = watchCredential(connection.viewer, () => closeConnection(connection, TOKEN_EXPIRED_CLOSE_CODE, 'token expired'));
+        watchExpiry(connection, connection.viewer);
         return send(connection, stringifyMessage({ type: MessageType.ConnectionAck }));
       }
       case MessageType.Ping:
@@ -220,11 +283,11 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     // (after that complete) holds the id anew without reviving this one.
     let ended = false;
     const isOpen = (): boolean => !connection.closed && !ended;
-    const errorMessage = (errors: readonly unknown[]): string => stringifyMessage({ id, type: MessageType.Error, payload: formatErrors(errors, maskError) });
     const sendError = (errors: readonly unknown[]): void => {
       if (!isOpen()) return;
       connection.operations.forget(id);
-      send(connection, errorMessage(errors));
+      connection.live.delete(id);
+      send(connection, errorFrame(id, errors));
     };
     const sendResultThenComplete = (result: ExecutionResult): void => {
       if (!isOpen()) return;
@@ -236,13 +299,13 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     try {
       connection.operations.assertRoom(id);
     } catch (error) {
-      return send(connection, errorMessage([error]));
+      return send(connection, errorFrame(id, [error]));
     }
     // Held from here on, so a `complete` for it, or the connection closing, ends it wherever it is.
     connection.operations.set(id, () => void (ended = true));
 
     // The server context carries the connection's verified viewer; the context factory uses it as is.
-    const enveloped = yoga.getEnveloped({ params: payload, viewer });
+    const enveloped = yoga.getEnveloped({ params: payload, viewer, connection: connection.control });
     let document: DocumentNode;
     try {
       document = enveloped.parse(payload.query) as DocumentNode;
@@ -287,25 +350,29 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     } catch (error) {
       return sendError([error]);
     }
-    const leave = groups.join(
-      {
-        schema: args.schema,
-        document,
-        query: payload.query,
-        operationName: payload.operationName ?? undefined,
-        variables: payload.variables ?? undefined,
-        contextValue: args.contextValue,
-        viewer: source.viewer,
-        target: source.target,
-      },
-      {
-        prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`),
-        write: (prefix, body) => sendShared(connection, prefix, body),
-        fail: (error) => sendError([error]),
-      },
-      from,
-    );
-    connection.operations.set(id, leave);
+    const spec: GroupSpec = {
+      schema: args.schema,
+      document,
+      query: payload.query,
+      operationName: payload.operationName ?? undefined,
+      variables: payload.variables ?? undefined,
+      contextValue: args.contextValue,
+      viewer: source.viewer,
+      target: source.target,
+    };
+    const member: GroupMember = {
+      prefix: Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`),
+      write: (prefix, body) => sendShared(connection, prefix, body),
+      fail: (error) => sendError([error]),
+    };
+    const live: LiveSubscription = { spec, member, leave: groups.join(spec, member, from) };
+    connection.live.set(id, live);
+    connection.operations.set(id, () => {
+      connection.live.delete(id);
+      live.leave();
+    });
+    // Renewed while this subscription was being authorised: it answers to the new credential too.
+    if (connection.viewer !== viewer && connection.viewer !== undefined && connection.live.has(id)) recheck(connection, id, live, connection.viewer);
   }
 
   return {
@@ -313,6 +380,12 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       return connections.size;
     },
   };
+}
+
+/** Whether two topics limits are the same list (undefined: no limit). */
+function sameTopics(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((topic, index) => topic === b[index]);
 }
 
 function nextFrame(id: string, result: ExecutionResult, maskError: (error: unknown) => Error): string {

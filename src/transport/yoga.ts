@@ -11,7 +11,7 @@ import type { VerifyToken } from '../auth/verify-token.js';
 import type { Viewer } from '../auth/viewer.js';
 import type { Limits } from '../config.js';
 import type { Logger } from '../log.js';
-import type { HeraldContext, Services } from '../schema/context.js';
+import type { ConnectionControl, HeraldContext, Services } from '../schema/context.js';
 import { schema } from '../schema/index.js';
 import { useStableErrorCodes } from './error-codes.js';
 import { acceptsEventStream, useJsonParameterErrors, useSubscriptionsOnlyOverSse } from './http-request-rules.js';
@@ -34,8 +34,8 @@ export interface HeraldYogaOptions {
   readonly checkReady: () => Promise<void>;
 }
 
-/** The server context: graphql-ws passes the connection's already verified viewer; HTTP and SSE do not. */
-export type ServerContext = Record<string, unknown> & { viewer?: Viewer };
+/** The server context: graphql-ws passes the connection's already verified viewer and its control; HTTP and SSE do not. */
+export type ServerContext = Record<string, unknown> & { viewer?: Viewer; connection?: ConnectionControl };
 
 /**
  * One Yoga instance serves HTTP, SSE and (through its envelop) graphql-ws, so every transport gets
@@ -52,9 +52,10 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
     graphiql: options.graphiql === false ? false : { title: 'Herald', ...options.graphiql },
     // isDev off everywhere: internals (stack traces, original errors) never reach clients, even in development.
     maskedErrors: { maskError: options.maskError, isDev: false },
-    context: async ({ request, params, viewer }) => ({
+    context: async ({ request, params, viewer, connection }) => ({
       viewer: viewer ?? (await viewerOfRequest(verifyToken, request, params)),
       services,
+      connection,
       // graphql-ws operations have no request (their server context carries the viewer).
       lastEventId: (request as Request | undefined)?.headers.get('last-event-id') ?? undefined,
     }),

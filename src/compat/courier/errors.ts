@@ -44,6 +44,8 @@ export class CourierError extends Error {
 const BY_HERALD_CODE: Readonly<Record<Exclude<ErrorCode, 'UNAUTHENTICATED' | 'INTERNAL_SERVER_ERROR'>, readonly [number, CourierCode]>> = {
   FORBIDDEN: [403, 'ESTATUS_FORBIDDEN'],
   BAD_USER_INPUT: [400, 'EBODY_INVALID'],
+  // Only renewConnection over HTTP produces it; no courier route does.
+  BAD_REQUEST: [400, 'EBODY_INVALID'],
   // Only REQUIRE_DECLARED_TOPICS produces it on courier's routes: the topic was never declared.
   NOT_FOUND: [404, 'ETOPIC_NOTFOUND'],
   PAYLOAD_TOO_LARGE: [413, 'EPAYLOAD_TOOLARGE'],
