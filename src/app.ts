@@ -16,6 +16,8 @@ import { publicBaseUrl, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { createPublishService } from './publish/publish-service.js';
 import { createSubscribeService } from './subscribe/subscribe-service.js';
+import { createSessionControl } from './sessions/session-control.js';
+import { createSessions, revokedError } from './sessions/sessions.js';
 import type { Services } from './schema/context.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
@@ -62,13 +64,21 @@ export interface App {
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const keys = options.keys ?? resolveKeys(config);
-  const verifyToken = await createTokenVerifier(keys.verification, config.auth);
+  const sessions = createSessions();
+  const verifyToken = await createTokenVerifier(keys.verification, config.auth, (viewer) => {
+    const revocation = sessions.revocationOf(viewer);
+    return revocation === undefined ? undefined : revokedError(revocation);
+  });
   const store: Store = await openStore(config.databaseUrl, { logger });
   const bus: Bus = openBus(config.redis, config.history, logger);
+  const sessionControl = createSessionControl({ store, bus, sessions, revocationTtlMs: config.revocationTtlMs, logger });
   const reportSubscriberError: SubscriberErrorHandler = (error, message) =>
     logger.error({ err: error, audience: message.audience, topic: message.topic, id: message.id }, 'a subscriber failed to take a message; the others got it');
   const fanout = createFanout(bus, reportSubscriberError);
-  bus.answerCountsWith(fanout.subscriberCount);
+  bus.answerWith((question) =>
+    question.kind === 'subscribers' ? fanout.subscriberCount(question.audience, question.topic) : (sessionControl.answer(question) ?? 0),
+  );
+  await sessionControl.start();
 
   let listeningPort = config.port;
   const publisher = createPublishService({
@@ -86,8 +96,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       requireDeclaredTopics: config.requireDeclaredTopics,
       maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
       maxBufferedBytes: config.limits.maxBufferedBytes,
+      sessions,
     }),
-    countSubscribers: (audience, topic) => bus.countSubscribers(audience, topic),
+    countSubscribers: (audience, topic) => bus.ask({ kind: 'subscribers', audience, topic }),
+    sessions: sessionControl,
     publisher,
     catalog: createCatalogService({ store, publisher, logger }),
     signer: createSubscriptionSigner(keys.verification.signingSecret, () => publicBaseUrl(config, listeningPort)),
@@ -195,6 +207,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (server.listening) await closed;
       clearTimeout(timeout);
       graphqlSockets.close();
+      sessionControl.stop();
+      sessions.close();
       await bus.close();
       await yoga.dispose();
       await store.close();

@@ -36,6 +36,12 @@ export interface Config {
   readonly history: HistoryConfig;
   /** FAST_LANE: the compiled HTTP publish path and grouped-event execution (src/fast-lane/); off: Yoga and graphql-js only. Default on. */
   readonly fastLane: boolean;
+  /**
+   * REVOCATION_TTL (seconds, here in ms): how long a revocation is kept. It must be at least the
+   * longest lifetime (exp − iat) of the tokens you issue: once it is dropped, a revoked token that
+   * has not expired would be accepted again. Default 604 800 (7 days).
+   */
+  readonly revocationTtlMs: number;
 }
 
 export interface RedisConfig {
@@ -259,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ttlMs: int('HISTORY_TTL', DEFAULT_HISTORY.ttlMs / 1000, 1, 30 * 24 * 3600) * 1000,
     },
     fastLane: bool('FAST_LANE', true),
+    revocationTtlMs: int('REVOCATION_TTL', 7 * 24 * 3600, 1, 10 * 365 * 24 * 3600) * 1000,
   };
   if (config.limits.maxPayloadBytes > config.limits.maxBodyBytes) {
     problems.push('MAX_PAYLOAD_BYTES must not exceed MAX_BODY_BYTES (a payload travels inside a request body)');

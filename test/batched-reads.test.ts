@@ -1,3 +1,4 @@
+import { createSessions } from '../src/sessions/sessions.js';
 import { describe, expect, it } from 'vitest';
 import { viewerFromClaims } from '../src/auth/viewer.js';
 import type { Bus } from '../src/bus/bus.js';
@@ -66,6 +67,7 @@ describe('head reads of anchored subscriptions', () => {
       bus,
       store: {} as Store, // never asked: REQUIRE_DECLARED_TOPICS is off
       requireDeclaredTopics: false,
+      sessions: createSessions(),
       maxSubscriptionsPerConnection: 10,
       maxBufferedBytes: 1 << 20,
     });

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, Channel } from '../src/bus/bus.js';
 import { createMemoryBus } from '../src/bus/memory-bus.js';
 import { createRedisBus } from '../src/bus/redis-bus.js';
-import { countRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
+import { controlRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
 import { HeraldError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import type { Message } from '../src/publish/message.js';
@@ -93,7 +93,7 @@ const factories: BusFactory[] = [
             },
           };
         },
-        answering: (instances) => until(async () => (await numsub(admin!, [countRequestChannel(prefix)]))[0] === instances, `${instances} count answerers`),
+        answering: (instances) => until(async () => (await numsub(admin!, [controlRequestChannel(prefix)]))[0] === instances, `${instances} count answerers`),
       };
     },
   },
@@ -191,15 +191,23 @@ describe.each(factories)('Bus subscriber counts: $name', (factory) => {
     // The memory deployment is one instance, so only the last answer it was given counts.
     const instances = factory.name === 'memory' ? [deployment.open()] : [deployment.open(), deployment.open(), deployment.open()];
     instances.forEach(({ bus }, i) =>
-      bus.answerCountsWith((audience, topic) => (audience === 'a' && topic === 'x' ? 10 ** i : audience === 'a' && topic === null ? 7 : 0)),
+      bus.answerWith((question) =>
+        question.kind !== 'subscribers'
+          ? 0
+          : question.audience === 'a' && question.topic === 'x'
+            ? 10 ** i
+            : question.audience === 'a' && question.topic === null
+              ? 7
+              : 0,
+      ),
     );
     await deployment.answering(instances.length);
     for (const { bus } of instances) await until(() => available(bus), 'connected');
     const expected = instances.reduce((sum, _, i) => sum + 10 ** i, 0);
     for (const { bus } of instances) {
-      expect(await bus.countSubscribers('a', 'x')).toBe(expected);
-      expect(await bus.countSubscribers('a', null)).toBe(7 * instances.length);
-      expect(await bus.countSubscribers('b', 'x')).toBe(0);
+      expect(await bus.ask({ kind: 'subscribers', audience: 'a', topic: 'x' })).toBe(expected);
+      expect(await bus.ask({ kind: 'subscribers', audience: 'a', topic: null })).toBe(7 * instances.length);
+      expect(await bus.ask({ kind: 'subscribers', audience: 'b', topic: 'x' })).toBe(0);
     }
   });
 });

@@ -123,15 +123,18 @@ describe('herald CLI', () => {
     execFileSync('openssl', ['ecparam', '-genkey', '-name', 'prime256v1', '-out', 'es256_private.pem'], { cwd: dir, stdio: 'ignore' });
     execFileSync('openssl', ['ec', '-in', 'es256_private.pem', '-pubout', '-out', 'es256_public.pem'], { cwd: dir, stdio: 'ignore' });
     expect(readFileSync(join(dir, 'es256_private.pem'), 'utf8')).toContain('-----BEGIN EC PRIVATE KEY-----');
-    const minted = await herald(['token', '--key', join(dir, 'es256_private.pem'), '--scope', 'broadcast', '--topics', 'campaign:1', '--sub', 'notiflux'], {
-      cwd: scratch,
-    });
+    const minted = await herald(
+      ['token', '--key', join(dir, 'es256_private.pem'), '--scope', 'broadcast', '--topics', 'campaign:1', '--sub', 'notiflux', '--jti', 'key-7'],
+      {
+        cwd: scratch,
+      },
+    );
     expect(minted.stderr).toBe('');
     expect(minted.code).toBe(0);
     const jwt = minted.stdout.trim();
     expect(JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg: 'ES256' });
     const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
-    expect(claims).toMatchObject({ scope: 'broadcast', topics: ['campaign:1'], sub: 'notiflux' });
+    expect(claims).toMatchObject({ scope: 'broadcast', topics: ['campaign:1'], sub: 'notiflux', jti: 'key-7' });
     expect(claims).not.toHaveProperty('aud');
 
     const gateway = await startHerald({ JWT_SECRET: '', JWT_PUBLIC_KEY_B64: readFileSync(join(dir, 'es256_public.pem')).toString('base64') });

@@ -59,6 +59,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       history: { size: 1000, ttlMs: 300_000 },
       fastLane: true,
+      revocationTtlMs: 604_800_000,
     });
   });
 

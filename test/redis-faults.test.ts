@@ -1,13 +1,17 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { createRedisBus } from '../src/bus/redis-bus.js';
-import { countRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
+import { controlRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
 import { loadConfig } from '../src/config.js';
 import { HeraldError } from '../src/errors.js';
 import { Redis } from 'ioredis';
 import { errorCode, gql, TEST_SECRET, token, waitForSubscribers, wsClient } from './helpers/herald.js';
+import { courierToken } from './helpers/courier.js';
 import { numsub, redisAvailable, startPrivateRedis, uniquePrefix, type PrivateRedis } from './helpers/redis.js';
 import { until } from './helpers/until.js';
 import { subscribe } from './helpers/subscription.js';
@@ -23,7 +27,7 @@ const PUBLISH = 'mutation ($topic: String!, $payload: JSON!) { publish(topic: $t
 const SUBSCRIBE = 'subscription ($name: String!) { topic(name: $name) { payload } }';
 
 /** A Herald whose logs are kept for assertions. */
-async function startLoggedHerald(redisUrl: string, prefix: string) {
+async function startLoggedHerald(redisUrl: string, prefix: string, databaseUrl = ':memory:') {
   const lines: Array<{ level: number; msg: string }> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -31,7 +35,7 @@ async function startLoggedHerald(redisUrl: string, prefix: string) {
       done();
     },
   });
-  const config = loadConfig({ JWT_SECRET: TEST_SECRET, PORT: '0', DATABASE_URL: ':memory:', REDIS_URL: redisUrl, REDIS_PREFIX: prefix });
+  const config = loadConfig({ JWT_SECRET: TEST_SECRET, PORT: '0', DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, REDIS_PREFIX: prefix });
   const app = await createApp(config, { logger: pino({ level: 'info' }, sink) });
   const baseUrl = await app.start();
   return { app, baseUrl, lines, messages: (text: string) => lines.filter((line) => line.msg.includes(text)) };
@@ -93,6 +97,45 @@ describe.runIf(canRun)('Redis faults', () => {
     }
   });
 
+  it('learns a revocation made while its Redis link was down from the store when the link comes back', async () => {
+    const prefix = uniquePrefix('fault-revoke');
+    const dir = mkdtempSync(join(tmpdir(), 'herald-fault-revoke-'));
+    const databaseUrl = join(dir, 'shared.db');
+    const a = await startLoggedHerald(redis.url, prefix, databaseUrl);
+    const b = await startLoggedHerald(redis.url, prefix, databaseUrl);
+    const victim = await courierToken(TEST_SECRET, { aud: 'acme', sub: 'ann', jti: 'while-down', iat: Math.floor(Date.now() / 1000) });
+    let closedWith: (event: { code: number; reason: string }) => void = () => {};
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => (closedWith = resolve));
+    const client = wsClient(`${b.baseUrl.replace(/^http/, 'ws')}/graphql`, {
+      connectionParams: { token: victim },
+      on: { closed: (event) => closedWith({ code: (event as CloseEvent).code, reason: (event as CloseEvent).reason }) },
+    });
+    try {
+      await until(async () => (await readyStatus(b.baseUrl)) === 200, '/ready');
+      subscribe(client, SUBSCRIBE, { name: 'orders' });
+      await waitForSubscribers(b.app, 'acme', 'orders');
+
+      await redis.stop();
+      await until(async () => (await readyStatus(b.baseUrl)) === 503, 'B to see Redis gone');
+      // Stored, but the announcement reaches no other instance: B keeps the connection for now.
+      const revoked = await gql(
+        `${a.baseUrl}/graphql`,
+        await token({ audience: 'acme', scopes: ['manage'] }),
+        'mutation { revokeTokens(jti: "while-down", reason: "cut off") { connectionsClosed } }',
+      );
+      expect(revoked.data).toEqual({ revokeTokens: { connectionsClosed: 0 } });
+      expect(b.app.fanout.subscriberCount('acme', 'orders')).toBe(1);
+
+      await redis.start();
+      expect(await closed).toEqual({ code: 4403, reason: 'token revoked: cut off' });
+      expect((await gql(`${b.baseUrl}/graphql`, victim, '{ viewer { subject } }')).errors?.[0]?.extensions).toMatchObject({ reason: 'revoked' });
+    } finally {
+      await client.dispose();
+      await Promise.all([a.app.stop(), b.app.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('starts while Redis is down, not ready, and serves subscriptions made meanwhile once Redis is up', async () => {
     await redis.stop();
     const prefix = uniquePrefix('late');
@@ -139,7 +182,7 @@ describe.runIf(canRun)('Redis faults', () => {
           return false;
         }
       }, 'bus connected');
-      await until(async () => (await numsub(admin, [countRequestChannel(prefix)]))[0] === 1, 'the count channel subscribed');
+      await until(async () => (await numsub(admin, [controlRequestChannel(prefix)]))[0] === 1, 'the count channel subscribed');
       // Redis stops answering every client for 2.5 s: a hung server, not a refused connection.
       await admin.call('CLIENT', 'PAUSE', '2500', 'ALL');
       const failure = await bus
@@ -148,7 +191,7 @@ describe.runIf(canRun)('Redis faults', () => {
       expect(failure).toBeInstanceOf(HeraldError);
       expect((failure as HeraldError).code).toBe('UNAVAILABLE');
       // The cluster-wide count (its own 2 s timeout) fails the same way, with no unhandled rejection left behind.
-      const countFailure = await bus.countSubscribers('acme', 'orders').catch((error: unknown) => error);
+      const countFailure = await bus.ask({ kind: 'subscribers', audience: 'acme', topic: 'orders' }).catch((error: unknown) => error);
       expect((countFailure as HeraldError).code).toBe('UNAVAILABLE');
     } finally {
       await bus.close();

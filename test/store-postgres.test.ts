@@ -61,9 +61,9 @@ describe.skipIf(skip !== undefined)(`PostgreSQL store${skip === undefined ? '' :
         database,
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
       );
-      expect(tables.map((row) => row.table_name)).toEqual(['audiences', 'kysely_migration', 'kysely_migration_lock', 'topics']);
+      expect(tables.map((row) => row.table_name)).toEqual(['audiences', 'kysely_migration', 'kysely_migration_lock', 'revocations', 'topics']);
       const migrations = await rowsOf<{ name: string }>(database, 'SELECT name FROM kysely_migration');
-      expect(migrations.map((row) => row.name)).toEqual(['0001_audiences_and_topics']);
+      expect(migrations.map((row) => row.name)).toEqual(['0001_audiences_and_topics', '0002_revocations']);
 
       // All three serve the same rows.
       const [a, b, c] = stores.splice(0);

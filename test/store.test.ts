@@ -181,6 +181,20 @@ describe.each(factories)('Store contract: $name', (factory) => {
   it('ping resolves while open', async () => {
     await expect(store.ping()).resolves.toBeUndefined();
   });
+
+  it('keeps revocations until their expiresAt, then drops them', async () => {
+    const now = Date.UTC(2026, 11, 6, 12, 0, 0, 250);
+    const byToken = { audience: 'acme', tokenId: 'jti-1', reason: 'leaked', revokedAt: now, expiresAt: now + 60_000 };
+    const bySubject = { audience: 'acme', subject: 'ann', issuedBefore: now - 5, reason: 'revoked', revokedAt: now, expiresAt: now + 120_000 };
+    await store.addRevocation(byToken);
+    await store.addRevocation(bySubject);
+    const sorted = (list: Awaited<ReturnType<Store['listRevocations']>>) => [...list].sort((a, b) => a.expiresAt - b.expiresAt);
+    expect(sorted(await store.listRevocations(now))).toEqual([byToken, bySubject]);
+    expect(await store.listRevocations(now + 60_000)).toEqual([bySubject]);
+    expect(await store.listRevocations(now + 120_000)).toEqual([]);
+    // Dropped for good, not only filtered.
+    expect(await store.listRevocations(now)).toEqual([]);
+  });
 });
 
 describe('SQLite persistence across restarts', () => {

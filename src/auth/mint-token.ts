@@ -7,6 +7,8 @@ export type SigningKey = { readonly secret: string } | { readonly privateKeyPem:
 
 export interface TokenClaims {
   readonly subject?: string | undefined;
+  /** The jti claim: what revokeTokens(jti:) names. */
+  readonly tokenId?: string | undefined;
   readonly audience?: string | undefined;
   /** Claim words: subscribe, publish, broadcast, manage. Omitted: the gateway's DEFAULT_SCOPES apply. */
   readonly scopes?: readonly string[] | undefined;
@@ -38,6 +40,7 @@ export async function mintToken(key: SigningKey, claims: TokenClaims): Promise<M
   }
   const jwt = new SignJWT(payload).setProtectedHeader({ alg: algorithm, typ: 'JWT' }).setIssuedAt(now).setExpirationTime(exp);
   if (claims.subject !== undefined) jwt.setSubject(claims.subject);
+  if (claims.tokenId !== undefined) jwt.setJti(claims.tokenId);
   if (claims.audience !== undefined) jwt.setAudience(claims.audience);
   if (claims.issuer !== undefined) jwt.setIssuer(claims.issuer);
   return { token: await jwt.sign(signingKey), expiresAt: new Date(exp * 1000) };

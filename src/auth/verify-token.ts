@@ -33,7 +33,12 @@ interface Candidate {
  * Builds the verifier once at startup. A token is accepted when it verifies under one of the
  * configured keys with that key's pinned algorithm; bad key configuration throws TypeError here.
  */
-export async function createTokenVerifier(keys: VerificationKeys, config: AuthConfig): Promise<VerifyToken> {
+export async function createTokenVerifier(
+  keys: VerificationKeys,
+  config: AuthConfig,
+  /** Refuses a token that verified (sessions: a revoked one), asked on every call, cached or not. */
+  refuse: (viewer: Viewer) => AuthError | undefined = () => undefined,
+): Promise<VerifyToken> {
   // A token claiming the signed-subscription issuer is checked against SIGNING_SECRET alone (and is
   // subscribe-only); every other token against the configured keys alone. Routing on the unverified
   // claim is safe: each route still demands a valid signature under its own keys.
@@ -57,11 +62,17 @@ export async function createTokenVerifier(keys: VerificationKeys, config: AuthCo
   }
 
   const cache = createVerifiedTokenCache(config.clockToleranceSeconds);
+  const checked = (viewer: Viewer): Viewer => {
+    const refusal = refuse(viewer);
+    if (refusal !== undefined) throw refusal;
+    return viewer;
+  };
 
   return async (token) => {
     if (token === undefined || token === '') throw new AuthError('missing', 'a bearer token is required');
     const cached = cache.get(token);
-    if (cached !== undefined) return cached;
+    // The cache holds verified signatures, not standing: a token revoked after it was cached is refused here.
+    if (cached !== undefined) return checked(cached);
     let algorithm: unknown;
     let claimedIssuer: unknown;
     try {
@@ -96,7 +107,7 @@ export async function createTokenVerifier(keys: VerificationKeys, config: AuthCo
         }
         throw refusal.error;
       }
-      return cache.set(token, viewerFromClaims(claims, config, candidate.signed));
+      return checked(cache.set(token, viewerFromClaims(claims, config, candidate.signed)));
     }
     throw failure ?? new AuthError('invalid', 'token signature is invalid');
   };

@@ -12,6 +12,10 @@ export interface Viewer {
   /** Names/patterns the token is limited to; undefined means every topic of the audience. */
   readonly topics: readonly string[] | undefined;
   readonly expiresAt: Date | undefined;
+  /** The token's `jti`: what revokeTokens(jti:) names. */
+  readonly tokenId: string | undefined;
+  /** The token's `iat`: revokeTokens(subject:, issuedBefore:) covers tokens issued before its time. */
+  readonly issuedAt: Date | undefined;
   /** True for tokens minted by signSubscription (subscribe-only whatever their claims say). */
   readonly signed: boolean;
   /** Whether the topics limit allows the concrete topic name (always true without a limit). */
@@ -35,6 +39,8 @@ export function viewerFromClaims(claims: JWTPayload, defaults: ViewerDefaults, s
     scopes,
     topics,
     expiresAt: typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : undefined,
+    tokenId: typeof claims.jti === 'string' && claims.jti !== '' ? claims.jti : undefined,
+    issuedAt: typeof claims.iat === 'number' ? new Date(claims.iat * 1000) : undefined,
     signed,
     allowsTopic,
   });

@@ -1,6 +1,7 @@
 import type { Cursor } from '../history/cursor.js';
 import type { MessageDraft, StreamRef } from '../history/history.js';
 import type { Message } from '../publish/message.js';
+import type { ControlAnswer, ControlQuestion } from './control.js';
 
 /**
  * What an instance listens to on the bus. A topic message travels on two channels: its topic's own
@@ -15,9 +16,6 @@ export type Channel =
   | { readonly kind: 'broadcasts'; readonly audience: string };
 
 export type BusListener = (message: Message) => void;
-
-/** This instance's own answer: subscriptions here that a message to `topic` (null: a broadcast) would reach. */
-export type LocalCount = (audience: string, topic: string | null) => number;
 
 /**
  * Carries each published message to every gateway instance that listens for it; instances fan it
@@ -54,10 +52,19 @@ export interface Bus {
    * An instance asks the backend for a channel once, however many listeners it has.
    */
   listen(channel: Channel, listener: BusListener): () => void;
-  /** Sets how this instance answers when any instance asks countSubscribers. */
-  answerCountsWith(local: LocalCount): void;
-  /** Subscriptions across every instance on this bus that a message to `topic` (null: a broadcast) would reach. */
-  countSubscribers(audience: string, topic: string | null): Promise<number>;
+  /** Sets how this instance answers the questions any instance asks (control.ts). */
+  answerWith(answer: ControlAnswer): void;
+  /**
+   * Asks every instance on this bus, this one included; resolves to the sum of their answers
+   * (subscriptions a message would reach, connections a revocation closed). Rejects UNAVAILABLE when
+   * the bus is down or an instance does not answer in time.
+   */
+  ask(question: ControlQuestion): Promise<number>;
+  /**
+   * Calls `listener` each time this instance's link to the others comes back after a drop (never on
+   * one process): questions asked meanwhile did not reach it. Returns the function that stops.
+   */
+  onReconnect(listener: () => void): () => void;
   /** Throws an UNAVAILABLE HeraldError while the bus cannot deliver (readiness). */
   assertAvailable(): void;
   close(): Promise<void>;

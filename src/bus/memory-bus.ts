@@ -1,6 +1,7 @@
 import { DEFAULT_HISTORY, keptAfter, type HistoryOptions } from '../history/history.js';
 import { createMemoryHistory, type MemoryHistory } from '../history/memory-history.js';
-import { channelsOf, type Bus, type BusListener, type Channel, type LocalCount } from './bus.js';
+import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
+import type { ControlAnswer } from './control.js';
 
 /**
  * Listeners by channel: kind → audience → topic ('' for the audience-wide kinds). Nested maps
@@ -25,7 +26,7 @@ export interface MemoryBus extends Bus {
 export function createMemoryBus(options: HistoryOptions & { readonly now?: () => number } = DEFAULT_HISTORY): MemoryBus {
   const registry: Registry = new Map();
   const history = createMemoryHistory(options);
-  let local: LocalCount = () => 0;
+  let local: ControlAnswer = () => 0;
   return {
     kept: history,
     async publish(draft) {
@@ -64,11 +65,12 @@ export function createMemoryBus(options: HistoryOptions & { readonly now?: () =>
         if (byTopic.size === 0 && byAudience.get(audience) === byTopic) byAudience.delete(audience);
       };
     },
-    answerCountsWith(count) {
-      local = count;
+    answerWith(answer) {
+      local = answer;
     },
-    // One instance: its own count is everyone's.
-    countSubscribers: async (audience, topic) => local(audience, topic),
+    // One instance: its own answer is everyone's.
+    ask: async (question) => local(question),
+    onReconnect: () => () => {},
     assertAvailable() {},
     async close() {
       registry.clear();

@@ -10,7 +10,7 @@ import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
 import { redisChannelName } from './redis-channels.js';
 import { createRedisHistory } from './redis-history.js';
-import { createRedisSubscriberCount } from './redis-subscriber-count.js';
+import { createRedisControl } from './redis-control.js';
 
 export interface RedisBusOptions {
   /** redis:// or rediss:// URL (REDIS_URL). */
@@ -94,7 +94,9 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     serializer: { stringify: JSON.stringify, parse: parseOrUndefined },
   });
 
-  const counts = createRedisSubscriberCount({ publishClient, subscribeClient, prefix, logger });
+  const control = createRedisControl({ publishClient, subscribeClient, prefix, logger });
+  /** Told when the subscriber connection is back after a drop: what was said meanwhile on the control channel is lost. */
+  const reconnectListeners = new Set<() => void>();
   const watch = watchAvailability([publishClient, subscribeClient], logger, url);
   let closed = false;
   let warnedMalformed = false;
@@ -178,7 +180,10 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   };
   let subscriberWasReady = false;
   subscribeClient.on('ready', () => {
-    if (subscriberWasReady) void catchUp();
+    if (subscriberWasReady) {
+      void catchUp();
+      for (const listener of reconnectListeners) listener();
+    }
     subscriberWasReady = true;
   });
 
@@ -267,11 +272,16 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       };
     },
 
-    answerCountsWith: counts.answerWith,
+    answerWith: control.answerWith,
 
-    async countSubscribers(audience, topic) {
+    async ask(question) {
       if (!watch.available()) throw unavailable();
-      return counts.count(audience, topic);
+      return control.ask(question);
+    },
+
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => void reconnectListeners.delete(listener);
     },
 
     assertAvailable() {
@@ -280,7 +290,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
 
     async close() {
       closed = true;
-      counts.stop();
+      control.stop();
       watch.stop();
       await Promise.all([publishClient, subscribeClient].map(quit));
     },

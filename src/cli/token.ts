@@ -14,6 +14,7 @@ export interface TokenOptions {
   readonly topics?: string;
   readonly ttl: string;
   readonly sub?: string;
+  readonly jti?: string;
   readonly iss?: string;
   readonly key?: string;
   readonly json: boolean;
@@ -56,7 +57,8 @@ export function tokenClaims(options: TokenOptions): TokenClaims {
   if (options.aud !== undefined && options.aud.trim() === '') {
     throw new Error("--aud needs an audience name (omit it for the gateway's DEFAULT_AUDIENCE)");
   }
-  return { audience: options.aud, scopes, topics, subject: options.sub, issuer: options.iss, ttlSeconds: parseDuration(options.ttl) };
+  if (options.jti !== undefined && options.jti.trim() === '') throw new Error('--jti needs an id');
+  return { audience: options.aud, scopes, topics, subject: options.sub, tokenId: options.jti, issuer: options.iss, ttlSeconds: parseDuration(options.ttl) };
 }
 
 function signingKey(keyPath: string | undefined, env: NodeJS.ProcessEnv): SigningKey {

@@ -4,6 +4,7 @@ import type { PublishService } from '../publish/publish-service.js';
 import type { SubscriptionSigner } from '../auth/subscription-signer.js';
 import type { Store } from '../store/store.js';
 import type { SubscribeService } from '../subscribe/subscribe-service.js';
+import type { SessionControl } from '../sessions/session-control.js';
 
 /** What every resolver may use; built per operation from the verified Viewer and the app's services. */
 export interface HeraldContext {
@@ -35,4 +36,6 @@ export interface Services {
   /** Subscriptions across every gateway instance that a message to `topic` (null: a broadcast) would reach. */
   readonly countSubscribers: (audience: string, topic: string | null) => Promise<number>;
   readonly signer: SubscriptionSigner;
+  /** Revoking tokens, disconnecting subjects and counting connections across instances. */
+  readonly sessions: SessionControl;
 }

@@ -6,6 +6,7 @@ import './audience.js';
 import './topic.js';
 import './message.js';
 import './signed-subscription.js';
+import './sessions.js';
 
 builder.queryType({});
 builder.mutationType({});

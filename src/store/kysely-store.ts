@@ -1,12 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { Migrator, type Kysely, type MigrationProvider } from 'kysely';
 import { migrationOpenError } from './store-open-error.js';
+import type { Revocation } from '../sessions/revocation.js';
 import type { AudienceRecord, Ensured, Store, TopicRecord } from './store.js';
 
 /** Table shapes as Kysely sees them. Instants are written as ISO strings and read back as Date. */
 export interface Database {
   audiences: { id: string; name: string; created_at: string | Date; updated_at: string | Date };
   topics: { id: string; audience_id: string; name: string; created_at: string | Date; updated_at: string | Date };
+  revocations: {
+    id: string;
+    audience: string;
+    subject: string | null;
+    issued_before: string | Date | null;
+    token_id: string | null;
+    reason: string;
+    revoked_at: string | Date;
+    expires_at: string | Date;
+  };
 }
 
 /**
@@ -75,6 +86,30 @@ export async function createKyselyStore(db: Kysely<Database>, migrations: Migrat
       return toTopic(removed);
     },
 
+    async addRevocation(revocation) {
+      await db
+        .insertInto('revocations')
+        .values({
+          id: randomUUID(),
+          audience: revocation.audience,
+          subject: revocation.subject ?? null,
+          issued_before: revocation.issuedBefore === undefined ? null : new Date(revocation.issuedBefore).toISOString(),
+          token_id: revocation.tokenId ?? null,
+          reason: revocation.reason,
+          revoked_at: new Date(revocation.revokedAt).toISOString(),
+          expires_at: new Date(revocation.expiresAt).toISOString(),
+        })
+        .execute();
+    },
+
+    async listRevocations(now) {
+      // ISO-8601 text in UTC compares in time order in SQLite; PostgreSQL compares instants.
+      const at = new Date(now).toISOString();
+      await db.deleteFrom('revocations').where('expires_at', '<=', at).execute();
+      const rows = await db.selectFrom('revocations').selectAll().where('expires_at', '>', at).execute();
+      return rows.map(toRevocation);
+    },
+
     async ping() {
       await db.selectFrom('audiences').select('id').limit(1).execute();
     },
@@ -95,5 +130,18 @@ function toTopic(row: Database['topics'] | undefined): TopicRecord | undefined {
     name: row.name,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
+  };
+}
+
+function toRevocation(row: Database['revocations']): Revocation {
+  const time = (value: string | Date): number => new Date(value).getTime();
+  return {
+    audience: row.audience,
+    ...(row.subject !== null && { subject: row.subject }),
+    ...(row.issued_before !== null && { issuedBefore: time(row.issued_before) }),
+    ...(row.token_id !== null && { tokenId: row.token_id }),
+    reason: row.reason,
+    revokedAt: time(row.revoked_at),
+    expiresAt: time(row.expires_at),
   };
 }

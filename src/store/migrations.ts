@@ -43,6 +43,26 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
         await db.schema.dropTable('audiences').execute();
       },
     },
+    '0002_revocations': {
+      async up(db: Kysely<unknown>) {
+        // By audience name, not id: a token can be revoked in an audience nothing registered yet.
+        await db.schema
+          .createTable('revocations')
+          .addColumn('id', 'text', (col) => col.primaryKey())
+          .addColumn('audience', name, (col) => col.notNull())
+          .addColumn('subject', 'text')
+          .addColumn('issued_before', timestamp)
+          .addColumn('token_id', 'text')
+          .addColumn('reason', 'text', (col) => col.notNull())
+          .addColumn('revoked_at', timestamp, (col) => col.notNull())
+          .addColumn('expires_at', timestamp, (col) => col.notNull())
+          .execute();
+        await db.schema.createIndex('revocations_expires_at').on('revocations').column('expires_at').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('revocations').execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

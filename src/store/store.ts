@@ -1,3 +1,5 @@
+import type { Revocation } from '../sessions/revocation.js';
+
 /**
  * Where audiences and topics live. One interface, one implementation per database
  * (sqlite.ts, postgres.ts), one contract test suite over all of them.
@@ -37,6 +39,10 @@ export interface Store {
   listTopicsByAudienceId(audienceId: string): Promise<TopicRecord[]>;
   /** Removes a declared topic; the removed row, or undefined when there was none. */
   deleteTopic(audience: string, name: string): Promise<TopicRecord | undefined>;
+  /** Keeps a revocation until its expiresAt (shared by every instance on PostgreSQL). */
+  addRevocation(revocation: Revocation): Promise<void>;
+  /** The revocations in force at `now` (ms since the epoch); drops the ones past their expiresAt. */
+  listRevocations(now: number): Promise<Revocation[]>;
   /** Throws when the database cannot be reached (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

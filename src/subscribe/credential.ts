@@ -2,16 +2,10 @@ import type { Viewer } from '../auth/viewer.js';
 import { HeraldError } from '../errors.js';
 
 /**
- * The one place that decides whether a subscriber's credential still holds. Every surface asks here
- * before it opens a subscription and arms `watchCredential` while one is open, so renewal and
- * revocation change this file, not four surfaces.
+ * The rules of a credential's life that need nothing but the tokens: expiry and renewal. Revocation
+ * needs what was revoked, so sessions/sessions.ts, which every surface asks through the subscribe
+ * service, combines the two.
  */
-
-/** Why a credential stopped holding (revocation will add its own). */
-export type CredentialEnd = 'expired';
-
-// setTimeout's ceiling; a later expiry re-arms when this one fires.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Whether the viewer's credential holds now. The verifier accepts a token up to JWT_CLOCK_TOLERANCE
@@ -20,20 +14,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  */
 export function credentialHolds(viewer: Viewer, now = Date.now()): boolean {
   return viewer.expiresAt === undefined || viewer.expiresAt.getTime() > now;
-}
-
-/** Calls `onEnded` once when the viewer's credential stops holding (at once if it already has). Returns the cancel function. */
-export function watchCredential(viewer: Viewer, onEnded: (reason: CredentialEnd) => void): () => void {
-  if (viewer.expiresAt === undefined) return () => {};
-  const expiresAt = viewer.expiresAt.getTime();
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    const remaining = expiresAt - Date.now();
-    if (remaining <= 0) onEnded('expired');
-    else timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
-  };
-  arm();
-  return () => clearTimeout(timer);
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Target } from '../bus/fanout.js';
 import { HeraldError } from '../errors.js';
 import type { Cursor } from '../history/cursor.js';
 import { payloadJsonOf, type Message } from '../publish/message.js';
-import { watchCredential } from './credential.js';
+import { errorOf, type SessionEnd } from '../sessions/sessions.js';
 import type { ResumeFrom } from './resume.js';
 import type { Receiver } from './subscribe-service.js';
 
@@ -34,6 +34,9 @@ export function deliveredMessage(event: StreamEvent): Message {
  * stream; the graphql-ws engine recognises it and joins a shared group instead, never iterating it
  * (transport/subscription-groups.ts).
  */
+/** Calls `onEnded` once when the viewer's session ends (expiry, revocation, disconnect); returns the function that stops watching. */
+export type WatchSession = (viewer: Viewer, onEnded: (end: SessionEnd) => void) => () => void;
+
 export class MessageSource implements AsyncIterable<StreamEvent> {
   constructor(
     readonly viewer: Viewer,
@@ -41,12 +44,14 @@ export class MessageSource implements AsyncIterable<StreamEvent> {
     private readonly open: OpenSubscription,
     /** MAX_BUFFERED_BYTES: payload bytes queued for a reader that is not reading, past which its stream ends. */
     private readonly maxBufferedBytes: number,
+    /** Watches the credential while the stream is open (SubscribeService.watch). */
+    private readonly watch: WatchSession,
     /** Resume after this message: the kept ones after it come first (subscribe-service.ts). The graphql-ws engine may replace it. */
     public cursor?: Cursor,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
-    return openMessageStream(this.viewer, this.target, this.open, this.maxBufferedBytes, this.cursor);
+    return openMessageStream(this.viewer, this.target, this.open, this.maxBufferedBytes, this.watch, this.cursor);
   }
 }
 
@@ -60,6 +65,7 @@ function openMessageStream(
   target: Target,
   open: OpenSubscription,
   maxBufferedBytes: number,
+  watch: WatchSession,
   cursor: Cursor | undefined,
 ): AsyncIterator<StreamEvent> {
   const queue: StreamEvent[] = [];
@@ -123,9 +129,7 @@ function openMessageStream(
       cursor,
     );
     // Said as the stream's last event, as the WebSocket surfaces say it with their close (4401) or reply.
-    const stopWatching = watchCredential(viewer, () =>
-      end(new StreamEnded(new HeraldError('UNAUTHENTICATED', 'token expired: subscribe again with a fresh token'))),
-    );
+    const stopWatching = watch(viewer, (ended) => end(new StreamEnded(errorOf(ended, 'subscribe again with a fresh token'))));
     release = () => {
       stopReceiving();
       stopWatching();

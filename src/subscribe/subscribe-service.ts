@@ -11,8 +11,8 @@ import { assertDeclared } from '../topics/declared-topics.js';
 import { assertTopicName, assertTopicPattern, isPattern } from '../topics/topic-name.js';
 import { createBatchedReads } from './batched-reads.js';
 import { createConnectionSubscriptions, type ConnectionSubscriptions } from './connection-subscriptions.js';
-import { credentialHolds } from './credential.js';
-import { MessageSource } from './message-source.js';
+import type { Sessions } from '../sessions/sessions.js';
+import { MessageSource, type WatchSession } from './message-source.js';
 import { resume, type ResumeFrom } from './resume.js';
 
 /** What a surface hands the subscribe service to receive a subscription's messages. */
@@ -47,6 +47,8 @@ export interface SubscribeServiceOptions {
   readonly maxSubscriptionsPerConnection: number;
   /** MAX_BUFFERED_BYTES: bounds a per-subscriber stream (SSE) whose reader stopped reading. */
   readonly maxBufferedBytes: number;
+  /** Whether a credential still holds (expiry, revocation), and who is connected. */
+  readonly sessions: Pick<Sessions, 'assertHolds' | 'watch'>;
 }
 
 /**
@@ -69,6 +71,11 @@ export interface SubscribeService {
    */
   reauthorize(viewer: Viewer, target: Target): void;
   /**
+   * Calls `onEnded` once when the viewer's session ends: its token expires or is revoked, or an
+   * operator disconnects its subject. Every surface arms it while a connection or stream is open.
+   */
+  watch: WatchSession;
+  /**
    * Registers an authorised subscription in the fan-out registry, delivering only what the viewer's
    * topics limit allows; returns the function that ends it (idempotent). The surface decides when
    * the credential's end ends it (a connection's, or this subscription's own). With a cursor, it
@@ -90,7 +97,7 @@ export interface SubscribeService {
 }
 
 export function createSubscribeService(options: SubscribeServiceOptions): SubscribeService {
-  const { fanout, bus, store, requireDeclaredTopics, maxSubscriptionsPerConnection, maxBufferedBytes } = options;
+  const { fanout, bus, store, requireDeclaredTopics, maxSubscriptionsPerConnection, maxBufferedBytes, sessions } = options;
   // A reconnect storm resumes thousands of subscribers from the same place: one read answers a batch of them.
   const readKept = createBatchedReads<readonly Message[]>();
   // Likewise thousands of fresh or refused subscribers of one stream: one head read answers a batch.
@@ -115,7 +122,7 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
   };
 
   const reauthorize = (viewer: Viewer, target: Target, argument = 'topic'): void => {
-    if (!credentialHolds(viewer)) throw new HeraldError('UNAUTHENTICATED', 'token expired');
+    sessions.assertHolds(viewer);
     if (target.kind === 'broadcasts') return requireScope(viewer, 'SUBSCRIBE');
     assertTopicPattern(target.name, argument);
     authorizeSubscribe(viewer, target.name);
@@ -176,11 +183,12 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
   return {
     authorize,
     reauthorize: (viewer, target) => reauthorize(viewer, target),
+    watch: (viewer, onEnded) => sessions.watch(viewer, onEnded),
     open,
     async source(viewer, target, argument, after) {
       const cursor = after == null ? undefined : parseCursor(after);
       await authorize(viewer, target, argument, cursor);
-      return new MessageSource(viewer, target, open, maxBufferedBytes, cursor);
+      return new MessageSource(viewer, target, open, maxBufferedBytes, (viewer, onEnded) => sessions.watch(viewer, onEnded), cursor);
     },
     async history(viewer, topic, after, limit) {
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {

@@ -20,7 +20,8 @@ import { HeraldError } from '../errors.js';
 import { isPattern } from '../topics/topic-name.js';
 import type { Logger } from '../log.js';
 import type { ConnectionSubscriptions } from '../subscribe/connection-subscriptions.js';
-import { assertRenewal, watchCredential } from '../subscribe/credential.js';
+import { closeOf, TOKEN_EXPIRED_CLOSE_CODE } from '../sessions/sessions.js';
+import { assertRenewal } from '../subscribe/credential.js';
 import { MessageSource } from '../subscribe/message-source.js';
 import type { ResumeFrom } from '../subscribe/resume.js';
 import { resumeStart } from './resume-extension.js';
@@ -42,7 +43,7 @@ import { writeTextFrame } from './text-frame.js';
  */
 
 /** A missing, invalid or expired credential (at connection_init, or when the connection's token expires): graphql-ws's Unauthorized, which its client does not retry. */
-export const TOKEN_EXPIRED_CLOSE_CODE = CloseCode.Unauthorized; // 4401
+export { TOKEN_EXPIRED_CLOSE_CODE };
 
 export interface GraphqlWsServerOptions {
   readonly yoga: YogaServerInstance<Record<string, unknown>, Record<string, unknown>>;
@@ -76,7 +77,7 @@ interface Connection {
   initTimer: NodeJS.Timeout | undefined;
   viewer: Viewer | undefined;
   closed: boolean;
-  cancelExpiry?: () => void;
+  stopWatchingSession?: () => void;
   /** Its open subscriptions by operation id: what a renewal checks again under the new credential. */
   readonly live: Map<string, LiveSubscription>;
   /** What its operations' resolvers may do to it (renewConnection). */
@@ -140,7 +141,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       connection.closed = true;
       clearTimeout(connection.initTimer);
       connections.delete(connection);
-      connection.cancelExpiry?.();
+      connection.stopWatchingSession?.();
       connection.operations.endAll();
     });
   });
@@ -175,9 +176,13 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     connection.socket.close(code, reason);
   }
 
-  function watchExpiry(connection: Connection, viewer: Viewer): void {
-    connection.cancelExpiry?.();
-    connection.cancelExpiry = watchCredential(viewer, () => closeConnection(connection, TOKEN_EXPIRED_CLOSE_CODE, 'token expired'));
+  /** Closes the connection when its session ends: its token expires or is revoked, or an operator disconnects it. */
+  function watchSession(connection: Connection, viewer: Viewer): void {
+    connection.stopWatchingSession?.();
+    connection.stopWatchingSession = subscriptions.watch(viewer, (ended) => {
+      const { code, reason } = closeOf(ended);
+      closeConnection(connection, code, reason);
+    });
   }
 
   /**
@@ -190,7 +195,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     if (current === undefined || connection.closed) throw new HeraldError('BAD_REQUEST', 'the connection has closed');
     assertRenewal(current, next);
     connection.viewer = next;
-    watchExpiry(connection, next);
+    watchSession(connection, next);
     for (const [id, live] of [...connection.live]) recheck(connection, id, live, next);
     return next;
   }
@@ -252,7 +257,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
           return closeConnection(connection, code, closeReason(error.message));
         }
         if (connection.closed) return;
-        watchExpiry(connection, connection.viewer);
+        watchSession(connection, connection.viewer);
         return send(connection, stringifyMessage({ type: MessageType.ConnectionAck }));
       }
       case MessageType.Ping:

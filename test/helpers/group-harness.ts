@@ -1,3 +1,4 @@
+import { createSessions } from '../../src/sessions/sessions.js';
 import { parse, type GraphQLSchema } from 'graphql';
 import { viewerFromClaims, type Viewer } from '../../src/auth/viewer.js';
 import { createFanout, type SubscriberErrorHandler } from '../../src/bus/fanout.js';
@@ -34,6 +35,7 @@ export function createGroupHarness(handlers: { onSubscriberError?: SubscriberErr
     bus,
     store: {} as Store, // never asked: REQUIRE_DECLARED_TOPICS is off
     requireDeclaredTopics: false,
+    sessions: createSessions(),
     maxSubscriptionsPerConnection: 10,
     maxBufferedBytes: 1 << 20,
   });

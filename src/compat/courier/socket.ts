@@ -7,7 +7,8 @@ import type { Viewer } from '../../auth/viewer.js';
 import { HeraldError } from '../../errors.js';
 import { payloadJsonOf } from '../../publish/message.js';
 import type { ConnectionSubscriptions } from '../../subscribe/connection-subscriptions.js';
-import { credentialHolds, watchCredential } from '../../subscribe/credential.js';
+import { closeOf, TOKEN_EXPIRED_CLOSE_CODE } from '../../sessions/sessions.js';
+import { credentialHolds } from '../../subscribe/credential.js';
 import { isPattern } from '../../topics/topic-name.js';
 import { compilePattern } from '../../topics/topic-pattern.js';
 import { startKeepAlive } from '../../transport/keep-alive.js';
@@ -24,7 +25,7 @@ import { isJsonObject } from './http-json.js';
  * nothing at expiry, so its clients see a close they did not see before and reconnect with a fresh
  * token or /v1/sign key, as they do after any close.
  */
-export const TOKEN_EXPIRED_CLOSE_CODE = 4401;
+export { TOKEN_EXPIRED_CLOSE_CODE };
 
 export interface CourierSocketOptions {
   /**
@@ -224,9 +225,10 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
       () => {},
     );
     // Armed last: an already expired token (within the clock tolerance) closes at once.
-    connection.cancelExpiry = watchCredential(viewer, () => {
+    connection.cancelExpiry = services.subscriptions.watch(viewer, (ended) => {
       stop(connection);
-      socket.close(TOKEN_EXPIRED_CLOSE_CODE, 'token expired');
+      const { code, reason } = closeOf(ended);
+      socket.close(code, reason);
     });
   }
 

@@ -4,7 +4,7 @@ import type { Viewer } from '../../auth/viewer.js';
 import { HeraldError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Message } from '../../publish/message.js';
-import { watchCredential } from '../../subscribe/credential.js';
+import { errorOf } from '../../sessions/sessions.js';
 import type { SubscribeService } from '../../subscribe/subscribe-service.js';
 import type { SendBufferLimit } from '../../transport/send-buffer-limit.js';
 import { coalesceWebSocketWrites } from '../../transport/write-coalescing.js';
@@ -81,9 +81,15 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
       stopWatching();
       stopReceiving();
     });
-    stopWatching = watchCredential(viewer, () => {
+    stopWatching = service.watch(viewer, (ended) => {
       if (!open.end(topic)) return;
-      write(errorReply('UNAUTHENTICATED', `the token of the subscription to ${quoteTopic(topic)} expired; it has ended (subscribe again with a fresh token)`));
+      if (ended.kind === 'expired') {
+        return write(
+          errorReply('UNAUTHENTICATED', `the token of the subscription to ${quoteTopic(topic)} expired; it has ended (subscribe again with a fresh token)`),
+        );
+      }
+      const error = errorOf(ended, `the subscription to ${quoteTopic(topic)} has ended`);
+      write(errorReply(error.code, error.message));
     });
   }
 

@@ -2,20 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { LocalCount } from './bus.js';
+import { isControlQuestion, type ControlAnswer, type ControlQuestion } from './control.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
-import { countReplyChannel, countRequestChannel } from './redis-channels.js';
+import { controlReplyChannel, controlRequestChannel } from './redis-channels.js';
 
-interface CountRequest {
+interface ControlRequest {
   readonly id: number;
   readonly replyTo: string;
-  readonly audience: string;
-  readonly topic: string | null;
+  readonly question: ControlQuestion;
 }
 
-interface CountReply {
+interface ControlReply {
   readonly id: number;
-  readonly count: number;
+  readonly answer: number;
 }
 
 interface Pending {
@@ -27,13 +26,13 @@ interface Pending {
 }
 
 /**
- * Cluster-wide subscriber counts without bookkeeping: the asking instance publishes a request on
- * one control channel that every instance subscribes to; PUBLISH answers how many received it, and
- * each replies with its local count on the asker's own reply channel. Counts are live (nothing is
- * cached or left behind by a crashed instance) at the price of one round trip per question, which
- * suits a field people read, not a hot path.
+ * Questions to every instance without bookkeeping (control.ts): the asking instance publishes a
+ * request on one control channel that every instance subscribes to; PUBLISH answers how many
+ * received it, and each replies with its answer on the asker's own reply channel. Answers are live
+ * (nothing is cached or left behind by a crashed instance) at the price of one round trip per
+ * question, which suits what operators ask and do, not a hot path.
  */
-export function createRedisSubscriberCount(options: {
+export function createRedisControl(options: {
   readonly publishClient: Redis;
   readonly subscribeClient: Redis;
   readonly prefix: string;
@@ -43,16 +42,23 @@ export function createRedisSubscriberCount(options: {
 }) {
   const { publishClient, subscribeClient, prefix, logger } = options;
   const timeoutMs = options.timeoutMs ?? 2_000;
-  const requestChannel = countRequestChannel(prefix);
-  const replyChannel = countReplyChannel(prefix, randomUUID());
+  const requestChannel = controlRequestChannel(prefix);
+  const replyChannel = controlReplyChannel(prefix, randomUUID());
   const pending = new Map<number, Pending>();
   let nextId = 0;
-  let local: LocalCount | undefined;
+  let local: ControlAnswer | undefined;
 
-  const answer = (request: CountRequest): void => {
+  const answer = (request: ControlRequest): void => {
     if (local === undefined) return;
-    const reply: CountReply = { id: request.id, count: local(request.audience, request.topic) };
-    publishClient.publish(request.replyTo, JSON.stringify(reply)).catch((error: unknown) => logger.debug({ err: error }, 'count reply failed'));
+    let reply: ControlReply;
+    try {
+      reply = { id: request.id, answer: local(request.question) };
+    } catch (error) {
+      // Not answering makes the asker time out with UNAVAILABLE, as for an instance that went away.
+      logger.error({ err: error, kind: request.question.kind }, 'answering a control question failed');
+      return;
+    }
+    publishClient.publish(request.replyTo, JSON.stringify(reply)).catch((error: unknown) => logger.debug({ err: error }, 'control reply failed'));
   };
 
   const settleIfComplete = (id: number, entry: Pending): void => {
@@ -75,7 +81,7 @@ export function createRedisSubscriberCount(options: {
       const entry = pending.get(parsed.id);
       if (entry === undefined) return;
       entry.received++;
-      entry.sum += parsed.count;
+      entry.sum += parsed.answer;
       settleIfComplete(parsed.id, entry);
     }
   };
@@ -83,22 +89,23 @@ export function createRedisSubscriberCount(options: {
   // Direct SUBSCRIBE (not through the event target) so the first question can wait for it to be in place.
   const subscribed = subscribeClient.subscribe(requestChannel, replyChannel).then(
     () => undefined,
-    (error: unknown) => logger.warn({ err: error }, 'count channel subscription failed'),
+    (error: unknown) => logger.warn({ err: error }, 'control channel subscription failed'),
   );
 
   return {
-    answerWith: (count: LocalCount): void => {
-      local = count;
+    answerWith: (answerQuestion: ControlAnswer): void => {
+      local = answerQuestion;
     },
 
-    async count(audience: string, topic: string | null): Promise<number> {
+    /** Asks every instance; resolves to the sum of their answers, or rejects UNAVAILABLE when one does not answer within the timeout. */
+    async ask(question: ControlQuestion): Promise<number> {
       await subscribed;
       const id = ++nextId;
-      const request: CountRequest = { id, replyTo: replyChannel, audience, topic };
+      const request: ControlRequest = { id, replyTo: replyChannel, question };
       const result = new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id);
-          reject(new HeraldError('UNAVAILABLE', 'not every gateway instance answered the subscriber count; retry shortly'));
+          reject(new HeraldError('UNAVAILABLE', 'not every gateway instance answered in time; retry shortly'));
         }, timeoutMs);
         pending.set(id, {
           expected: undefined,
@@ -126,7 +133,7 @@ export function createRedisSubscriberCount(options: {
           settleIfComplete(id, entry);
         }
       } catch (error) {
-        logger.debug({ err: error }, 'count request failed');
+        logger.debug({ err: error }, 'control request failed');
         pending.get(id)?.settle(new HeraldError('UNAVAILABLE', 'the message bus (Redis) is unreachable; retry shortly'));
         pending.delete(id);
       }
@@ -141,19 +148,12 @@ export function createRedisSubscriberCount(options: {
   };
 }
 
-function isRequest(value: unknown): value is CountRequest {
-  const v = value as Partial<CountRequest> | null;
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    typeof v.id === 'number' &&
-    typeof v.replyTo === 'string' &&
-    typeof v.audience === 'string' &&
-    (typeof v.topic === 'string' || v.topic === null)
-  );
+function isRequest(value: unknown): value is ControlRequest {
+  const v = value as Partial<ControlRequest> | null;
+  return typeof v === 'object' && v !== null && typeof v.id === 'number' && typeof v.replyTo === 'string' && isControlQuestion(v.question);
 }
 
-function isReply(value: unknown): value is CountReply {
-  const v = value as Partial<CountReply> | null;
-  return typeof v === 'object' && v !== null && typeof v.id === 'number' && typeof v.count === 'number';
+function isReply(value: unknown): value is ControlReply {
+  const v = value as Partial<ControlReply> | null;
+  return typeof v === 'object' && v !== null && typeof v.id === 'number' && typeof v.answer === 'number';
 }
