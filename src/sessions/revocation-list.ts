@@ -10,7 +10,8 @@ import { covers, type Revocation } from './revocation.js';
 export interface RevocationList {
   /** The revocation covering the viewer's token, if one does. */
   find(viewer: Viewer): Revocation | undefined;
-  add(revocation: Revocation): void;
+  /** Adds a revocation; false when one already in force covered as much (a reload from the store, a second announcement). */
+  add(revocation: Revocation): boolean;
   /** Drops the revocations whose tokens have all expired. */
   prune(now?: number): void;
   readonly size: number;
@@ -37,18 +38,25 @@ export function createRevocationList(): RevocationList {
     },
     add(revocation) {
       if (revocation.tokenId !== undefined) {
-        byToken.set(key(revocation.audience, revocation.tokenId), revocation);
-        return;
+        const name = key(revocation.audience, revocation.tokenId);
+        const current = byToken.get(name);
+        if (current !== undefined && current.expiresAt >= revocation.expiresAt) return false;
+        byToken.set(name, revocation);
+        return current === undefined;
       }
-      if (revocation.subject === undefined) return;
+      if (revocation.subject === undefined) return false;
       const name = key(revocation.audience, revocation.subject);
       const current = bySubject.get(name);
-      // The later issuedBefore covers more; keep the later expiry too, so neither is forgotten early.
-      if (current === undefined || (current.issuedBefore ?? Infinity) <= (revocation.issuedBefore ?? Infinity)) {
-        bySubject.set(name, current === undefined || current.expiresAt <= revocation.expiresAt ? revocation : { ...revocation, expiresAt: current.expiresAt });
-      } else if (current.expiresAt < revocation.expiresAt) {
-        bySubject.set(name, { ...current, expiresAt: revocation.expiresAt });
+      const before = (r: Revocation): number => r.issuedBefore ?? Infinity;
+      if (current === undefined) {
+        bySubject.set(name, revocation);
+        return true;
       }
+      // The later issuedBefore covers more; keep the later expiry too, so neither is forgotten early.
+      const expiresAt = Math.max(current.expiresAt, revocation.expiresAt);
+      const widens = before(revocation) > before(current);
+      bySubject.set(name, { ...(widens ? revocation : current), expiresAt });
+      return widens;
     },
     prune(now = Date.now()) {
       for (const map of [byToken, bySubject]) for (const [name, revocation] of map) if (revocation.expiresAt <= now) map.delete(name);

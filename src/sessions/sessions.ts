@@ -124,9 +124,10 @@ export function createSessions(): Sessions {
       return count;
     },
     load(loaded) {
-      for (const revocation of loaded) revocations.add(revocation);
-      // A revocation made while this instance was not listening may cover connections open here.
-      for (const revocation of loaded) endEach(revocation.audience, (viewer) => covers(revocation, viewer), { kind: 'revoked', reason: revocation.reason });
+      // A revocation made while this instance was not listening may cover connections open here; one it knew has ended them already.
+      for (const revocation of loaded) {
+        if (revocations.add(revocation)) endEach(revocation.audience, (viewer) => covers(revocation, viewer), { kind: 'revoked', reason: revocation.reason });
+      }
     },
     close() {
       clearInterval(pruner);
