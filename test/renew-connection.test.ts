@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/mint-token.js';
 import { SIGNED_SUBSCRIPTION_ISSUER } from '../src/auth/verify-token.js';
 import { errorCode, gql, startHerald, token, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
+import { openSse } from './helpers/auth-fixtures.js';
 import { subscribe } from './helpers/subscription.js';
 import { until } from './helpers/until.js';
 
@@ -164,11 +165,14 @@ describe('renewConnection', () => {
     await client.dispose();
   });
 
-  it('is BAD_REQUEST over HTTP, where there is no connection to renew', async () => {
+  it('is BAD_REQUEST over HTTP and SSE, where there is no connection to renew', async () => {
     const bearer = await token({ audience: 'renew-http', subject: 'dee' });
     const response = await gql(herald.httpUrl, bearer, RENEW, { token: bearer });
     expect(response.status).toBe(400);
     expect(errorCode(response)).toBe('BAD_REQUEST');
+    const sse = await openSse(herald.httpUrl, bearer, RENEW, { token: bearer });
+    const { text } = await sse.finished;
+    expect(text).toContain('"code":"BAD_REQUEST"');
   });
 
   it('renews from Apollo Client over the same socket', async () => {
