@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql, startHerald, TEST_SECRET, token, type TestHerald } from './helpers/herald.js';
 import { createTestDatabase, postgresSkipReason } from './helpers/postgres.js';
+import { until } from './helpers/until.js';
 
 const postgresSkip = await postgresSkipReason();
 
@@ -278,6 +279,27 @@ describe('herald CLI', () => {
     } finally {
       await database.drop();
     }
+  });
+
+  it('npm start hands a SIGTERM to the gateway, which stops gracefully and leaves no process behind', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const name of HERALD_VARIABLES) delete env[name];
+    Object.assign(env, { PORT: '0', DATABASE_URL: ':memory:', JWT_SECRET: TEST_SECRET });
+    // As a supervisor (systemd, docker stop, Kubernetes) does: the signal goes to the pid it started, npm's.
+    const npm = spawn('npm', ['start'], { cwd: fileURLToPath(new URL('..', import.meta.url)), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    // The banner is on stdout, the logs on stderr.
+    npm.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    npm.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const exited = new Promise<void>((resolve) => npm.on('exit', () => resolve()));
+    const banner = /Herald is listening on (http:\/\/\S+?)\/graphql/;
+    await until(() => banner.test(output), 'the banner', 30_000);
+    const base = banner.exec(output)![1]!;
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    npm.kill('SIGTERM');
+    await exited;
+    await until(() => output.includes('"msg":"stopped"'), 'the gateway to log that it stopped');
+    await expect(fetch(`${base}/health`)).rejects.toThrow();
   });
 
   it('serve in production without keys exits 1 and names JWT_SECRET', async () => {
