@@ -28,6 +28,10 @@ export interface Config {
   readonly limits: Limits;
   /** Serve GraphiQL at GET /graphql (Accept: text/html). Default on in development, off in production. */
   readonly graphiql: boolean;
+  /** Serve the operator's console at GET /console (CONSOLE). Default on in development, off in production. */
+  readonly console: boolean;
+  /** Where GET /metrics (Prometheus) is served; undefined: nowhere (production without METRICS_TOKEN or METRICS_PORT). */
+  readonly metrics: MetricsConfig | undefined;
   /** Refuse publish/subscribe on topics nobody declared with createTopic. Default `false`. */
   readonly requireDeclaredTopics: boolean;
   /** pino level: fatal, error, warn, info, debug, trace, silent. Default `info`. */
@@ -49,6 +53,17 @@ export interface RedisConfig {
   readonly url: string;
   /** Start of every Redis channel and key Herald uses; deployments sharing a Redis need different ones. Default `herald`. */
   readonly prefix: string;
+}
+
+/**
+ * METRICS_TOKEN: /metrics asks for `Authorization: Bearer <token>`. METRICS_PORT: /metrics is served on
+ * its own listener (METRICS_HOST, default 127.0.0.1) instead of the main port, for a scraper on a
+ * private network. Development with neither: open on the main port (which listens on 127.0.0.1 by default).
+ */
+export interface MetricsConfig {
+  readonly token: string | undefined;
+  readonly port: number | undefined;
+  readonly host: string;
 }
 
 export interface HistoryConfig {
@@ -227,6 +242,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
 
+  const metricsToken = secret('METRICS_TOKEN');
+  const metricsPort = read('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535);
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) {
+    problems.push('METRICS_PORT must differ from PORT (unset it to serve /metrics on the main port, behind METRICS_TOKEN)');
+  }
+  const metricsServed = !production || metricsToken !== undefined || metricsPort !== undefined;
+
   const config: Config = {
     production,
     host,
@@ -258,6 +280,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 0),
     },
     graphiql: bool('GRAPHIQL', !production),
+    console: bool('CONSOLE', !production),
+    metrics: metricsServed ? { token: metricsToken, port: metricsPort, host: read('METRICS_HOST') ?? '127.0.0.1' } : undefined,
     requireDeclaredTopics: bool('REQUIRE_DECLARED_TOPICS', false),
     logLevel: logLevel as LogLevel,
     history: {

@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gql, startHerald, token, waitForSubscribers, type TestHerald } from './helpers/herald.js';
 import { until } from './helpers/until.js';
+import { hasChromium, launchChromium } from './helpers/browser.js';
 
 /**
  * A real browser's EventSource against GraphQL over SSE: the URL carries the query and a
@@ -11,9 +11,6 @@ import { until } from './helpers/until.js';
  * are published meanwhile, and the browser reconnects on its own with Last-Event-ID. The page must
  * end with every message exactly once, in order. Needs /usr/bin/chromium (CI installs the Debian package).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const canRun = existsSync(CHROMIUM);
-if (!canRun && process.env.CI === 'true') throw new Error(`${CHROMIUM} is required in CI (apt-get install -y chromium)`);
 
 const SIGNING_SECRET = 'browser-test-signing-secret-0123456789';
 const SIGN = 'mutation ($topics: [String!]) { signSubscription(topics: $topics) { token } }';
@@ -80,14 +77,14 @@ async function startProxy(targetPort: number): Promise<CuttingProxy> {
   };
 }
 
-describe.runIf(canRun)('browser EventSource', () => {
+describe.runIf(hasChromium)('browser EventSource', () => {
   let herald: TestHerald;
   let browser: Browser;
   let proxy: CuttingProxy;
   beforeAll(async () => {
     herald = await startHerald({ SIGNING_SECRET });
     proxy = await startProxy(Number(new URL(herald.baseUrl).port));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser.close();

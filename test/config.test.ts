@@ -55,6 +55,8 @@ describe('loadConfig', () => {
         shutdownTimeoutMs: 10_000,
       },
       graphiql: true,
+      console: true,
+      metrics: { token: undefined, port: undefined, host: '127.0.0.1' },
       requireDeclaredTopics: false,
       logLevel: 'info',
       history: { size: 1000, ttlMs: 300_000 },
@@ -360,6 +362,25 @@ describe('loadConfig', () => {
     expect(loadConfig(production).graphiql).toBe(false);
     expect(loadConfig({ ...production, GRAPHIQL: 'true' }).graphiql).toBe(true);
     expect(loadConfig({ GRAPHIQL: 'off' }).graphiql).toBe(false);
+  });
+
+  it('serves the console in development only, unless CONSOLE says otherwise', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), SIGNING_SECRET: 'y'.repeat(32) };
+    expect(loadConfig({}).console).toBe(true);
+    expect(loadConfig(production).console).toBe(false);
+    expect(loadConfig({ ...production, CONSOLE: 'on' }).console).toBe(true);
+    expect(loadConfig({ CONSOLE: 'false' }).console).toBe(false);
+  });
+
+  it('serves /metrics in production only behind METRICS_TOKEN or on METRICS_PORT', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), SIGNING_SECRET: 'y'.repeat(32) };
+    const metricsToken = 'm'.repeat(32);
+    expect(loadConfig(production).metrics).toBeUndefined();
+    expect(loadConfig({ ...production, METRICS_TOKEN: metricsToken }).metrics).toEqual({ token: metricsToken, port: undefined, host: '127.0.0.1' });
+    expect(loadConfig({ ...production, METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5' }).metrics).toEqual({ token: undefined, port: 9464, host: '10.0.0.5' });
+    expect(problemsOf({ METRICS_TOKEN: 'short' })).toEqual([expect.stringMatching(/^METRICS_TOKEN must be at least 32 bytes/)]);
+    expect(problemsOf({ PORT: '4000', METRICS_PORT: '4000' })).toEqual([expect.stringMatching(/^METRICS_PORT must differ from PORT/)]);
+    expect(problemsOf({ METRICS_PORT: 'x' })).toEqual([expect.stringMatching(/^METRICS_PORT must be an integer/)]);
   });
 
   it('refuses a payload limit above the body limit', () => {
