@@ -11,9 +11,14 @@ import { openBus } from './bus/open-bus.js';
 import { createCatalogService } from './catalog/catalog-service.js';
 import { createCourierSurface } from './compat/courier/courier-surface.js';
 import { createNotifluxSurface } from './compat/notiflux/notiflux-surface.js';
-import type { CompatSurface } from './compat/surface.js';
+import type { CompatDeps, CompatSurface } from './compat/surface.js';
 import { publicBaseUrl, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
+import { countedPublisher } from './metrics/counted-publisher.js';
+import { createMetrics, type Origin } from './metrics/metrics.js';
+import { createMetricsEndpoint, METRICS_PATH } from './metrics/metrics-endpoint.js';
+import { useRefusalCounts } from './metrics/refusal-counts.js';
+import { StreamCounts } from './metrics/stream-counts.js';
 import { createPublishService } from './publish/publish-service.js';
 import { createSubscribeService } from './subscribe/subscribe-service.js';
 import { createSessionControl } from './sessions/session-control.js';
@@ -58,6 +63,8 @@ export interface App {
   readonly keys: ResolvedKeys;
   readonly verifyToken: VerifyToken;
   readonly logger: Logger;
+  /** Where /metrics is served once started: the main URL's, METRICS_PORT's own, or undefined (not served). */
+  metricsUrl(): string | undefined;
 }
 
 /** Builds the whole gateway from a validated Config. Used by main.ts and by every test. */
@@ -70,16 +77,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return revocation === undefined ? undefined : revokedError(revocation);
   });
   const store: Store = await openStore(config.databaseUrl, { logger });
-  const bus: Bus = openBus(config.redis, config.history, logger);
+  // Counted whether or not /metrics is served: the counting is the same code path either way.
+  const metrics = createMetrics();
+  const bus: Bus = openBus(config.redis, config.history, logger, metrics.busPublishSeconds);
   const sessionControl = createSessionControl({ store, bus, sessions, revocationTtlMs: config.revocationTtlMs, logger });
   const reportSubscriberError: SubscriberErrorHandler = (error, message) =>
     logger.error({ err: error, audience: message.audience, topic: message.topic, id: message.id }, 'a subscriber failed to take a message; the others got it');
-  const fanout = createFanout(bus, reportSubscriberError);
+  const fanout = createFanout(bus, reportSubscriberError, metrics.received);
   bus.answerWith((question) =>
     question.kind === 'subscribers' ? fanout.subscriberCount(question.audience, question.topic) : (sessionControl.answer(question) ?? 0),
   );
   await sessionControl.start();
 
+  const streams = new StreamCounts(metrics);
   let listeningPort = config.port;
   const publisher = createPublishService({
     bus,
@@ -97,10 +107,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       maxSubscriptionsPerConnection: config.limits.maxSubscriptionsPerConnection,
       maxBufferedBytes: config.limits.maxBufferedBytes,
       sessions,
+      metrics,
+      streams,
     }),
     countSubscribers: (audience, topic) => bus.ask({ kind: 'subscribers', audience, topic }),
     sessions: sessionControl,
-    publisher,
+    publisher: countedPublisher(publisher, metrics, 'graphql'),
     catalog: createCatalogService({ store, publisher, logger }),
     signer: createSubscriptionSigner(keys.verification.signingSecret, () => publicBaseUrl(config, listeningPort)),
   };
@@ -115,7 +127,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     maskError,
     graphiql: config.graphiql ? (options.graphiql ?? {}) : false,
-    plugins: config.fastLane ? [prepared.plugin] : [],
+    plugins: [useRefusalCounts(metrics), ...(config.fastLane ? [prepared.plugin] : [])],
     checkReady: async () => {
       bus.assertAvailable();
       await store.ping();
@@ -123,23 +135,41 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   // FAST_LANE=off: every request goes to Yoga, every grouped event through graphql-js.
   const httpFastPath = config.fastLane
-    ? createHttpFastPath({ yoga, schema, prepared, verifyToken, services, maskError: maskUnexpected, graphqlPath: GRAPHQL_PATH })
+    ? createHttpFastPath({
+        yoga,
+        schema,
+        prepared,
+        verifyToken,
+        services,
+        maskError: maskUnexpected,
+        graphqlPath: GRAPHQL_PATH,
+        refused: (code) => metrics.refused('http', code),
+      })
     : httpWithoutFastLane(yoga);
   const sendBufferLimit = createSendBufferLimit(config.limits.maxBufferedBytes, logger);
-  const compatDeps = {
-    services,
+  const compatDeps = (origin: Origin): CompatDeps => ({
+    services: { ...services, publisher: countedPublisher(publisher, metrics, origin) },
     verifyToken,
     limits: config.limits,
     logger,
     sendBufferLimit,
+    metrics,
     publicBaseUrl: () => publicBaseUrl(config, listeningPort),
-  };
-  const compat: CompatSurface[] = [createCourierSurface(compatDeps), createNotifluxSurface(compatDeps)];
+  });
+  const courier = createCourierSurface(compatDeps('courier'));
+  const notiflux = createNotifluxSurface(compatDeps('notiflux'));
+  const compat: CompatSurface[] = [courier, notiflux];
+  const serveMetrics = config.metrics === undefined ? undefined : createMetricsEndpoint(metrics, config.metrics.token, logger);
+  // METRICS_PORT: a listener of its own, so the main port never answers /metrics.
+  const metricsOnMainPort = config.metrics?.port === undefined ? serveMetrics : undefined;
   const handleHttp = limitRequestBody(
     config.limits.maxBodyBytes,
     (request, response) => {
       // The GraphQL path is no compat route; the publish path skips the surfaces' URL parsing.
-      if (!isGraphqlPath(request.url)) for (const surface of compat) if (surface.handleRequest(request, response)) return;
+      if (!isGraphqlPath(request.url)) {
+        if (metricsOnMainPort !== undefined && pathOf(request.url) === METRICS_PATH) return metricsOnMainPort(request, response);
+        for (const surface of compat) if (surface.handleRequest(request, response)) return;
+      }
       return httpFastPath.handle(request, response);
     },
     // A compat route's refusal keeps its protocol's error shape; everything else answers as GraphQL.
@@ -163,6 +193,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     maskError: maskUnexpected,
     onDeliveryError: reportSubscriberError,
     compiled: config.fastLane,
+    delivered: metrics.delivered['graphql-ws'],
   });
   const graphqlWs = attachGraphqlWsServer(graphqlSockets, {
     yoga: yoga as never,
@@ -172,7 +203,23 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     subscriptions: services.subscriptions,
     sendBufferLimit,
+    metrics,
   });
+  metrics.readGaugesFrom({
+    connections: (surface) =>
+      surface === 'graphql-ws' ? graphqlWs.connections : surface === 'sse' ? streams.open : (surface === 'courier' ? courier : notiflux).connections,
+    subscriptions: (surface) =>
+      surface === 'graphql-ws' ? graphqlWs.subscriptions : surface === 'sse' ? streams.open : (surface === 'courier' ? courier : notiflux).subscriptions,
+    busUp: () => {
+      try {
+        bus.assertAvailable();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  });
+  const metricsServer = config.metrics?.port === undefined || serveMetrics === undefined ? undefined : createServer(serveMetrics);
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
@@ -188,6 +235,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     graphqlSockets.handleUpgrade(request, socket, head, (ws) => graphqlSockets.emit('connection', ws, request));
   });
 
+  let metricsAt: string | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -207,6 +255,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       if (server.listening) await closed;
       clearTimeout(timeout);
       graphqlSockets.close();
+      if (metricsServer?.listening) await new Promise((resolve) => metricsServer.close(resolve));
       sessionControl.stop();
       sessions.close();
       await bus.close();
@@ -228,8 +277,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         });
       });
       listeningPort = (server.address() as AddressInfo).port;
-      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${listeningPort}`;
+      const url = httpUrl(config.host, listeningPort);
       logger.info({ url: `${url}${GRAPHQL_PATH}` }, 'listening');
+      if (metricsServer !== undefined && config.metrics?.port !== undefined) {
+        const { host, port } = config.metrics;
+        await new Promise<void>((resolve, reject) => {
+          metricsServer.once('error', reject);
+          metricsServer.listen({ port, host }, () => {
+            metricsServer.off('error', reject);
+            resolve();
+          });
+        });
+        metricsAt = `${httpUrl(host, (metricsServer.address() as AddressInfo).port)}${METRICS_PATH}`;
+      } else if (serveMetrics !== undefined) metricsAt = `${url}${METRICS_PATH}`;
+      if (metricsAt !== undefined) logger.info({ url: metricsAt, token: config.metrics?.token !== undefined }, 'metrics served');
       return url;
     },
     stop,
@@ -242,7 +303,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     keys,
     verifyToken,
     logger,
+    metricsUrl: () => metricsAt,
   };
+}
+
+function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** A request target's path, without its query string. */
+function pathOf(target: string | undefined): string {
+  return (target ?? '/').split('?', 1)[0]!;
 }
 
 function rejectUpgrade(socket: Duplex, status: number, reason: string): void {

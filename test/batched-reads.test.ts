@@ -7,6 +7,8 @@ import { createMemoryBus } from '../src/bus/memory-bus.js';
 import type { Store } from '../src/store/store.js';
 import { createBatchedReads } from '../src/subscribe/batched-reads.js';
 import { createSubscribeService } from '../src/subscribe/subscribe-service.js';
+import { createMetrics } from '../src/metrics/metrics.js';
+import { StreamCounts } from '../src/metrics/stream-counts.js';
 import { until } from './helpers/until.js';
 
 /** A read the test finishes by hand, numbered in the order reads started. */
@@ -62,6 +64,7 @@ describe('head reads of anchored subscriptions', () => {
     const fanout = createFanout(bus, (error) => {
       throw error;
     });
+    const metrics = createMetrics();
     const service = createSubscribeService({
       fanout,
       bus,
@@ -70,6 +73,8 @@ describe('head reads of anchored subscriptions', () => {
       sessions: createSessions(),
       maxSubscriptionsPerConnection: 10,
       maxBufferedBytes: 1 << 20,
+      metrics,
+      streams: new StreamCounts(metrics),
     });
     const viewer = viewerFromClaims({ sub: 'a', aud: 'burst', scope: 'subscribe' }, { defaultAudience: 'burst', defaultScopes: ['SUBSCRIBE'] }, false);
     const seen = Array.from({ length: 100 }, () => ({ anchor: '', ids: [] as string[] }));

@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config.js';
 import { courierFetch, courierToken, courierWsUrl, openCourier, upgradeRefusal, type CourierSocket } from './helpers/courier.js';
 import { gql, startHerald, TEST_SECRET, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
 import { openSse } from './helpers/sse.js';
+import { createMetrics } from '../src/metrics/metrics.js';
 import { subscribe } from './helpers/subscription.js';
 
 /**
@@ -794,6 +795,7 @@ describe('courier connections', () => {
           verifyToken: herald.app.verifyToken,
           limits: config.limits,
           logger: herald.app.logger,
+          metrics: createMetrics(),
           sendBufferLimit: herald.app.sendBufferLimit,
           publicBaseUrl: () => herald.baseUrl,
         },

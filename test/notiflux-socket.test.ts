@@ -6,6 +6,7 @@ import { mintToken } from '../src/auth/mint-token.js';
 import { createNotifluxSockets, IDLE_CLOSE_CODE, type NotifluxSockets } from '../src/compat/notiflux/socket.js';
 import { loadConfig } from '../src/config.js';
 import { startHerald, TEST_SECRET, waitForSubscribers, type TestHerald } from './helpers/herald.js';
+import { createMetrics } from '../src/metrics/metrics.js';
 import { until } from './helpers/until.js';
 
 /**
@@ -32,6 +33,7 @@ describe('notiflux sockets: keep-alive', () => {
         verifyToken: herald.app.verifyToken,
         limits,
         logger: herald.app.logger,
+        metrics: createMetrics(),
         sendBufferLimit: herald.app.sendBufferLimit,
         publicBaseUrl: () => herald.baseUrl,
       },

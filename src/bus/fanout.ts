@@ -82,7 +82,11 @@ const firstSegment = (topic: string): string => topic.split('/', 1)[0]!;
 /** Told of a subscriber that threw while taking a message (a defect: log it where an operator sees it). */
 export type SubscriberErrorHandler = (error: unknown, message: Message) => void;
 
-export function createFanout(bus: Bus, onSubscriberError: SubscriberErrorHandler): Fanout {
+/**
+ * `onReceived` sees each message once per channel this instance listens on, before its subscribers
+ * (metrics: publish→receive lag).
+ */
+export function createFanout(bus: Bus, onSubscriberError: SubscriberErrorHandler, onReceived: (message: Message) => void = () => {}): Fanout {
   const audiences = new Map<string, AudienceIndex>();
   const events = new EventEmitter().setMaxListeners(0);
   let size = 0;
@@ -135,7 +139,10 @@ export function createFanout(bus: Bus, onSubscriberError: SubscriberErrorHandler
       let remove: () => void;
       if (target.kind === 'broadcasts') {
         if (index.broadcasts.size === 0) {
-          index.stopBroadcasts = bus.listen({ kind: 'broadcasts', audience }, (message) => deliver(index.broadcasts, message, null));
+          index.stopBroadcasts = bus.listen({ kind: 'broadcasts', audience }, (message) => {
+            onReceived(message);
+            deliver(index.broadcasts, message, null);
+          });
         }
         index.broadcasts.add(subscriber);
         remove = () => {
@@ -147,7 +154,10 @@ export function createFanout(bus: Bus, onSubscriberError: SubscriberErrorHandler
         let entry = index.exact.get(topic);
         if (entry === undefined) {
           const members = new Set<Subscriber>();
-          const stop = bus.listen({ kind: 'topic', audience, topic }, (message) => deliver(members, message, topic));
+          const stop = bus.listen({ kind: 'topic', audience, topic }, (message) => {
+            onReceived(message);
+            deliver(members, message, topic);
+          });
           index.exact.set(topic, (entry = { members, stop }));
         }
         const own = entry;
@@ -160,7 +170,10 @@ export function createFanout(bus: Bus, onSubscriberError: SubscriberErrorHandler
         };
       } else {
         if (index.patternCount === 0) {
-          index.stopPatterns = bus.listen({ kind: 'patterns', audience }, (message) => dispatchPatterns(index, message));
+          index.stopPatterns = bus.listen({ kind: 'patterns', audience }, (message) => {
+            onReceived(message);
+            dispatchPatterns(index, message);
+          });
         }
         index.patternCount++;
         const bucketKey = bucketOf(target.name);

@@ -4,6 +4,7 @@ import type { VerifyToken } from '../auth/verify-token.js';
 import type { Limits } from '../config.js';
 import type { RequestRefusal } from '../transport/body-limit.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Services } from '../schema/context.js';
 import type { SendBufferLimit } from '../transport/send-buffer-limit.js';
 
@@ -26,6 +27,8 @@ export interface CompatSurface {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** WebSocket connections open now. */
   readonly connections: number;
+  /** Subscriptions open now on those connections (counted when asked: metrics scrapes). */
+  readonly subscriptions: number;
   /** Graceful shutdown: closes every socket with 1001. */
   close(): void;
 }
@@ -37,6 +40,7 @@ export interface CompatDeps {
   readonly limits: Limits;
   readonly logger: Logger;
   readonly sendBufferLimit: SendBufferLimit;
+  readonly metrics: Metrics;
   /** The base URL clients reach this instance at (PUBLIC_URL, or where it listens): http(s)://host:port. */
   readonly publicBaseUrl: () => string;
 }

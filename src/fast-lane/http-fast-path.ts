@@ -6,6 +6,8 @@ import { tokenFromAuthorization } from '../auth/bearer.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { HeraldContext, Services } from '../schema/context.js';
 import { compileMutation, type CompiledMutation, type CompiledOutcome } from './compiled-mutation.js';
+import type { ErrorCode } from '../errors.js';
+import { errorCodeOf } from '../metrics/labels.js';
 import { formatErrors } from '../transport/format-errors.js';
 
 /**
@@ -63,6 +65,8 @@ export interface HttpFastPathOptions {
   readonly services: Services;
   readonly maskError: (error: unknown) => Error;
   readonly graphqlPath: string;
+  /** Counts each error it answers with, by code (metrics). */
+  readonly refused: (code: ErrorCode) => void;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -75,7 +79,7 @@ export interface HttpFastPath {
 
 export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
   let served = 0;
-  const { yoga, schema, prepared, verifyToken, services, maskError, graphqlPath } = options;
+  const { yoga, schema, prepared, verifyToken, services, maskError, graphqlPath, refused } = options;
 
   const viaYoga = (req: IncomingMessage, res: ServerResponse): void => void yoga(req, res);
 
@@ -160,7 +164,9 @@ export function createHttpFastPath(options: HttpFastPathOptions): HttpFastPath {
         if (wanted?.status !== undefined && (asked === undefined || wanted.status > asked)) asked = wanted.status;
       }
       status = asked ?? 200;
-      payload = { ...result, errors: formatErrors(masked, (error) => error as Error) };
+      const errors = formatErrors(masked, (error) => error as Error);
+      for (const error of errors) refused(errorCodeOf(error));
+      payload = { ...result, errors };
     }
     send(res, status, JSON.stringify(payload), contentType);
   }

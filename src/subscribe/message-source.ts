@@ -3,6 +3,7 @@ import type { Target } from '../bus/fanout.js';
 import { HeraldError } from '../errors.js';
 import type { Cursor } from '../history/cursor.js';
 import { payloadJsonOf, type Message } from '../publish/message.js';
+import type { StreamCounts } from '../metrics/stream-counts.js';
 import { errorOf, type SessionEnd } from '../sessions/sessions.js';
 import type { ResumeFrom } from './resume.js';
 import type { Receiver } from './subscribe-service.js';
@@ -46,12 +47,14 @@ export class MessageSource implements AsyncIterable<StreamEvent> {
     private readonly maxBufferedBytes: number,
     /** Watches the credential while the stream is open (SubscribeService.watch). */
     private readonly watch: WatchSession,
+    /** Open streams, their deliveries and how they ended (metrics). */
+    private readonly counts: StreamCounts,
     /** Resume after this message: the kept ones after it come first (subscribe-service.ts). The graphql-ws engine may replace it. */
     public cursor?: Cursor,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
-    return openMessageStream(this.viewer, this.target, this.open, this.maxBufferedBytes, this.watch, this.cursor);
+    return openMessageStream(this.viewer, this.target, this.open, this.maxBufferedBytes, this.watch, this.counts, this.cursor);
   }
 }
 
@@ -66,6 +69,7 @@ function openMessageStream(
   open: OpenSubscription,
   maxBufferedBytes: number,
   watch: WatchSession,
+  counts: StreamCounts,
   cursor: Cursor | undefined,
 ): AsyncIterator<StreamEvent> {
   const queue: StreamEvent[] = [];
@@ -87,6 +91,8 @@ function openMessageStream(
   const end = (last?: StreamEnded): void => {
     if (state !== 'open') return;
     state = 'ending';
+    // No error to say: the gateway ended it (shutdown), since a client that goes away calls return().
+    counts.ended(last === undefined ? 'shutdown' : codeOf(last.error));
     release();
     if (last !== undefined) {
       queue.length = 0;
@@ -106,6 +112,7 @@ function openMessageStream(
 
   const start = (): void => {
     state = 'open';
+    counts.opened();
     const stopReceiving = open(
       viewer,
       target,
@@ -120,6 +127,7 @@ function openMessageStream(
               );
             }
           }
+          counts.delivered.add(1);
           push(message);
         },
         close: () => end(),
@@ -151,8 +159,13 @@ function openMessageStream(
       return Promise.resolve({ value: undefined, done: true });
     },
     return() {
+      if (state === 'open') counts.ended('client');
       finish();
       return Promise.resolve({ value: undefined, done: true });
     },
   };
+}
+
+function codeOf(error: Error): string {
+  return error instanceof HeraldError ? error.code : 'INTERNAL_SERVER_ERROR';
 }

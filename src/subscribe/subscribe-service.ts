@@ -12,6 +12,8 @@ import { assertTopicName, assertTopicPattern, isPattern } from '../topics/topic-
 import { createBatchedReads } from './batched-reads.js';
 import { createConnectionSubscriptions, type ConnectionSubscriptions } from './connection-subscriptions.js';
 import type { Sessions } from '../sessions/sessions.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { StreamCounts } from '../metrics/stream-counts.js';
 import { MessageSource, type WatchSession } from './message-source.js';
 import { resume, type ResumeFrom } from './resume.js';
 
@@ -49,6 +51,9 @@ export interface SubscribeServiceOptions {
   readonly maxBufferedBytes: number;
   /** Whether a credential still holds (expiry, revocation), and who is connected. */
   readonly sessions: Pick<Sessions, 'assertHolds' | 'watch'>;
+  /** Replays and CURSOR_EXPIRED refusals of every surface; SSE streams (the per-subscriber streams). */
+  readonly metrics: Pick<Metrics, 'replayed' | 'cursorExpired'>;
+  readonly streams: StreamCounts;
 }
 
 /**
@@ -97,7 +102,7 @@ export interface SubscribeService {
 }
 
 export function createSubscribeService(options: SubscribeServiceOptions): SubscribeService {
-  const { fanout, bus, store, requireDeclaredTopics, maxSubscriptionsPerConnection, maxBufferedBytes, sessions } = options;
+  const { fanout, bus, store, requireDeclaredTopics, maxSubscriptionsPerConnection, maxBufferedBytes, sessions, metrics, streams } = options;
   // A reconnect storm resumes thousands of subscribers from the same place: one read answers a batch of them.
   const readKept = createBatchedReads<readonly Message[]>();
   // Likewise thousands of fresh or refused subscribers of one stream: one head read answers a batch.
@@ -166,8 +171,15 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
         register: (deliver) => register(viewer, target, { ...receiver, deliver }),
         listening: () => bus.listening(channel),
         read: (after) =>
-          readKept(`${stream.audience}\u0000${stream.topic ?? ''}\u0000${after.id}`, () => bus.history(stream, after, ALL_KEPT)).catch((error: unknown) =>
-            withLatest(error, stream),
+          readKept(`${stream.audience}\u0000${stream.topic ?? ''}\u0000${after.id}`, () => bus.history(stream, after, ALL_KEPT)).then(
+            (kept) => {
+              metrics.replayed(kept.length);
+              return kept;
+            },
+            (error: unknown) => {
+              if (error instanceof HeraldError && error.code === 'CURSOR_EXPIRED') metrics.cursorExpired();
+              return withLatest(error, stream);
+            },
           ),
         head: async () => (pattern ? undefined : await readHead(stream)) ?? UNRESUMABLE,
       },
@@ -188,7 +200,7 @@ export function createSubscribeService(options: SubscribeServiceOptions): Subscr
     async source(viewer, target, argument, after) {
       const cursor = after == null ? undefined : parseCursor(after);
       await authorize(viewer, target, argument, cursor);
-      return new MessageSource(viewer, target, open, maxBufferedBytes, (viewer, onEnded) => sessions.watch(viewer, onEnded), cursor);
+      return new MessageSource(viewer, target, open, maxBufferedBytes, (viewer, onEnded) => sessions.watch(viewer, onEnded), streams, cursor);
     },
     async history(viewer, topic, after, limit) {
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {

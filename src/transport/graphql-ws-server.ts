@@ -6,6 +6,7 @@ import {
   type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
+  type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
 import { CloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, stringifyMessage, type SubscribePayload } from 'graphql-ws';
@@ -17,6 +18,8 @@ import { mayAuthenticateFromUrl } from '../auth/url-token.js';
 import type { VerifyToken } from '../auth/verify-token.js';
 import type { Viewer } from '../auth/viewer.js';
 import { HeraldError } from '../errors.js';
+import { closeCodeLabel, errorCodeOf } from '../metrics/labels.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { isPattern } from '../topics/topic-name.js';
 import type { Logger } from '../log.js';
 import type { ConnectionSubscriptions } from '../subscribe/connection-subscriptions.js';
@@ -55,6 +58,8 @@ export interface GraphqlWsServerOptions {
   readonly subscriptions: SubscribeService;
   /** MAX_BUFFERED_BYTES, shared with the other WebSocket surfaces. */
   readonly sendBufferLimit: SendBufferLimit;
+  /** Closes by code and refusals by error code. */
+  readonly metrics: Pick<Metrics, 'closed' | 'refused'>;
   /** How long a socket may stay open without connection_init. Default 3 000 ms (as graphql-ws). */
   readonly connectionInitWaitMs?: number;
   /** Server-side ping interval; a socket that has not answered the previous ping is terminated. Default 12 000 ms. */
@@ -64,6 +69,8 @@ export interface GraphqlWsServerOptions {
 export interface GraphqlWsServer {
   /** Connections open now. */
   readonly connections: number;
+  /** Subscriptions open now, all connections (counted when asked: metrics scrapes). */
+  readonly subscriptions: number;
 }
 
 interface Connection {
@@ -93,7 +100,7 @@ interface LiveSubscription {
 }
 
 export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlWsServerOptions): GraphqlWsServer {
-  const { yoga, groups, verifyToken, maskError, logger, subscriptions, sendBufferLimit } = options;
+  const { yoga, groups, verifyToken, maskError, logger, subscriptions, sendBufferLimit, metrics } = options;
   const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
 
@@ -137,7 +144,8 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
       });
     });
     socket.on('error', (error) => logger.debug({ err: error }, 'graphql-ws socket error'));
-    socket.once('close', () => {
+    socket.once('close', (code: number) => {
+      metrics.closed('graphql-ws', closeCodeLabel(code));
       connection.closed = true;
       clearTimeout(connection.initTimer);
       connections.delete(connection);
@@ -224,8 +232,13 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     live.leave = leaveNew;
   }
 
-  const errorFrame = (id: string, errors: readonly unknown[]): string =>
-    stringifyMessage({ id, type: MessageType.Error, payload: formatErrors(errors, maskError) });
+  /** Errors as the client receives them, each counted by its code. */
+  const formatted = (errors: readonly unknown[]): GraphQLFormattedError[] => {
+    const list = formatErrors(errors, maskError);
+    for (const error of list) metrics.refused('graphql-ws', errorCodeOf(error));
+    return list;
+  };
+  const errorFrame = (id: string, errors: readonly unknown[]): string => stringifyMessage({ id, type: MessageType.Error, payload: formatted(errors) });
 
   async function handleMessage(connection: Connection, data: string): Promise<void> {
     let message;
@@ -253,6 +266,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
           if (!(error instanceof HeraldError)) throw error;
           // A client mistake, not an operator's concern: info, with the reason and never the token.
           logger.info({ reason: error.message }, 'graphql-ws connection refused');
+          metrics.refused('graphql-ws', error.code);
           const code = error.code === 'UNAUTHENTICATED' ? CloseCode.Unauthorized : CloseCode.Forbidden;
           return closeConnection(connection, code, closeReason(error.message));
         }
@@ -297,7 +311,7 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     const sendResultThenComplete = (result: ExecutionResult): void => {
       if (!isOpen()) return;
       connection.operations.forget(id);
-      send(connection, nextFrame(id, result, maskError));
+      send(connection, nextFrame(id, result, formatted));
       send(connection, stringifyMessage({ id, type: MessageType.Complete }));
     };
 
@@ -384,6 +398,11 @@ export function attachGraphqlWsServer(server: WebSocketServer, options: GraphqlW
     get connections() {
       return connections.size;
     },
+    get subscriptions() {
+      let open = 0;
+      for (const connection of connections) open += connection.live.size;
+      return open;
+    },
   };
 }
 
@@ -393,7 +412,7 @@ function sameTopics(a: readonly string[] | undefined, b: readonly string[] | und
   return a.length === b.length && a.every((topic, index) => topic === b[index]);
 }
 
-function nextFrame(id: string, result: ExecutionResult, maskError: (error: unknown) => Error): string {
-  const payload = result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) };
+function nextFrame(id: string, result: ExecutionResult, formatted: (errors: readonly unknown[]) => GraphQLFormattedError[]): string {
+  const payload = result.errors === undefined ? result : { ...result, errors: formatted(result.errors) };
   return stringifyMessage({ id, type: MessageType.Next, payload });
 }

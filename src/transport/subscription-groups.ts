@@ -8,6 +8,7 @@ import { formatErrors } from './format-errors.js';
 import { compileSubscriptionEvent, type CompiledSubscriptionEvent } from '../fast-lane/subscription-event.js';
 import type { ResumeFrom } from '../subscribe/resume.js';
 import { cursorVariableOf } from './cursor-variable.js';
+import type { Tally } from '../metrics/tally.js';
 import { anchorResult } from './resume-extension.js';
 import { selectsViewerDependentField } from './viewer-dependent-fields.js';
 
@@ -80,10 +81,12 @@ export interface SubscriptionGroupsOptions {
   readonly onDeliveryError: SubscriberErrorHandler;
   /** Whether a shared group may run the fast lane's compiled event; false (FAST_LANE=off) executes every event with graphql-js. Default true. */
   readonly compiled?: boolean;
+  /** Counts what the groups write: once per event, by its member count. */
+  readonly delivered: Tally;
 }
 
 export function createSubscriptionGroups(options: SubscriptionGroupsOptions): SubscriptionGroups {
-  const { subscriptions, fanout, maskError, onDeliveryError } = options;
+  const { subscriptions, fanout, maskError, onDeliveryError, delivered } = options;
   const resultJson = (result: ExecutionResult): string =>
     JSON.stringify(result.errors === undefined ? result : { ...result, errors: formatErrors(result.errors, maskError) });
   const compiledAllowed = options.compiled ?? true;
@@ -211,6 +214,7 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     private writeJson(json: string): void {
       // Serialised and encoded once per group and event; every member's frame shares these bytes.
       const body = frameBody(json);
+      delivered.add(this.members.size);
       // The group is one entry in the fan-out registry for many subscriptions: a member that throws
       // must not keep the message from the others. The first failure goes on to the registry's report.
       let failure: { error: unknown } | undefined;
@@ -248,7 +252,10 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
     let pending: Promise<void> | undefined;
     /** The newest message the replay sent (or the anchor): the group sends this member only what comes after it. Set before caughtUp. */
     let lastSent = from === 'head' ? undefined : from;
-    const writeOne = (body: Buffer): void => member.write(member.prefix, body);
+    const writeOne = (body: Buffer): void => {
+      delivered.add(1);
+      member.write(member.prefix, body);
+    };
     /** Writes in order: once a render answered asynchronously, later ones wait behind it. */
     const send = (message: Message): void => {
       lastSent = cursorOf(message.id);
@@ -291,7 +298,8 @@ export function createSubscriptionGroups(options: SubscriptionGroupsOptions): Su
         deliver: send,
         anchored(id) {
           lastSent = cursorOf(id);
-          writeOne(frameBody(anchorResult(id)));
+          // Not a message: the anchor is said once, and counted as no delivery.
+          member.write(member.prefix, frameBody(anchorResult(id)));
         },
         fail(error) {
           leaveReplay();

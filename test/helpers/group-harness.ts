@@ -7,6 +7,8 @@ import type { Bus } from '../../src/bus/bus.js';
 import type { Message } from '../../src/publish/message.js';
 import type { Store } from '../../src/store/store.js';
 import { createSubscribeService } from '../../src/subscribe/subscribe-service.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
+import { StreamCounts } from '../../src/metrics/stream-counts.js';
 import { createSubscriptionGroups, type GroupMember, type SubscriptionGroups } from '../../src/transport/subscription-groups.js';
 
 /**
@@ -30,6 +32,7 @@ const rethrow = (error: unknown): never => {
 export function createGroupHarness(handlers: { onSubscriberError?: SubscriberErrorHandler; onDeliveryError?: SubscriberErrorHandler } = {}): GroupHarness {
   const bus = createMemoryBus();
   const fanout = createFanout(bus, handlers.onSubscriberError ?? rethrow);
+  const metrics = createMetrics();
   const subscriptions = createSubscribeService({
     fanout,
     bus,
@@ -38,12 +41,15 @@ export function createGroupHarness(handlers: { onSubscriberError?: SubscriberErr
     sessions: createSessions(),
     maxSubscriptionsPerConnection: 10,
     maxBufferedBytes: 1 << 20,
+    metrics,
+    streams: new StreamCounts(metrics),
   });
   const groups = createSubscriptionGroups({
     subscriptions,
     fanout,
     maskError: (error) => error as Error,
     onDeliveryError: handlers.onDeliveryError ?? rethrow,
+    delivered: metrics.delivered['graphql-ws'],
   });
   return {
     bus,

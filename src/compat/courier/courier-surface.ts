@@ -30,6 +30,9 @@ export function createCourierSurface(deps: CompatDeps, options: CourierOptions =
     get connections() {
       return sockets.connections;
     },
+    get subscriptions() {
+      return sockets.subscriptions;
+    },
     close: () => sockets.close(),
   };
 }

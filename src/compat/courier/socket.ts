@@ -5,7 +5,8 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { tokenFromUrl } from '../../auth/bearer.js';
 import type { Viewer } from '../../auth/viewer.js';
 import { HeraldError } from '../../errors.js';
-import { payloadJsonOf } from '../../publish/message.js';
+import { closeCodeLabel } from '../../metrics/labels.js';
+import { payloadJsonOf, type Message } from '../../publish/message.js';
 import type { ConnectionSubscriptions } from '../../subscribe/connection-subscriptions.js';
 import { closeOf, TOKEN_EXPIRED_CLOSE_CODE } from '../../sessions/sessions.js';
 import { credentialHolds } from '../../subscribe/credential.js';
@@ -46,6 +47,8 @@ export interface CourierSockets {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Sockets open now (those closing included, until they have closed), and upgrades still verifying their token. */
   readonly connections: number;
+  /** Topic subscriptions open now, all sockets. */
+  readonly subscriptions: number;
   /** Graceful shutdown: every socket closed with 1001, cut after SHUTDOWN_TIMEOUT_MS if the client does not finish the close. */
   close(): void;
 }
@@ -78,7 +81,20 @@ interface Connection {
  * registry); bad frames get an error frame and the socket stays open.
  */
 export function createCourierSockets(deps: CompatDeps, options: CourierSocketOptions = {}): CourierSockets {
-  const { services, verifyToken, limits, logger, sendBufferLimit } = deps;
+  const { services, verifyToken, limits, logger, sendBufferLimit, metrics } = deps;
+  const delivered = metrics.delivered.courier;
+  const deliver = (connection: Connection, message: Message): void => {
+    delivered.add(1);
+    write(connection, encode(message));
+  };
+  /** A refusal said to the client in courier's shape, counted by its Herald code. */
+  const refusal = (error: unknown): CourierError => {
+    metrics.refused(
+      'courier',
+      error instanceof HeraldError ? error.code : error instanceof CourierError && error.status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR',
+    );
+    return toCourierError(error, logger);
+  };
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const maxQueuedFrames = options.maxQueuedFrames ?? 32;
   // Bounds a client's frames like the HTTP body limit bounds requests (ws closes with 1009 past it).
@@ -135,7 +151,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
       viewer,
       { kind: 'topic', name: topic },
       {
-        deliver: (message) => write(connection, encode(message)),
+        deliver: (message) => deliver(connection, message),
         // After the token's topics limit (the subscribe service's): one copy per connection.
         accepts: (name) => deliversFor(connection, topic, name),
         close: () => void open.end(topic),
@@ -173,7 +189,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
           return;
       }
     } catch (error) {
-      write(connection, errorFrame(toCourierError(error, logger)));
+      write(connection, errorFrame(refusal(error)));
     }
   }
 
@@ -193,7 +209,8 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
     connections.add(connection);
     keepAlive.watch(socket);
     socket.on('error', (error) => logger.debug({ err: error }, 'courier socket error'));
-    socket.once('close', () => {
+    socket.once('close', (code: number) => {
+      metrics.closed('courier', closeCodeLabel(code));
       connections.delete(connection);
       stop(connection);
     });
@@ -217,7 +234,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
           viewer,
           { kind: 'broadcasts' },
           {
-            deliver: (message) => write(connection, encode(message)),
+            deliver: (message) => deliver(connection, message),
             close: () => connection.stopBroadcasts(),
           },
         );
@@ -264,7 +281,7 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
             socket.off('error', onError);
             // A client's bad token: info, with the reason and never the token (anything else, toCourierError logs at error).
             if (error instanceof HeraldError) logger.info({ reason: error.message }, 'courier WebSocket refused');
-            if (!socket.destroyed) rejectUpgrade(socket, toCourierError(error, logger));
+            if (!socket.destroyed) rejectUpgrade(socket, refusal(error));
           },
         )
         .catch((error: unknown) => {
@@ -276,6 +293,11 @@ export function createCourierSockets(deps: CompatDeps, options: CourierSocketOpt
 
     get connections() {
       return connections.size + verifying;
+    },
+    get subscriptions() {
+      let open = 0;
+      for (const connection of connections) open += connection.open.size;
+      return open;
     },
 
     close() {

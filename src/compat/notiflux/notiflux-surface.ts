@@ -33,6 +33,9 @@ export function createNotifluxSurface(deps: CompatDeps, options: NotifluxOptions
     get connections() {
       return sockets.connections;
     },
+    get subscriptions() {
+      return sockets.subscriptions;
+    },
     close: () => sockets.close(),
   };
 }

@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../../errors.js';
+import type { Tally } from '../../metrics/tally.js';
 import type { WebSocket } from 'ws';
 import type { VerifyToken } from '../../auth/verify-token.js';
 import type { Viewer } from '../../auth/viewer.js';
@@ -18,6 +20,10 @@ export interface SessionDeps {
   /** A message's payload as the frame carries it, encoded once for every socket. */
   readonly encode: (message: Message) => Buffer;
   readonly logger: Logger;
+  /** notiflux's deliveries (metrics). */
+  readonly delivered: Tally;
+  /** Counts a refused command by the Herald code its error reply carries. */
+  readonly refused: (code: ErrorCode) => void;
 }
 
 /** The protocol state of one notiflux WebSocket: its subscriptions, keyed by topic as the commands name them. */
@@ -36,7 +42,7 @@ export interface NotifluxSession {
  * ends when that credential does, with an error reply.
  */
 export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): NotifluxSession {
-  const { subscriptions: service, verifyToken, sendBufferLimit, encode, logger } = deps;
+  const { subscriptions: service, verifyToken, sendBufferLimit, encode, logger, delivered, refused } = deps;
   const open = service.connection<string>();
   // Commands run one after another, so replies come in command order and a `/subscribe` still
   // verifying its token cannot be overtaken by the `/unsubscribe` sent after it.
@@ -50,7 +56,10 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
     if (sendBufferLimit.exceeded(socket)) open.endAll();
   };
 
-  const deliver = (message: Message): void => write(encode(message));
+  const deliver = (message: Message): void => {
+    delivered.add(1);
+    write(encode(message));
+  };
 
   async function subscribe(topic: string, token: string): Promise<void> {
     let viewer: Viewer;
@@ -60,6 +69,7 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
       await service.authorize(viewer, { kind: 'topic', name: topic }, 'topic');
     } catch (error) {
       if (!(error instanceof HeraldError)) throw error;
+      refused(error.code);
       return write(errorReply(error.code, `cannot subscribe to ${quoteTopic(topic)}: ${error.message}`));
     }
     if (open.closed) return;
@@ -103,6 +113,7 @@ export function createNotifluxSession(socket: WebSocket, deps: SessionDeps): Not
       case 'unsubscribe-all':
         return open.endEach();
       case 'invalid':
+        refused('BAD_USER_INPUT');
         return write(command.reply);
       case 'ignored':
         return;

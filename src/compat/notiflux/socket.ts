@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../../errors.js';
+import { closeCodeLabel } from '../../metrics/labels.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -28,6 +30,8 @@ export interface NotifluxSockets {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** Sockets open now. */
   readonly connections: number;
+  /** Subscriptions open now, all sockets. */
+  readonly subscriptions: number;
   /** Graceful shutdown: every socket closed with 1001, cut after SHUTDOWN_TIMEOUT_MS. */
   close(): void;
 }
@@ -44,7 +48,7 @@ interface Connection {
 const CLOSE_GRACE_MS = 5_000;
 
 export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketOptions = {}): NotifluxSockets {
-  const { services, limits, logger, sendBufferLimit } = deps;
+  const { services, limits, logger, sendBufferLimit, metrics } = deps;
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   // Bounds a client's incoming frames like the HTTP body limit bounds requests (ws closes with 1009 past it).
@@ -56,6 +60,8 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
     // One encoder for every socket: a message is serialised once however many subscribe to it.
     encode: createPayloadEncoder((message) => (typeof message.payload === 'string' ? message.payload : payloadJsonOf(message))),
     logger,
+    delivered: metrics.delivered.notiflux,
+    refused: (code: ErrorCode) => metrics.refused('notiflux', code),
   };
   const connections = new Set<Connection>();
   let closing = false;
@@ -84,7 +90,8 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
     socket.on('pong', heard);
     socket.on('ping', heard);
     socket.on('error', (error) => logger.debug({ err: error }, 'notiflux socket error'));
-    socket.once('close', () => {
+    socket.once('close', (code: number) => {
+      metrics.closed('notiflux', closeCodeLabel(code));
       connections.delete(connection);
       heartbeat.delete(connection);
       connection.session.end();
@@ -101,6 +108,11 @@ export function createNotifluxSockets(deps: CompatDeps, options: NotifluxSocketO
     },
     get connections() {
       return connections.size;
+    },
+    get subscriptions() {
+      let open = 0;
+      for (const connection of connections) open += connection.session.size;
+      return open;
     },
     close() {
       if (closing) return;
