@@ -44,5 +44,23 @@ export default defineConfig(
     extends: [tseslint.configs.disableTypeChecked],
     languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly' } },
   },
+  {
+    // The console's browser script (src/console/, served as is): the page's globals rather than Node's.
+    files: ['src/console/*.js'],
+    languageOptions: {
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        sessionStorage: 'readonly',
+        setTimeout: 'readonly',
+        setInterval: 'readonly',
+        URLSearchParams: 'readonly',
+        Event: 'readonly',
+        CloseEvent: 'readonly',
+      },
+    },
+  },
   prettier,
 );

@@ -12,6 +12,7 @@ import { createCatalogService } from './catalog/catalog-service.js';
 import { createCourierSurface } from './compat/courier/courier-surface.js';
 import { createNotifluxSurface } from './compat/notiflux/notiflux-surface.js';
 import type { CompatDeps, CompatSurface } from './compat/surface.js';
+import { createConsolePages } from './console/console-pages.js';
 import { publicBaseUrl, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { countedPublisher } from './metrics/counted-publisher.js';
@@ -162,12 +163,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const serveMetrics = config.metrics === undefined ? undefined : createMetricsEndpoint(metrics, config.metrics.token, logger);
   // METRICS_PORT: a listener of its own, so the main port never answers /metrics.
   const metricsOnMainPort = config.metrics?.port === undefined ? serveMetrics : undefined;
+  // CONSOLE off: no handler, so /console is an unknown path (404).
+  const consolePages = config.console ? createConsolePages() : undefined;
   const handleHttp = limitRequestBody(
     config.limits.maxBodyBytes,
     (request, response) => {
       // The GraphQL path is no compat route; the publish path skips the surfaces' URL parsing.
       if (!isGraphqlPath(request.url)) {
         if (metricsOnMainPort !== undefined && pathOf(request.url) === METRICS_PATH) return metricsOnMainPort(request, response);
+        if (consolePages?.handle(request, response) === true) return;
         for (const surface of compat) if (surface.handleRequest(request, response)) return;
       }
       return httpFastPath.handle(request, response);

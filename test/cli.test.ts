@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHeraldProcess } from './helpers/herald-process.js';
 import { gql, startHerald, TEST_SECRET, token, type TestHerald } from './helpers/herald.js';
 import { createTestDatabase, postgresSkipReason } from './helpers/postgres.js';
 import { until } from './helpers/until.js';
@@ -300,6 +301,26 @@ describe('herald CLI', () => {
     await exited;
     await until(() => output.includes('"msg":"stopped"'), 'the gateway to log that it stopped');
     await expect(fetch(`${base}/health`)).rejects.toThrow();
+  });
+
+  it("serve's development banner links the console with a manage token in the fragment, and CONSOLE=off drops the link", async () => {
+    const [gateway, off] = await Promise.all([startHeraldProcess({}), startHeraldProcess({ CONSOLE: 'off' })]);
+    try {
+      const link = /^ {2}(http:\/\/\S+)#token=(\S+)$/m;
+      await until(() => link.test(gateway.stdout()), 'the console link in the banner');
+      const [, page, operator] = link.exec(gateway.stdout())!;
+      expect(page).toBe(`${gateway.baseUrl}/console`);
+      expect((await fetch(page!)).status).toBe(200);
+      const viewer = await gql(gateway.httpUrl, operator, VIEWER);
+      expect(viewer.data?.viewer).toMatchObject({ audience: 'demo', scopes: expect.arrayContaining(['MANAGE']) });
+
+      // The banner is one write, which ends with a blank line.
+      await until(() => off.stdout().includes('publish(topic:') && off.stdout().endsWith('\n\n'), 'the whole banner');
+      expect(off.stdout()).not.toContain('/console');
+      expect((await fetch(`${off.baseUrl}/console`)).status).toBe(404);
+    } finally {
+      await Promise.all([gateway.stop(), off.stop()]);
+    }
   });
 
   it('serve in production without keys exits 1 and names JWT_SECRET', async () => {

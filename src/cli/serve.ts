@@ -2,6 +2,7 @@ import { createApp } from '../app.js';
 import { mintToken } from '../auth/mint-token.js';
 import { resolveKeys, type ResolvedKeys } from '../auth/resolve-keys.js';
 import { publicBaseUrl, type Config } from '../config.js';
+import { CONSOLE_PATH } from '../console/console-pages.js';
 import { redactUrl } from '../redact-url.js';
 import { describeDatabaseUrl } from '../store/open-store.js';
 import { GRAPHQL_PATH } from '../transport/yoga.js';
@@ -51,7 +52,7 @@ export async function serve(config: Config): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  printBanner(config, keys, `${publicBaseUrl(config, Number(new URL(url).port))}${GRAPHQL_PATH}`, demo);
+  printBanner(config, keys, publicBaseUrl(config, Number(new URL(url).port)), demo);
 }
 
 interface DemoTokens {
@@ -67,7 +68,8 @@ async function mintDemoTokens(keys: ResolvedKeys): Promise<DemoTokens> {
   return { admin: admin.token, subscriber: subscriber.token };
 }
 
-function printBanner(config: Config, keys: ResolvedKeys, endpoint: string, demo: DemoTokens | undefined): void {
+function printBanner(config: Config, keys: ResolvedKeys, baseUrl: string, demo: DemoTokens | undefined): void {
+  const endpoint = `${baseUrl}${GRAPHQL_PATH}`;
   const database = describeDatabaseUrl(config.databaseUrl);
   const lines = [
     '',
@@ -103,6 +105,10 @@ function printBanner(config: Config, keys: ResolvedKeys, endpoint: string, demo:
       `    -d '{"query":"mutation { publish(topic: \\"${DEMO_TOPIC}\\", payload: {hello: \\"world\\"}) { id publishedAt } }"}'`,
       '',
     );
+    if (config.console) {
+      // The token rides in the fragment, which the browser never sends; the page keeps it in session storage.
+      lines.push('Or watch it in the console (topics, messages per second, a tail, a publish box):', `  ${baseUrl}${CONSOLE_PATH}#token=${demo.admin}`, '');
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -19,6 +19,7 @@ const INHERITED_SETTINGS = [
   'DATABASE_URL',
   'REDIS_URL',
   'REDIS_PREFIX',
+  'CONSOLE',
 ];
 
 export interface HeraldProcess {
@@ -27,6 +28,8 @@ export interface HeraldProcess {
   readonly baseUrl: string;
   readonly httpUrl: string;
   readonly wsUrl: string;
+  /** Everything the process wrote to stdout so far (the banner). */
+  stdout(): string;
   /** Everything the process wrote to stderr so far (its logs). */
   stderr(): string;
   /** Resolves with how the process ended. */
@@ -64,6 +67,7 @@ export async function startHeraldProcess(env: Record<string, string>, cwd?: stri
     baseUrl,
     httpUrl: `${baseUrl}/graphql`,
     wsUrl: `${baseUrl.replace(/^http/, 'ws')}/graphql`,
+    stdout: () => stdout,
     stderr: () => stderr,
     exited,
     async stop() {
