@@ -7,8 +7,9 @@ import { redactUrl } from '../redact-url.js';
 import { describeDatabaseUrl } from '../store/open-store.js';
 import { GRAPHQL_PATH } from '../transport/yoga.js';
 
-const DEMO_AUDIENCE = 'demo';
-const DEMO_TOPIC = 'demo/hello';
+export const DEMO_AUDIENCE = 'demo';
+/** The topic of the subscription GraphiQL opens with. */
+export const DEMO_TOPIC = 'demo/hello';
 const DEMO_TOKEN_TTL_SECONDS = 24 * 3600;
 
 const EXAMPLE_SUBSCRIPTION = `# A live subscription: run it, then publish from a terminal (see the server's output).

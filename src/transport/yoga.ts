@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { ConnectionControl, HeraldContext, Services } from '../schema/context.js';
 import { schema } from '../schema/index.js';
 import { useStableErrorCodes } from './error-codes.js';
+import { useGraphiQLPage } from './graphiql-page.js';
 import { acceptsEventStream, useJsonParameterErrors, useSubscriptionsOnlyOverSse } from './http-request-rules.js';
 import { useSseEventIds } from './sse-event-ids.js';
 
@@ -49,7 +50,8 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
     healthCheckEndpoint: '/health',
     landingPage: false,
     logging: yogaLogger(logger),
-    graphiql: options.graphiql === false ? false : { title: 'Herald', ...options.graphiql },
+    // Yoga's own page loads GraphiQL from a CDN; useGraphiQLPage serves one that carries it.
+    graphiql: false,
     // isDev off everywhere: internals (stack traces, original errors) never reach clients, even in development.
     maskedErrors: { maskError: options.maskError, isDev: false },
     context: async ({ request, params, viewer, connection }) => ({
@@ -60,6 +62,7 @@ export function createHeraldYoga(options: HeraldYogaOptions): YogaServerInstance
       lastEventId: (request as Request | undefined)?.headers.get('last-event-id') ?? undefined,
     }),
     plugins: [
+      ...(options.graphiql === false ? [] : [useGraphiQLPage(GRAPHQL_PATH, { title: 'Herald', ...options.graphiql })]),
       maxTokensPlugin({ n: limits.maxTokens }),
       maxDepthPlugin({ n: limits.maxQueryDepth, flattenFragments: true }),
       costLimitPlugin({ maxCost: limits.maxQueryComplexity }),
