@@ -153,15 +153,14 @@ export function createMetrics(): Metrics {
   });
 
   // Bound once: a labelled child's inc is a field update, with no label hashing per message.
-  const publishedBy = new Map<string, Counter.Internal>();
-  for (const origin of ORIGINS) {
-    for (const kind of ['topic', 'broadcast'] as const) publishedBy.set(`${origin}:${kind}`, published.labels({ origin, kind }));
-  }
+  const publishedBy = Object.fromEntries(
+    ORIGINS.map((origin) => [origin, { topic: published.labels({ origin, kind: 'topic' }), broadcast: published.labels({ origin, kind: 'broadcast' }) }]),
+  ) as Record<Origin, Record<MessageKind, Counter.Internal>>;
 
   return {
     delivered,
     published(origin, kind, count) {
-      publishedBy.get(`${origin}:${kind}`)!.inc(count);
+      publishedBy[origin][kind].inc(count);
     },
     publishFailed: (origin, code) => publishErrors.inc({ origin, code }),
     refused: (surface, code) => refused.inc({ surface, code }),
