@@ -1,0 +1,169 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { until } from './until.js';
+
+const run = promisify(execFile);
+
+export interface ClusterNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * A Redis Cluster of the test's own: `masters` masters with `replicasPerMaster` replicas each, every
+ * node a `redis-server --cluster-enabled yes` on spare ports with its own data dir, joined with
+ * `redis-cli --cluster create`. Nothing touches the shared 6379 Redis.
+ */
+export interface PrivateRedisCluster {
+  /** Every node, masters first as created; any of them is a valid seed. */
+  readonly nodes: readonly ClusterNode[];
+  /** The node currently serving `slot` as master. */
+  masterOf(slot: number): Promise<ClusterNode>;
+  /** Kills a node's process (SIGKILL), as a crash would. */
+  kill(node: ClusterNode): Promise<void>;
+  /** Waits until every live node reports cluster_state:ok and every slot has a reachable master. */
+  healthy(): Promise<void>;
+  /** Kills every node and removes their data dirs. */
+  stop(): Promise<void>;
+}
+
+export async function startPrivateRedisCluster(options: { masters?: number; replicasPerMaster?: number } = {}): Promise<PrivateRedisCluster> {
+  const masters = options.masters ?? 3;
+  const replicasPerMaster = options.replicasPerMaster ?? 1;
+  const count = masters * (1 + replicasPerMaster);
+  const dir = mkdtempSync(join(tmpdir(), 'herald-cluster-'));
+  const processes = new Map<number, ChildProcess>();
+  const nodes: ClusterNode[] = [];
+  for (let index = 0; index < count; index++) {
+    // Two free ports each: the client port and the cluster bus (by default port + 10 000, which may not be free or valid).
+    const [port, busPort] = [await freePort(), await freePort()];
+    const dataDir = join(dir, String(port));
+    rmSync(dataDir, { recursive: true, force: true });
+    await run('mkdir', ['-p', dataDir]);
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--cluster-port',
+        String(busPort),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        // Fast failure detection, so failover tests take seconds.
+        '--cluster-node-timeout',
+        '1000',
+        '--dir',
+        dataDir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        // A replica takes over however long ago it last heard its master.
+        '--cluster-replica-validity-factor',
+        '0',
+        // Not to the test's output; read it while a test is paused to see what the cluster did.
+        '--logfile',
+        join(dataDir, 'redis.log'),
+      ],
+      { stdio: 'ignore' },
+    );
+    processes.set(port, child);
+    nodes.push({ host: '127.0.0.1', port });
+  }
+  const stop = async (): Promise<void> => {
+    await Promise.all([...processes.values()].map(killProcess));
+    processes.clear();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const node of nodes) await until(() => ping(node), `redis-server on port ${node.port}`);
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...nodes.map((node) => `${node.host}:${node.port}`),
+      '--cluster-replicas',
+      String(replicasPerMaster),
+      '--cluster-yes',
+    ]);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  const live = (): ClusterNode[] => nodes.filter((node) => processes.has(node.port));
+  const healthy = async (): Promise<void> => {
+    await until(
+      async () => {
+        for (const node of live()) if (!(await query(node, (redis) => redis.cluster('INFO'))).includes('cluster_state:ok')) return false;
+        return true;
+      },
+      'the cluster to report cluster_state:ok on every node',
+      30_000,
+    );
+  };
+  await healthy();
+
+  return {
+    nodes,
+    async masterOf(slot) {
+      const slots = await query(live()[0]!, (redis) => redis.cluster('SLOTS'));
+      const range = slots.find(([from, to]) => slot >= from && slot <= to);
+      const master = range?.[2];
+      if (master === undefined) throw new Error(`no master serves slot ${slot}`);
+      return { host: master[0], port: master[1] };
+    },
+    async kill(node) {
+      const child = processes.get(node.port);
+      processes.delete(node.port);
+      if (child !== undefined) await killProcess(child);
+    },
+    healthy,
+    stop,
+  };
+}
+
+async function ping(node: ClusterNode): Promise<boolean> {
+  try {
+    await query(node, (redis) => redis.ping());
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One command on a plain connection to one node (not a cluster client: no redirection). */
+async function query<T>(node: ClusterNode, command: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis({ host: node.host, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    return await command(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function killProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
