@@ -14,6 +14,10 @@ if (!token) throw new Error('set HERALD_TOKEN (`npm start` prints one; `npm run 
 const topic = process.argv[2] ?? 'demo/hello';
 const authorization = `Bearer ${token}`;
 
+// Apollo's GraphQLWsLink looks at the global WebSocket when a connection closes, which Node 20 lacks
+// (a ReferenceError when the gateway stops); Node 22 and browsers have it.
+if (!('WebSocket' in globalThis)) Object.assign(globalThis, { WebSocket });
+
 const ws = createClient({
   url: url.replace(/^http/, 'ws'),
   connectionParams: { authorization },

@@ -223,7 +223,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }
     },
   });
-  const metricsServer = config.metrics?.port === undefined || serveMetrics === undefined ? undefined : createServer(serveMetrics);
+  const metricsServer =
+    config.metrics?.port === undefined || serveMetrics === undefined
+      ? undefined
+      : createServer((request, response) => {
+          if (pathOf(request.url) === METRICS_PATH) return serveMetrics(request, response);
+          response.writeHead(404, { 'content-length': 0 });
+          response.end();
+        });
 
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(request.url ?? '/', 'http://localhost');

@@ -186,6 +186,33 @@ describe.runIf(hasChromium)('console in Chromium', () => {
     }
   });
 
+  it('without the subscribe scope, says FORBIDDEN in the chart and the tail, counts nothing, and stays connected', async () => {
+    const manager = await token({ audience, subject: 'publisher-only', scopes: ['manage', 'publish'] });
+    const offline = await openOfflinePage(browser);
+    const { page } = offline;
+    page.setDefaultTimeout(STEP_MS);
+    try {
+      await page.goto(`${herald.baseUrl}/console#token=${manager}`);
+      await page.locator('#viewer', { hasText: 'audience console' }).waitFor();
+      await page.locator('#rate-error', { hasText: 'FORBIDDEN: this needs the subscribe scope' }).waitFor();
+      await page.fill('#tail-topic', topic);
+      await page.click('#tail-form button[type=submit]');
+      await page.locator('#tail-error', { hasText: 'FORBIDDEN' }).waitFor();
+      await page.locator('#tail-state', { hasText: `Stopped tailing ${topic}.` }).waitFor();
+      // After the next redraw (it replaces the chart's elements), the refusals were not counted as messages.
+      const axis = await page.locator('#chart line.axis').elementHandle();
+      await page.waitForFunction((element) => !element.isConnected, axis);
+      expect(await page.locator('#chart rect.bar').count()).toBe(0);
+      expect(await page.locator('#rate-summary').textContent()).toContain('· 0 in the last 5 minutes');
+      await page.locator('#status', { hasText: 'connected' }).waitFor();
+      await offline.screenshot('console-no-subscribe');
+      expect(offline.offsite).toEqual([]);
+      expect(offline.errors).toEqual([]);
+    } finally {
+      await offline.close();
+    }
+  });
+
   it('names what is wrong with the token: UNAUTHENTICATED for a bad one, FORBIDDEN without manage', async () => {
     const offline = await openOfflinePage(browser);
     const { page } = offline;

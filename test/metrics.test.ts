@@ -78,6 +78,8 @@ describe('where /metrics is served', () => {
       expect(new URL(url).port).not.toBe(new URL(herald.baseUrl).port);
       expect((await scrape(url)).status).toBe(200);
       expect((await scrape(`${herald.baseUrl}/metrics`)).status).toBe(404);
+      // Its listener serves /metrics and nothing else.
+      expect((await scrape(url.replace(/\/metrics$/, '/graphql'))).status).toBe(404);
     } finally {
       await herald.stop();
     }

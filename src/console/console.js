@@ -75,6 +75,10 @@ function connect(token) {
     url,
     connectionParams: { authorization: `Bearer ${token}` },
     retryAttempts: 20,
+    // Connected while the page is open, so the status says how the connection is, not whether a subscription happens to be running.
+    lazy: false,
+    // The closed handler below says what went wrong; graphql-ws would also log it to the console.
+    onNonLazyError: () => {},
     // graphql-ws's default wait doubles without a ceiling; an open console should come back within seconds.
     retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(1_000 * 2 ** retries, 10_000) + Math.random() * 1_000)),
     on: {
@@ -222,9 +226,11 @@ function startRate() {
     perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
   };
   const failed = (error) => showSectionError('rate-error', describe(error));
+  // A refused subscription (no subscribe scope) answers one result carrying errors: not a message.
+  const next = (result) => (result.errors === undefined ? count() : failed(result.errors));
   showSectionError('rate-error', undefined);
-  subscribe(EVERY_TOPIC, undefined, count, failed);
-  subscribe(BROADCASTS, undefined, count, failed);
+  subscribe(EVERY_TOPIC, undefined, next, failed);
+  subscribe(BROADCASTS, undefined, next, failed);
 }
 
 /** Bars of the last CHART_SECONDS seconds, as SVG drawn here (no chart library). */
@@ -303,7 +309,11 @@ function startTail(name) {
     TAIL,
     { name },
     (result) => {
-      if (result.errors !== undefined) return showSectionError('tail-error', describe(result.errors));
+      if (result.errors !== undefined) {
+        showSectionError('tail-error', describe(result.errors));
+        $('tail-state').textContent = `Stopped tailing ${name}.`;
+        return;
+      }
       tailRows = [result.data.topic, ...tailRows].slice(0, TAIL_ROWS);
       renderTail();
     },
