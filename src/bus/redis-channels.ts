@@ -1,3 +1,4 @@
+import { streamTag } from './redis-history.js';
 import type { Channel } from './bus.js';
 
 /**
@@ -19,3 +20,16 @@ export const controlRequestChannel = (prefix: string): string => `${prefix}:cont
 
 /** Where one instance (identified by `instanceId`) receives the answers to its questions. */
 export const controlReplyChannel = (prefix: string, instanceId: string): string => `${prefix}:control:reply:${instanceId}`;
+
+/**
+ * Shard channel names, for Redis Cluster's sharded pub/sub (SSUBSCRIBE, SPUBLISH): each carries a
+ * hash tag, so it lives on one shard. A topic's channel and an audience's broadcasts channel share
+ * their stream's tag (redis-history.ts), so the append script publishes on the shard that keeps the
+ * history; an audience's patterns channel (every topic message of the audience) is on the
+ * audience's shard, beside its broadcasts:
+ *   <prefix>:{<audience>:<topic>}:topic   <prefix>:{<audience>}:broadcasts   <prefix>:{<audience>}:patterns
+ */
+export function shardChannelName(prefix: string, channel: Channel): string {
+  const tag = streamTag(prefix, { audience: channel.audience, topic: channel.kind === 'topic' ? channel.topic : null });
+  return `${tag}:${channel.kind}`;
+}

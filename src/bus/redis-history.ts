@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { cursorOf, messageId, newEpoch, type Cursor } from '../history/cursor.js';
 import type { HistoryOptions, HistoryWindow, MessageDraft, StreamRef } from '../history/history.js';
 import { payloadJsonOf, type Message } from '../publish/message.js';
@@ -12,9 +12,14 @@ import { payloadJsonOf, type Message } from '../publish/message.js';
  *   <prefix>:{<audience>:<topic>}:meta       <prefix>:{<audience>}:meta (broadcasts)
  *   <prefix>:{<audience>:<topic>}:history    <prefix>:{<audience>}:history
  */
-export function historyKeys(prefix: string, { audience, topic }: StreamRef): [meta: string, history: string] {
-  const tag = `${prefix}:{${encodeURIComponent(audience)}${topic === null ? '' : `:${topic}`}}`;
+export function historyKeys(prefix: string, stream: StreamRef): [meta: string, history: string] {
+  const tag = streamTag(prefix, stream);
   return [`${tag}:meta`, `${tag}:history`];
+}
+
+/** What a stream's keys start with, its hash tag included; on a cluster its own shard channel shares it (redis-channels.ts). */
+export function streamTag(prefix: string, { audience, topic }: StreamRef): string {
+  return `${prefix}:{${encodeURIComponent(audience)}${topic === null ? '' : `:${topic}`}}`;
 }
 
 /**
@@ -22,8 +27,9 @@ export function historyKeys(prefix: string, { audience, topic }: StreamRef): [me
  * every instance and publisher. A stream without meta (new, expired, or lost with Redis's data)
  * starts a new epoch, the caller's proposal, and any orphaned history goes with the old one.
  * The message text is built here because its id is: `{"id":"<id>",` + the rest the caller sent.
+ * `publish` is the script's last step: classic PUBLISH on one Redis, SPUBLISH on a cluster.
  */
-const APPEND = `
+const appendScript = (publish: string): string => `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
@@ -39,11 +45,20 @@ if size > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-for i = 5, #ARGV do
-  redis.call('PUBLISH', ARGV[i], text)
-end
+${publish}
 return id
 `;
+
+/** One Redis: every channel (ARGV[5…]) is published by the script. */
+const APPEND = appendScript(`for i = 5, #ARGV do
+  redis.call('PUBLISH', ARGV[i], text)
+end`);
+
+/**
+ * Redis Cluster: the stream's own shard channel (KEYS[3]) shares its keys' hash tag, so the script
+ * SPUBLISHes there on the shard that keeps its history; a channel of another slot cannot be named here.
+ */
+const APPEND_SHARDED = appendScript(`redis.call('SPUBLISH', KEYS[3], text)`);
 
 /**
  * One consistent read: epoch, newest offset, oldest kept offset, then the entries' texts (after the
@@ -84,27 +99,41 @@ return redis.call('HMGET', KEYS[1], 'epoch', 'offset')
 interface HistoryCommands {
   heraldHead(meta: string, history: string, epoch: string, ttlMs: number): Promise<[string, string]>;
   heraldAppend(meta: string, history: string, epoch: string, size: number, ttlMs: number, rest: string, ...channels: string[]): Promise<string>;
+  heraldAppendSharded(meta: string, history: string, channel: string, epoch: string, size: number, ttlMs: number, rest: string): Promise<string>;
   heraldRead(meta: string, history: string, after: string, limit: number): Promise<string[]>;
 }
 
 export interface RedisHistory {
-  /** Runs the append script: the message, stamped with its id, is kept and published on `channels`. */
+  /**
+   * Runs the append script: the message, stamped with its id, is kept and published on `channels`.
+   * Sharded, the first channel must be the stream's own (shardChannelName), published by the script;
+   * the others (the audience's patterns channel, on its own shard) are SPUBLISHed once it returned.
+   */
   append(draft: MessageDraft, channels: readonly string[]): Promise<Message>;
   read(stream: StreamRef, cursor: Cursor | undefined, limit: number, parse: (text: string) => Message | undefined): Promise<HistoryWindow | undefined>;
   /** Runs the head script: the stream's newest id, or offset 0 of the epoch it makes for a stream that has none. */
   head(stream: StreamRef): Promise<Cursor>;
 }
 
-export function createRedisHistory(client: Redis, prefix: string, options: HistoryOptions): RedisHistory {
+/** `sharded`: `client` is a Redis Cluster client, and messages go out with SPUBLISH on shard channels. */
+export function createRedisHistory(client: Redis | Cluster, prefix: string, options: HistoryOptions, sharded = false): RedisHistory {
   // defineCommand runs EVALSHA and falls back to EVAL when Redis lost its script cache (a restart).
   client.defineCommand('heraldAppend', { numberOfKeys: 2, lua: APPEND });
+  client.defineCommand('heraldAppendSharded', { numberOfKeys: 3, lua: APPEND_SHARDED });
   client.defineCommand('heraldRead', { numberOfKeys: 2, lua: READ });
   client.defineCommand('heraldHead', { numberOfKeys: 2, lua: HEAD });
   const commands = client as unknown as HistoryCommands;
   return {
     async append(draft, channels) {
       const [meta, history] = historyKeys(prefix, draft);
-      const id = await commands.heraldAppend(meta, history, newEpoch(), options.size, options.ttlMs, restOfWireText(draft), ...channels);
+      const rest = restOfWireText(draft);
+      if (!sharded) return { ...draft, id: await commands.heraldAppend(meta, history, newEpoch(), options.size, options.ttlMs, rest, ...channels) };
+      const [own, ...others] = channels;
+      if (own === undefined) throw new Error('a sharded append publishes on the stream’s own channel first');
+      const id = await commands.heraldAppendSharded(meta, history, own, newEpoch(), options.size, options.ttlMs, rest);
+      // The text the script published, made the same way.
+      const text = `{"id":"${id}",${rest}`;
+      await Promise.all(others.map((channel) => client.spublish(channel, text)));
       return { ...draft, id };
     },
     async head(stream) {

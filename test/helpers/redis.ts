@@ -82,7 +82,8 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   return { url, start, stop };
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on now (the OS's pick, released at once). */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
