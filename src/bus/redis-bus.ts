@@ -1,16 +1,13 @@
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { Redis, type RedisOptions } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { redactUrl } from '../redact-url.js';
 import { cursorOf, isAfter, isMessageId, messageId, type Cursor } from '../history/cursor.js';
 import { DEFAULT_HISTORY, keptAfter, type HistoryOptions } from '../history/history.js';
 import type { Message } from '../publish/message.js';
 import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
-import { redisChannelName } from './redis-channels.js';
-import { createRedisHistory } from './redis-history.js';
 import { createRedisControl } from './redis-control.js';
+import { parseOrUndefined, type RedisLink } from './redis-link.js';
+import { createRedisSingleLink } from './redis-single-link.js';
 
 export interface RedisBusOptions {
   /** redis:// or rediss:// URL (REDIS_URL). */
@@ -46,15 +43,14 @@ interface ChannelState {
   stop: () => void;
 }
 
-/** The event each Redis message becomes; `detail` is undefined when the text was not JSON. */
-type MessageEvent = CustomEvent<unknown>;
+/** The bus on one Redis server (REDIS_URL): classic pub/sub (redis-single-link.ts). */
+export function createRedisBus(options: RedisBusOptions): Bus {
+  const history = options.history ?? DEFAULT_HISTORY;
+  return createRedisBusOver(createRedisSingleLink({ url: options.url, prefix: options.prefix, logger: options.logger, history }), { ...options, history });
+}
 
 /**
- * The scale-out bus: Redis pub/sub through @graphql-yoga/redis-event-target, on two ioredis
- * connections. The event target does what it is good at: one SUBSCRIBE per channel however many
- * local listeners, UNSUBSCRIBE when the last leaves, decoding each message once per instance.
- * Publishing goes straight to ioredis, because dispatchEvent fires and forgets and the publish
- * mutation must know whether Redis took the message.
+ * The scale-out bus, over a RedisLink (one server, or a cluster's shards).
  *
  * A publish runs one script (redis-history.ts) that stamps the id, appends to the stream's history
  * and publishes, atomically: history order and live order are one order on every instance.
@@ -67,39 +63,14 @@ type MessageEvent = CustomEvent<unknown>;
  * stream stood when it was subscribed), before live delivery goes on: subscribers miss nothing the
  * history still holds. Pattern channels carry many topics and are not caught up.
  */
-export function createRedisBus(options: RedisBusOptions): Bus {
-  const { url, prefix, logger, onPublished = () => {} } = options;
-  const common: RedisOptions = {
-    connectionName: `${prefix}:herald`,
-    // Back off to 2 s between attempts, for ever.
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-  };
-  const publishClient = new Redis(url, {
-    ...common,
-    // Fail at once while disconnected instead of queueing: the publisher gets UNAVAILABLE and can retry.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    // No commandTimeout: publish applies its own, which does not count event-loop lag (see lag-aware-timeout.ts).
-  });
+export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOptions, 'logger' | 'publishTimeoutMs' | 'history' | 'onPublished'>): Bus {
+  const { logger, onPublished = () => {} } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
-  // SUBSCRIBE commands issued while disconnected wait for the connection rather than fail.
-  const subscribeClient = new Redis(url, { ...common, maxRetriesPerRequest: null });
-
   const historyOptions = options.history ?? DEFAULT_HISTORY;
-  const history = createRedisHistory(publishClient, prefix, historyOptions);
-
-  const target = createRedisEventTarget<MessageEvent>({
-    publishClient,
-    subscribeClient,
-    // Anything on our channels that is not JSON (another program's traffic) is dropped, not thrown inside ioredis.
-    serializer: { stringify: JSON.stringify, parse: parseOrUndefined },
-  });
-
-  const control = createRedisControl({ publishClient, subscribeClient, prefix, logger });
+  const { history } = link;
+  const control = createRedisControl({ pubsub: link.control, logger });
   /** Told when the subscriber connection is back after a drop: what was said meanwhile on the control channel is lost. */
   const reconnectListeners = new Set<() => void>();
-  const watch = watchAvailability([publishClient, subscribeClient], logger, url);
   let closed = false;
   let warnedMalformed = false;
   const channels = new Map<string, ChannelState>();
@@ -119,7 +90,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
   };
 
   const readHistory = async (stream: { audience: string; topic: string | null }, cursor: Cursor | undefined, limit: number) => {
-    if (!watch.available()) throw unavailable();
+    if (!link.available()) throw unavailable();
     try {
       return await withLagAwareTimeout(
         history.read(stream, cursor, limit, parse),
@@ -140,9 +111,8 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     if (behind.length === 0) return;
     for (const state of behind) state.held ??= [];
     try {
-      // Redis answers in order on one connection: once this returns, every channel is subscribed again.
-      await subscribeClient.subscribe(...behind.map((state) => redisChannelName(prefix, state.channel)));
-      await whenReady(publishClient);
+      await link.resubscribed(behind.map((state) => link.channelName(state.channel)));
+      await link.commandsReady();
     } catch {
       // Closing: nothing to catch up.
     }
@@ -157,7 +127,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
         missed += kept.length;
       } catch (error) {
         logger.warn(
-          { channel: redisChannelName(prefix, channel), err: (error as Error).message },
+          { channel: link.channelName(channel), err: (error as Error).message },
           'redis subscriber reconnected but could not catch up from history: its subscribers may have missed messages',
         );
       }
@@ -180,23 +150,19 @@ export function createRedisBus(options: RedisBusOptions): Bus {
       return undefined;
     }
   };
-  let subscriberWasReady = false;
-  subscribeClient.on('ready', () => {
-    if (subscriberWasReady) {
-      void catchUp();
-      for (const listener of reconnectListeners) listener();
-    }
-    subscriberWasReady = true;
+  link.onReceiverBack(() => {
+    void catchUp();
+    for (const listener of reconnectListeners) listener();
   });
 
   return {
     async publish(draft) {
-      if (!watch.available()) throw unavailable();
+      if (!link.available()) throw unavailable();
       try {
         const started = performance.now();
         const appended = history.append(
           draft,
-          channelsOf(draft).map((channel) => redisChannelName(prefix, channel)),
+          channelsOf(draft).map((channel) => link.channelName(channel)),
         );
         const message = await withLagAwareTimeout(appended, publishTimeoutMs, () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`));
         onPublished((performance.now() - started) / 1000);
@@ -213,7 +179,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
 
     async head(stream) {
       if (historyOptions.size === 0) return undefined;
-      if (!watch.available()) throw unavailable();
+      if (!link.available()) throw unavailable();
       try {
         return await withLagAwareTimeout(history.head(stream), publishTimeoutMs, () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`));
       } catch (error) {
@@ -223,32 +189,14 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     },
 
     async listening(channel) {
-      await channels.get(redisChannelName(prefix, channel))?.ready;
+      await channels.get(link.channelName(channel))?.ready;
     },
 
     listen(channel, listener) {
-      const name = redisChannelName(prefix, channel);
+      const name = link.channelName(channel);
       let state = channels.get(name);
       if (state === undefined) {
-        const own: ChannelState = {
-          channel,
-          listeners: new Set(),
-          // A second SUBSCRIBE for the channel the event target subscribes: Redis acknowledges them in order, so its reply says ours is active.
-          // Then where the stream stands, so a message published once `listening` settled is never missed, even by a reconnect before it is delivered.
-          ready: subscribeClient.subscribe(name).then(
-            async () => {
-              const since = await sinceOf(channel);
-              own.since ??= since;
-            },
-            () => {},
-          ),
-          last: undefined,
-          since: undefined,
-          held: undefined,
-          stop: () => target.removeEventListener(name, handler),
-        };
-        const handler = (event: MessageEvent): void => {
-          const message = event.detail;
+        const handler = (message: unknown): void => {
           // Nothing crosses audiences, even if something else writes to our channels.
           if (isMessage(message) && message.audience === channel.audience) {
             if (own.held !== undefined) own.held.push(message);
@@ -259,7 +207,20 @@ export function createRedisBus(options: RedisBusOptions): Bus {
           logger[warnedMalformed ? 'debug' : 'warn']({ channel: name }, 'ignored a malformed bus message');
           warnedMalformed = true;
         };
-        target.addEventListener(name, handler);
+        const receiving = link.receive(name, handler);
+        const own: ChannelState = {
+          channel,
+          listeners: new Set(),
+          // Once subscribed, where the stream stands, so a message published once `listening` settled is never missed, even by a reconnect before it is delivered.
+          ready: receiving.ready.then(async () => {
+            const since = await sinceOf(channel);
+            own.since ??= since;
+          }),
+          last: undefined,
+          since: undefined,
+          held: undefined,
+          stop: () => receiving.stop(),
+        };
         channels.set(name, (state = own));
       }
       // A wrapper, so the same function listening twice is two listeners with two stop functions.
@@ -280,7 +241,7 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     answerWith: control.answerWith,
 
     async ask(question) {
-      if (!watch.available()) throw unavailable();
+      if (!link.available()) throw unavailable();
       return control.ask(question);
     },
 
@@ -290,28 +251,19 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     },
 
     assertAvailable() {
-      if (!watch.available()) throw unavailable();
+      if (!link.available()) throw unavailable();
     },
 
     async close() {
       closed = true;
       control.stop();
-      watch.stop();
-      await Promise.all([publishClient, subscribeClient].map(quit));
+      await link.close();
     },
   } satisfies Bus;
 }
 
 function unavailable(): HeraldError {
   return new HeraldError('UNAVAILABLE', 'the message bus (Redis) is unreachable; retry shortly');
-}
-
-function parseOrUndefined(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function isMessage(value: unknown): value is Message {
@@ -326,75 +278,4 @@ function isMessage(value: unknown): value is Message {
     // Never on the wire (wireText): deliveries would write it as the payload's text unchecked.
     candidate.payloadJson === undefined
   );
-}
-
-/** Resolves once `client` is connected (at once when it is). */
-async function whenReady(client: Redis): Promise<void> {
-  if (client.status === 'ready') return;
-  await new Promise<void>((resolve) => {
-    const done = (): void => {
-      client.off('ready', done);
-      client.off('end', done);
-      resolve();
-    };
-    client.on('ready', done);
-    client.on('end', done);
-  });
-}
-
-/** QUIT when connected (flushes what was sent); otherwise stop the reconnect loop at once. */
-async function quit(client: Redis): Promise<void> {
-  if (client.status === 'ready') {
-    await client.quit().catch(() => client.disconnect());
-  } else {
-    client.disconnect();
-  }
-}
-
-/**
- * Tracks whether both connections are up and logs each transition once: lost, back. ioredis also
- * emits an 'error' per failed reconnect attempt; those go to debug, so an outage is one warning,
- * not a storm.
- */
-function watchAvailability(clients: Redis[], logger: Logger, url: string) {
-  const where = redactUrl(url);
-  let up = false;
-  let everUp = false;
-  let warnedAtStart = false;
-
-  const update = (): void => {
-    const nowUp = clients.every((client) => client.status === 'ready');
-    if (nowUp === up) return;
-    up = nowUp;
-    if (up) {
-      logger.info({ redis: where }, everUp ? 'redis bus back: publishing and delivery resume' : 'redis bus connected');
-      everUp = true;
-    } else {
-      logger.warn({ redis: where }, 'redis bus lost: publishes fail with UNAVAILABLE until it returns; retrying');
-    }
-  };
-  const onError = (error: Error): void => {
-    if (!everUp && !warnedAtStart) {
-      warnedAtStart = true;
-      logger.warn({ redis: where, err: error.message }, 'redis unreachable at start: not ready; retrying');
-    } else {
-      logger.debug({ redis: where, err: error.message }, 'redis connection error');
-    }
-  };
-  const events = ['ready', 'close', 'end', 'reconnecting'] as const;
-  for (const client of clients) {
-    for (const event of events) client.on(event, update);
-    client.on('error', onError);
-  }
-  return {
-    available: () => up,
-    stop() {
-      for (const client of clients) {
-        for (const event of events) client.off(event, update);
-        // Keep a listener: an 'error' event with none would be thrown by the EventEmitter.
-        client.off('error', onError);
-        client.on('error', () => {});
-      }
-    },
-  };
 }

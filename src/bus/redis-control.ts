@@ -1,10 +1,24 @@
-import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isControlQuestion, type ControlAnswer, type ControlQuestion } from './control.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
-import { controlReplyChannel, controlRequestChannel } from './redis-channels.js';
+
+/**
+ * The pub/sub the control channels travel on: classic on one Redis; on a cluster, shard channels of
+ * one hash tag, so that every instance subscribes on the one master whose SPUBLISH counts them all
+ * (a classic PUBLISH on a cluster counts only the clients of the node that served it).
+ */
+export interface ControlPubSub {
+  readonly requestChannel: string;
+  /** This instance's reply channel (unique to it). */
+  readonly replyChannel: string;
+  /** Publishes; resolves with how many subscribers received it. */
+  publish(channel: string, text: string): Promise<number>;
+  /** Subscribes to both channels; resolves once the server acknowledged. */
+  subscribe(): Promise<void>;
+  /** Hands every message of this connection to `listener` (which ignores other channels); returns how to stop. */
+  onMessage(listener: (channel: string, text: string) => void): () => void;
+}
 
 interface ControlRequest {
   readonly id: number;
@@ -33,17 +47,14 @@ interface Pending {
  * question, which suits what operators ask and do, not a hot path.
  */
 export function createRedisControl(options: {
-  readonly publishClient: Redis;
-  readonly subscribeClient: Redis;
-  readonly prefix: string;
+  readonly pubsub: ControlPubSub;
   readonly logger: Logger;
   /** Milliseconds to wait for every instance's answer. Default 2 000. */
   readonly timeoutMs?: number;
 }) {
-  const { publishClient, subscribeClient, prefix, logger } = options;
+  const { pubsub, logger } = options;
   const timeoutMs = options.timeoutMs ?? 2_000;
-  const requestChannel = controlRequestChannel(prefix);
-  const replyChannel = controlReplyChannel(prefix, randomUUID());
+  const { requestChannel, replyChannel } = pubsub;
   const pending = new Map<number, Pending>();
   let nextId = 0;
   let local: ControlAnswer | undefined;
@@ -58,7 +69,7 @@ export function createRedisControl(options: {
       logger.error({ err: error, kind: request.question.kind }, 'answering a control question failed');
       return;
     }
-    publishClient.publish(request.replyTo, JSON.stringify(reply)).catch((error: unknown) => logger.debug({ err: error }, 'control reply failed'));
+    pubsub.publish(request.replyTo, JSON.stringify(reply)).catch((error: unknown) => logger.debug({ err: error }, 'control reply failed'));
   };
 
   const settleIfComplete = (id: number, entry: Pending): void => {
@@ -85,9 +96,9 @@ export function createRedisControl(options: {
       settleIfComplete(parsed.id, entry);
     }
   };
-  subscribeClient.on('message', onMessage);
+  const stopListening = pubsub.onMessage(onMessage);
   // Direct SUBSCRIBE (not through the event target) so the first question can wait for it to be in place.
-  const subscribed = subscribeClient.subscribe(requestChannel, replyChannel).then(
+  const subscribed = pubsub.subscribe().then(
     () => undefined,
     (error: unknown) => logger.warn({ err: error }, 'control channel subscription failed'),
   );
@@ -123,7 +134,7 @@ export function createRedisControl(options: {
       try {
         // Bounded like a message publish: a silent Redis must not hold this call past the count's own timeout.
         const receivers = await withLagAwareTimeout(
-          publishClient.publish(requestChannel, JSON.stringify(request)),
+          pubsub.publish(requestChannel, JSON.stringify(request)),
           timeoutMs,
           () => new Error(`no reply from Redis in ${timeoutMs} ms`),
         );
@@ -141,7 +152,7 @@ export function createRedisControl(options: {
     },
 
     stop(): void {
-      subscribeClient.off('message', onMessage);
+      stopListening();
       for (const entry of pending.values()) entry.settle(new HeraldError('UNAVAILABLE', 'the gateway is shutting down'));
       pending.clear();
     },
