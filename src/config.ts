@@ -1,4 +1,5 @@
 import { parseScopes, type Scope } from './auth/scopes.js';
+import { parseRedisClusterNodes, type RedisClusterNodes } from './bus/redis-cluster-nodes.js';
 import { DEFAULT_HISTORY } from './history/history.js';
 import { DEFAULT_DATABASE_URL, parseDatabaseUrl } from './store/database-url.js';
 
@@ -22,7 +23,7 @@ export interface Config {
    * whose folder is made on first start.
    */
   readonly databaseUrl: string;
-  /** Set (REDIS_URL): the bus is Redis and instances act as one. Unset: the in-process bus. */
+  /** Set (REDIS_URL or REDIS_CLUSTER_NODES): the bus is Redis and instances act as one. Unset: the in-process bus. */
   readonly redis: RedisConfig | undefined;
   readonly auth: AuthConfig;
   readonly limits: Limits;
@@ -48,12 +49,20 @@ export interface Config {
   readonly revocationTtlMs: number;
 }
 
-export interface RedisConfig {
-  /** redis:// or rediss:// URL (REDIS_URL). */
-  readonly url: string;
+/** One Redis server (REDIS_URL, classic pub/sub) or a Redis Cluster (REDIS_CLUSTER_NODES, sharded pub/sub). */
+export type RedisConfig = (
+  | {
+      /** redis:// or rediss:// URL (REDIS_URL). */
+      readonly url: string;
+    }
+  | {
+      /** REDIS_CLUSTER_NODES: the seeds, and the password and TLS every node asks for. */
+      readonly cluster: RedisClusterNodes;
+    }
+) & {
   /** Start of every Redis channel and key Herald uses; deployments sharing a Redis need different ones. Default `herald`. */
   readonly prefix: string;
-}
+};
 
 /**
  * METRICS_TOKEN: /metrics asks for `Authorization: Bearer <token>`. METRICS_PORT: /metrics is served on
@@ -214,13 +223,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (redisUrl !== undefined && !/^rediss?:\/\/[^/]/i.test(redisUrl)) {
     problems.push(`REDIS_URL must be a redis:// or rediss:// URL, got "${redisUrl}"`);
   }
+  const clusterNodesRaw = read('REDIS_CLUSTER_NODES');
+  const clusterNodes = clusterNodesRaw === undefined ? undefined : parseRedisClusterNodes(clusterNodesRaw);
+  if (clusterNodes !== undefined && 'problem' in clusterNodes) problems.push(clusterNodes.problem);
+  if (redisUrl !== undefined && clusterNodesRaw !== undefined) {
+    problems.push(
+      'REDIS_URL and REDIS_CLUSTER_NODES are both set: keep REDIS_CLUSTER_NODES for a Redis Cluster (sharded pub/sub, one shard per topic), or REDIS_URL for one Redis server, and unset the other',
+    );
+  }
   const redisPrefix = read('REDIS_PREFIX') ?? 'herald';
   if (!/^[\w.:-]{1,64}$/.test(redisPrefix)) {
     problems.push(`REDIS_PREFIX must be 1 to 64 letters, digits, or . _ : -, got "${redisPrefix}"`);
   }
-  if (production && redisUrl !== undefined && signingSecret === undefined) {
+  if (production && (redisUrl !== undefined || clusterNodesRaw !== undefined) && signingSecret === undefined) {
     problems.push(
-      'REDIS_URL is set (several instances), so SIGNING_SECRET must be set to one value shared by every instance: a per-process secret would make signed URLs from one instance fail on the others',
+      `${redisUrl !== undefined ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES'} is set (several instances), so SIGNING_SECRET must be set to one value shared by every instance: a per-process secret would make signed URLs from one instance fail on the others`,
     );
   } else if (production && signingSecret === undefined) {
     problems.push(`NODE_ENV=production needs SIGNING_SECRET (≥ ${MIN_SECRET_BYTES} bytes, shared by every instance) for signSubscription tokens`);
@@ -255,7 +272,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     publicUrl: publicUrl?.replace(/\/+$/, ''),
     databaseUrl,
-    redis: redisUrl === undefined ? undefined : { url: redisUrl, prefix: redisPrefix },
+    redis:
+      redisUrl !== undefined
+        ? { url: redisUrl, prefix: redisPrefix }
+        : clusterNodes !== undefined && 'cluster' in clusterNodes
+          ? { cluster: clusterNodes.cluster, prefix: redisPrefix }
+          : undefined,
     auth: {
       jwtSecret,
       jwtPublicKeyPem,

@@ -1,13 +1,16 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, Channel } from '../src/bus/bus.js';
 import { createMemoryBus } from '../src/bus/memory-bus.js';
-import { createRedisBus } from '../src/bus/redis-bus.js';
-import { controlRequestChannel, redisChannelName } from '../src/bus/redis-channels.js';
+import { createRedisBus, createRedisBusOver } from '../src/bus/redis-bus.js';
+import { clusterControlRequestChannel, controlRequestChannel, redisChannelName, shardChannelName } from '../src/bus/redis-channels.js';
+import { createRedisClusterLink } from '../src/bus/redis-cluster-link.js';
+import { DEFAULT_HISTORY } from '../src/history/history.js';
 import { HeraldError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import type { Message } from '../src/publish/message.js';
 import { numsub, REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { startPrivateRedisCluster, type PrivateRedisCluster } from './helpers/redis-cluster.js';
 import { until } from './helpers/until.js';
 
 const quiet = createLogger('silent');
@@ -44,10 +47,23 @@ interface BusFactory {
 }
 
 let admin: Redis | undefined;
-beforeAll(() => {
+/** A Redis Cluster of this file's own (3 masters), for the cluster bus: it never depends on the shared Redis. */
+let cluster: PrivateRedisCluster | undefined;
+beforeAll(async () => {
   if (hasRedis) admin = new Redis(REDIS_URL);
+  cluster = await startPrivateRedisCluster({ masters: 3, replicasPerMaster: 0 });
+}, 60_000);
+afterAll(async () => {
+  admin?.disconnect();
+  await cluster?.stop();
 });
-afterAll(() => admin?.disconnect());
+
+/** A bus on this file's Redis Cluster (REDIS_CLUSTER_NODES). */
+const openClusterBus = (prefix: string, history = DEFAULT_HISTORY, nodes = cluster!.nodes): Bus =>
+  createRedisBusOver(createRedisClusterLink({ cluster: { nodes, username: undefined, password: undefined, tls: false }, prefix, logger: quiet, history }), {
+    logger: quiet,
+    history,
+  });
 
 const available = (bus: Bus): boolean => {
   try {
@@ -94,6 +110,29 @@ const factories: BusFactory[] = [
           };
         },
         answering: (instances) => until(async () => (await numsub(admin!, [controlRequestChannel(prefix)]))[0] === instances, `${instances} count answerers`),
+      };
+    },
+  },
+  {
+    name: 'redis cluster',
+    enabled: true,
+    deployment() {
+      const prefix = uniquePrefix('cluster-bus');
+      return {
+        open() {
+          const bus = openClusterBus(prefix);
+          opened.push(bus);
+          return {
+            bus,
+            async listening(channel) {
+              await until(() => available(bus), 'the bus to connect');
+              const name = shardChannelName(prefix, channel);
+              await until(async () => (await cluster!.shardNumsub(name)) > 0, `SSUBSCRIBE ${name}`);
+            },
+          };
+        },
+        answering: (instances) =>
+          until(async () => (await cluster!.shardNumsub(clusterControlRequestChannel(prefix))) === instances, `${instances} count answerers`),
       };
     },
   },
@@ -238,10 +277,16 @@ describe('Bus stream heads with HISTORY_SIZE=0', () => {
   it.each([
     ['memory', true],
     ['redis', hasRedis],
+    ['redis cluster', true],
   ])('%s: no head to resume from', async (name, enabled) => {
     if (!enabled) return;
     const off = { size: 0, ttlMs: 60_000 };
-    const bus = name === 'memory' ? createMemoryBus(off) : createRedisBus({ url: REDIS_URL, prefix: uniquePrefix('heads-off'), logger: quiet, history: off });
+    const bus =
+      name === 'memory'
+        ? createMemoryBus(off)
+        : name === 'redis'
+          ? createRedisBus({ url: REDIS_URL, prefix: uniquePrefix('heads-off'), logger: quiet, history: off })
+          : openClusterBus(uniquePrefix('heads-off'), off);
     opened.push(bus);
     await until(() => available(bus), 'connected');
     expect(await bus.head({ audience: 'a', topic: 'x' })).toBeUndefined();
@@ -349,6 +394,58 @@ describe.runIf(hasRedis)('Redis bus', () => {
   it('fails publish fast with UNAVAILABLE while Redis cannot be reached, and reports not available', async () => {
     // Port 1 on loopback: nothing listens, every connection attempt is refused.
     const bus = createRedisBus({ url: 'redis://127.0.0.1:1', prefix: uniquePrefix('down'), logger: quiet });
+    opened.push(bus);
+    expect(() => bus.assertAvailable()).toThrow(HeraldError);
+    const failure = await bus.publish(message('a', 'x')).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(HeraldError);
+    expect((failure as HeraldError).code).toBe('UNAVAILABLE');
+  });
+});
+
+describe('Redis Cluster bus', () => {
+  it('SSUBSCRIBEs once per channel and SUNSUBSCRIBEs when its last local listener leaves (PUBSUB SHARDNUMSUB)', async () => {
+    const prefix = uniquePrefix('shardnumsub');
+    const bus = openClusterBus(prefix);
+    opened.push(bus);
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 'x' };
+    const name = shardChannelName(prefix, channel);
+    const stops = [bus.listen(channel, () => {}), bus.listen(channel, () => {})];
+    await until(async () => (await cluster!.shardNumsub(name)) === 1, 'one SSUBSCRIBE for two listeners');
+    stops[0]!();
+    // Still one while the other listener is there; a second channel's SSUBSCRIBE, done after, orders the check.
+    const later: Channel = { kind: 'topic', audience: 'a', topic: 'later' };
+    bus.listen(later, () => {});
+    await bus.listening(later);
+    expect(await cluster!.shardNumsub(name)).toBe(1);
+    stops[1]!();
+    await until(async () => (await cluster!.shardNumsub(name)) === 0, 'SUNSUBSCRIBE after the last listener');
+  });
+
+  it('drops malformed or foreign-audience traffic on its shard channels and goes on delivering', async () => {
+    const prefix = uniquePrefix('cluster-garbage');
+    const bus = openClusterBus(prefix);
+    opened.push(bus);
+    const channel: Channel = { kind: 'topic', audience: 'a', topic: 'x' };
+    const { got, payloads, listener } = collector();
+    bus.listen(channel, listener);
+    const name = shardChannelName(prefix, channel);
+    await until(async () => available(bus) && (await cluster!.shardNumsub(name)) === 1, 'subscribed');
+    const writer = new Cluster(cluster!.nodes.map(({ host, port }) => ({ host, port })));
+    try {
+      await writer.spublish(name, 'not json');
+      await writer.spublish(name, JSON.stringify({ hello: 'world' }));
+      await writer.spublish(name, JSON.stringify(message('b', 'x', 'other audience')));
+      await writer.spublish(name, JSON.stringify({ ...message('a', 'x', 'forged'), payloadJson: '{"not":"the payload"' }));
+    } finally {
+      writer.disconnect();
+    }
+    await bus.publish(message('a', 'x', 'good'));
+    await until(() => got.length === 1, 'the good message');
+    expect(payloads()).toEqual(['good']);
+  });
+
+  it('fails publish fast with UNAVAILABLE while no node can be reached, and reports not available', async () => {
+    const bus = openClusterBus(uniquePrefix('cluster-down'), DEFAULT_HISTORY, [{ host: '127.0.0.1', port: 1 }]);
     opened.push(bus);
     expect(() => bus.assertAvailable()).toThrow(HeraldError);
     const failure = await bus.publish(message('a', 'x')).catch((error: unknown) => error);

@@ -206,6 +206,50 @@ describe('loadConfig', () => {
     expect(problemsOf({ REDIS_URL: 'redis://h', REDIS_PREFIX: 'has space' })).toEqual([expect.stringMatching(/^REDIS_PREFIX must be/)]);
   });
 
+  it('reads REDIS_CLUSTER_NODES: host:port seeds, or URLs stating the password and TLS once for every node', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, 10.0.0.2:7001,[::1]:7002' }).redis).toEqual({
+      cluster: {
+        nodes: [
+          { host: '10.0.0.1', port: 7000 },
+          { host: '10.0.0.2', port: 7001 },
+          { host: '::1', port: 7002 },
+        ],
+        username: undefined,
+        password: undefined,
+        tls: false,
+      },
+      prefix: 'herald',
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'rediss://herald:p%40ss@cache-1:6380,cache-2:6380', REDIS_PREFIX: 'eu' }).redis).toEqual({
+      cluster: {
+        nodes: [
+          { host: 'cache-1', port: 6380 },
+          { host: 'cache-2', port: 6380 },
+        ],
+        username: 'herald',
+        password: 'p@ss',
+        tls: true,
+      },
+      prefix: 'eu',
+    });
+  });
+
+  it('refuses a malformed REDIS_CLUSTER_NODES without echoing it, and REDIS_URL beside it, saying which to keep', () => {
+    for (const bad of ['cache-1', 'http://cache-1:7000', 'cache-1:7000/2', ',', 'redis://:a@h1:1,redis://:b@h2:2', 'redis://h1:1,rediss://h2:2']) {
+      const problems = problemsOf({ REDIS_CLUSTER_NODES: bad });
+      expect(problems, bad).toEqual([expect.stringMatching(/^REDIS_CLUSTER_NODES: .*; accepted forms: /)]);
+      expect(problems[0]).not.toContain(':a@');
+    }
+    expect(problemsOf({ REDIS_URL: 'redis://h:6379', REDIS_CLUSTER_NODES: 'h:7000' })).toEqual([
+      expect.stringMatching(
+        /REDIS_URL and REDIS_CLUSTER_NODES are both set: keep REDIS_CLUSTER_NODES for a Redis Cluster .* or REDIS_URL for one Redis server/,
+      ),
+    ]);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: SECRET, REDIS_CLUSTER_NODES: 'h:7000' })).toEqual([
+      expect.stringMatching(/REDIS_CLUSTER_NODES is set .*SIGNING_SECRET/),
+    ]);
+  });
+
   it('refuses production with REDIS_URL but no SIGNING_SECRET, saying why instances need one', () => {
     const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: SECRET, REDIS_URL: 'redis://127.0.0.1:6379' });
     expect(problems).toEqual([expect.stringMatching(/REDIS_URL is set .*SIGNING_SECRET.*shared by every instance/)]);

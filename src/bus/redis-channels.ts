@@ -22,6 +22,13 @@ export const controlRequestChannel = (prefix: string): string => `${prefix}:cont
 export const controlReplyChannel = (prefix: string, instanceId: string): string => `${prefix}:control:reply:${instanceId}`;
 
 /**
+ * The control channels on a cluster: shard channels of one hash tag, so every instance subscribes on
+ * the one master whose SPUBLISH then counts them all (redis-control.ts).
+ */
+export const clusterControlRequestChannel = (prefix: string): string => `${prefix}:{control}:ask`;
+export const clusterControlReplyChannel = (prefix: string, instanceId: string): string => `${prefix}:{control}:reply:${instanceId}`;
+
+/**
  * Shard channel names, for Redis Cluster's sharded pub/sub (SSUBSCRIBE, SPUBLISH): each carries a
  * hash tag, so it lives on one shard. A topic's channel and an audience's broadcasts channel share
  * their stream's tag (redis-history.ts), so the append script publishes on the shard that keeps the

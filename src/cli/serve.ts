@@ -1,5 +1,6 @@
 import { createApp } from '../app.js';
 import { mintToken } from '../auth/mint-token.js';
+import { describeClusterNodes } from '../bus/redis-cluster-nodes.js';
 import { resolveKeys, type ResolvedKeys } from '../auth/resolve-keys.js';
 import { publicBaseUrl, type Config } from '../config.js';
 import { CONSOLE_PATH } from '../console/console-pages.js';
@@ -69,14 +70,19 @@ async function mintDemoTokens(keys: ResolvedKeys): Promise<DemoTokens> {
   return { admin: admin.token, subscriber: subscriber.token };
 }
 
+function describeBus(redis: Config['redis']): string {
+  if (redis === undefined) return 'in-process';
+  const where = 'cluster' in redis ? describeClusterNodes(redis.cluster) : redactUrl(redis.url);
+  return `Redis ${where} (prefix "${redis.prefix}")`;
+}
+
 function printBanner(config: Config, keys: ResolvedKeys, baseUrl: string, demo: DemoTokens | undefined): void {
   const endpoint = `${baseUrl}${GRAPHQL_PATH}`;
   const database = describeDatabaseUrl(config.databaseUrl);
   const lines = [
     '',
     `Herald is listening on ${endpoint}${config.graphiql ? '  (open it in a browser for GraphiQL)' : ''}`,
-    `  store: ${database.kind === 'sqlite' ? `SQLite ${database.path}` : `PostgreSQL ${redactUrl(database.url)}`}` +
-      ` · bus: ${config.redis === undefined ? 'in-process' : `Redis ${redactUrl(config.redis.url)} (prefix "${config.redis.prefix}")`}`,
+    `  store: ${database.kind === 'sqlite' ? `SQLite ${database.path}` : `PostgreSQL ${redactUrl(database.url)}`}` + ` · bus: ${describeBus(config.redis)}`,
   ];
   if (config.redis !== undefined && config.auth.signingSecret === undefined) {
     lines.push('  warning: SIGNING_SECRET is unset, so signed subscription URLs minted here work on this instance only; set one shared value');

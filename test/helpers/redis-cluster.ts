@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import { freePort } from './redis.js';
 import { until } from './until.js';
@@ -24,6 +25,8 @@ export interface PrivateRedisCluster {
   readonly nodes: readonly ClusterNode[];
   /** The node currently serving `slot` as master. */
   masterOf(slot: number): Promise<ClusterNode>;
+  /** Subscribers the master owning `channel`'s slot counts on that shard channel (PUBSUB SHARDNUMSUB). */
+  shardNumsub(channel: string): Promise<number>;
   /** Kills a node's process (SIGKILL), as a crash would. */
   kill(node: ClusterNode): Promise<void>;
   /** Waits until every live node reports cluster_state:ok and every slot has a reachable master. */
@@ -112,14 +115,21 @@ export async function startPrivateRedisCluster(options: { masters?: number; repl
   };
   await healthy();
 
+  const masterOf = async (slot: number): Promise<ClusterNode> => {
+    const slots = await query(live()[0]!, (redis) => redis.cluster('SLOTS'));
+    const range = slots.find(([from, to]) => slot >= from && slot <= to);
+    const master = range?.[2];
+    if (master === undefined) throw new Error(`no master serves slot ${slot}`);
+    return { host: master[0], port: master[1] };
+  };
+
   return {
     nodes,
-    async masterOf(slot) {
-      const slots = await query(live()[0]!, (redis) => redis.cluster('SLOTS'));
-      const range = slots.find(([from, to]) => slot >= from && slot <= to);
-      const master = range?.[2];
-      if (master === undefined) throw new Error(`no master serves slot ${slot}`);
-      return { host: master[0], port: master[1] };
+    masterOf,
+    async shardNumsub(channel) {
+      const master = await masterOf(calculateSlot(channel));
+      const reply = await query(master, (redis) => redis.call('PUBSUB', 'SHARDNUMSUB', channel) as Promise<Array<string | number>>);
+      return Number(reply[1] ?? 0);
     },
     async kill(node) {
       const child = processes.get(node.port);
