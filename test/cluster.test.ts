@@ -1,21 +1,20 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisChannelName } from '../src/bus/redis-channels.js';
 import type { Channel } from '../src/bus/bus.js';
+import { REDIS_BACKENDS, startRedisBackend, type RedisBackend } from './helpers/bus-backends.js';
 import { courierFetch, courierWsUrl, openCourier } from './helpers/courier.js';
 import { gql, token, wsClient } from './helpers/herald.js';
 import { connectNotiflux, notifluxWsUrl } from './helpers/notiflux.js';
 import { startHeraldProcess, type HeraldProcess } from './helpers/herald-process.js';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './helpers/postgres.js';
-import { numsub, REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { redisAvailable } from './helpers/redis.js';
 import { until } from './helpers/until.js';
 import { openSse, type SseStream } from './helpers/sse.js';
 import { subscribe, type Subscription } from './helpers/subscription.js';
 
 /**
- * Three gateway processes on one Redis and one PostgreSQL act as one: what is published on any
- * instance reaches subscribers on every instance exactly once, and what is declared on one is
- * seen by all. Each run has its own REDIS_PREFIX and its own database.
+ * Three gateway processes on one Redis (or on a Redis Cluster) and one PostgreSQL act as one: what
+ * is published on any instance reaches subscribers on every instance exactly once, and what is
+ * declared on one is seen by all. Each run has its own REDIS_PREFIX and its own database.
  */
 const canRun = (await redisAvailable()) && (await postgresSkipReason()) === undefined;
 
@@ -24,10 +23,9 @@ const ON_TOPIC = 'subscription ($name: String!) { topic(name: $name) { topic pay
 const ON_BROADCASTS = 'subscription { broadcasts { payload } }';
 const PUBLISH = 'mutation ($topic: String!, $payload: JSON!) { publish(topic: $topic, payload: $payload) { id } }';
 
-describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => {
-  const prefix = uniquePrefix('cluster');
+describe.runIf(canRun).each(REDIS_BACKENDS)('three instances on $name and one PostgreSQL', ({ kind }) => {
+  let backend: RedisBackend;
   let database: TestDatabase;
-  let admin: Redis;
   let a: HeraldProcess;
   let b: HeraldProcess;
   let c: HeraldProcess;
@@ -35,25 +33,25 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    admin = new Redis(REDIS_URL);
-    const env = { REDIS_URL, REDIS_PREFIX: prefix, DATABASE_URL: database.url, SIGNING_SECRET };
+    backend = await startRedisBackend(kind, 'cluster');
+    const env = { ...backend.env, DATABASE_URL: database.url, SIGNING_SECRET };
     // Started together: their migrations race on the empty database, as a rolling deploy's would.
     [a, b, c] = await Promise.all([startHeraldProcess(env), startHeraldProcess(env), startHeraldProcess(env)]);
     await Promise.all([a, b, c].map((instance) => until(async () => (await fetch(`${instance.baseUrl}/ready`)).status === 200, 'ready')));
-  });
+  }, 60_000);
   afterAll(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
     // Each is undefined when beforeAll failed before it.
     /* eslint-disable @typescript-eslint/no-unnecessary-condition */
     await Promise.all([a, b, c].map((instance) => instance?.stop()));
-    admin?.disconnect();
+    await backend?.stop();
     await database?.drop();
     /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   /** Waits until `instances` Redis subscriptions exist on a channel: each listening instance subscribes once. */
   const listening = (channel: Channel, instances: number) =>
-    until(async () => (await numsub(admin, [redisChannelName(prefix, channel)]))[0] === instances, `${instances} instances on ${channel.kind}`);
+    until(async () => (await backend.subscribers(channel)) === instances, `${instances} instances on ${channel.kind}`);
 
   const wsSubscribe = async (instance: HeraldProcess, bearer: string, query: string, variables?: Record<string, unknown>): Promise<Subscription<any>> => {
     const client = wsClient(instance.wsUrl, { connectionParams: { token: bearer } });
@@ -214,7 +212,7 @@ describe.runIf(canRun)('three instances on one Redis and one PostgreSQL', () => 
     await listening(channel, 1);
     await first.dispose();
     await until(async () => (await counted())?.topic?.subscriberCount === 1, 'one left');
-    expect((await numsub(admin, [redisChannelName(prefix, channel)]))[0]).toBe(1);
+    expect(await backend.subscribers(channel)).toBe(1);
     await second.dispose();
     await listening(channel, 0);
   });

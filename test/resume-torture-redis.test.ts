@@ -1,8 +1,8 @@
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { token } from './helpers/herald.js';
 import { startHeraldProcess, type HeraldProcess } from './helpers/herald-process.js';
-import { REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { REDIS_BACKENDS, startRedisBackend, type RedisBackend } from './helpers/bus-backends.js';
+import { redisAvailable } from './helpers/redis.js';
 import { describeRun, oneTo, runTorture, tortureSeed, type TortureOptions, type TortureResult } from './helpers/torture.js';
 import { until } from './helpers/until.js';
 
@@ -13,30 +13,28 @@ const K = 24;
 const canRun = await redisAvailable();
 
 /**
- * Issue 17's resume torture test on the Redis bus: three gateway processes; every cut subscriber
+ * Issue 17's resume torture test on the Redis bus (one server, and a Redis Cluster): three gateway processes; every cut subscriber
  * comes back on another instance, and in a second run one instance is stopped with SIGTERM while
  * messages flow. Every subscriber ends with exactly 1..N.
  */
-describe.runIf(canRun)('resume torture, Redis bus, three gateway processes', () => {
-  const prefix = uniquePrefix('torture');
+describe.runIf(canRun).each(REDIS_BACKENDS)('resume torture, three gateway processes on $name', ({ kind }) => {
+  let backend: RedisBackend;
   let instances: HeraldProcess[] = [];
   let publisher: string;
   let reader: string;
 
   beforeAll(async () => {
     // History must hold the whole run: a subscription that never got a message resumes from the marker before 1.
-    const env = { REDIS_URL, REDIS_PREFIX: prefix, HISTORY_SIZE: String(N * 2) };
+    backend = await startRedisBackend(kind, 'torture');
+    const env = { ...backend.env, HISTORY_SIZE: String(N * 2) };
     instances = await Promise.all([startHeraldProcess(env), startHeraldProcess(env), startHeraldProcess(env)]);
     await Promise.all(instances.map((instance) => until(async () => (await fetch(`${instance.baseUrl}/ready`)).status === 200, 'ready')));
     publisher = await token({ audience: 'torture', scopes: ['publish'] });
     reader = await token({ audience: 'torture', scopes: ['subscribe'] });
-  }, 30_000);
+  }, 60_000);
   afterAll(async () => {
     await Promise.all(instances.map((instance) => instance.stop()));
-    const admin = new Redis(REDIS_URL);
-    const keys = await admin.keys(`${prefix}:*`);
-    if (keys.length > 0) await admin.del(...keys);
-    admin.disconnect();
+    await backend.stop();
   });
 
   /**
@@ -115,7 +113,7 @@ describe.runIf(canRun)('resume torture, Redis bus, three gateway processes', () 
   it(`${K} subscribers cut while ${N} messages are published, each coming back on another instance, end with exactly 1..${N}`, async () => {
     const live = [...instances];
     const options = baseOptions('rotate', live);
-    const result = await check('redis, 3 instances, rotating', options, true);
+    const result = await check(`${kind}, 3 instances, rotating`, options, true);
     expect(result.cuts['client-terminate'] + result.cuts['client-close']).toBeGreaterThan(2 * K);
   }, 60_000);
 
@@ -134,7 +132,7 @@ describe.runIf(canRun)('resume torture, Redis bus, three gateway processes', () 
         },
       },
     };
-    const result = await check('redis, 3 instances, one SIGTERMed at N/2', options, false);
+    const result = await check(`${kind}, 3 instances, one SIGTERMed at N/2`, options, false);
     await stopped;
     expect(await victim.exited).toEqual({ code: 0, signal: null });
     // Subscribers were on it when it went (their next connections went to the others).

@@ -5,12 +5,13 @@ import { gql, TEST_SECRET, token, wsClient } from './helpers/herald.js';
 import { startHeraldProcess, type HeraldProcess } from './helpers/herald-process.js';
 import { connectNotiflux, notifluxWsUrl } from './helpers/notiflux.js';
 import { createTestDatabase, postgresSkipReason, type TestDatabase } from './helpers/postgres.js';
-import { REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
+import { redisAvailable } from './helpers/redis.js';
+import { REDIS_BACKENDS, startRedisBackend, type RedisBackend } from './helpers/bus-backends.js';
 import { subscribe } from './helpers/subscription.js';
 import { until } from './helpers/until.js';
 
 /**
- * Revocation and disconnect across three gateway processes on one Redis and one PostgreSQL: a
+ * Revocation and disconnect across three gateway processes on one Redis (or a Redis Cluster) and one PostgreSQL: a
  * revocation made on any instance closes, within a second, every connection the token opened on
  * every instance and surface; an instance started afterwards refuses the token (it reads the store).
  */
@@ -26,8 +27,8 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 const jwt = (claims: { aud: string; sub: string; jti?: string; iat?: number }): Promise<string> =>
   courierToken(TEST_SECRET, { scope: 'subscribe publish', iat: nowSeconds(), ...claims });
 
-describe.runIf(canRun)('revocation across three instances on one Redis and one PostgreSQL', () => {
-  const prefix = uniquePrefix('revoke');
+describe.runIf(canRun).each(REDIS_BACKENDS)('revocation across three instances on $name and one PostgreSQL', ({ kind }) => {
+  let backend: RedisBackend;
   let database: TestDatabase;
   let env: Record<string, string>;
   let instances: HeraldProcess[] = [];
@@ -35,16 +36,19 @@ describe.runIf(canRun)('revocation across three instances on one Redis and one P
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    env = { REDIS_URL, REDIS_PREFIX: prefix, DATABASE_URL: database.url };
+    backend = await startRedisBackend(kind, 'revoke');
+    env = { ...backend.env, DATABASE_URL: database.url };
     instances = await Promise.all([startHeraldProcess(env), startHeraldProcess(env), startHeraldProcess(env)]);
     await Promise.all(instances.map((instance) => until(async () => (await fetch(`${instance.baseUrl}/ready`)).status === 200, 'ready')));
-  });
+  }, 60_000);
   afterAll(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
     await Promise.all(instances.map((instance) => instance.stop()));
-    // Undefined when beforeAll failed before it.
-    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+    // Undefined when beforeAll failed before them.
+    /* eslint-disable @typescript-eslint/no-unnecessary-condition */
+    await backend?.stop();
     await database?.drop();
+    /* eslint-enable @typescript-eslint/no-unnecessary-condition */
   });
 
   const manager = (audience: string): Promise<string> => token({ audience, subject: 'ops', scopes: ['manage'] });
@@ -73,7 +77,7 @@ describe.runIf(canRun)('revocation across three instances on one Redis and one P
   it('by jti: graphql-ws, SSE, courier and notiflux connections on three instances close within a second', async () => {
     const audience = 'default'; // notiflux tokens name no audience: they live in the default one
     const [a, b, c] = instances as [HeraldProcess, HeraldProcess, HeraldProcess];
-    const leaked = await jwt({ aud: audience, sub: 'ann', jti: `leak-${prefix}` });
+    const leaked = await jwt({ aud: audience, sub: 'ann', jti: `leak-${backend.prefix}` });
     const ws = await wsConnection(a, leaked);
     const sse = await openSse(b.httpUrl, leaked, ON_TOPIC, { name: 'news' });
     const courier = await openCourier(courierWsUrl(c.baseUrl, leaked));
@@ -87,7 +91,7 @@ describe.runIf(canRun)('revocation across three instances on one Redis and one P
     await until(async () => (await connections(b, audience, 'ann')) === 4, 'four connections of ann across the instances');
 
     const sent = Date.now();
-    const revoked = await gql(b.httpUrl, await manager(audience), REVOKE, { jti: `leak-${prefix}`, reason: 'leaked' });
+    const revoked = await gql(b.httpUrl, await manager(audience), REVOKE, { jti: `leak-${backend.prefix}`, reason: 'leaked' });
     expect(revoked.data?.revokeTokens).toEqual({ connectionsClosed: 4 });
     const wsClosed = await ws.closed;
     expect(wsClosed).toMatchObject({ code: 4403, reason: 'token revoked: leaked' });
@@ -109,13 +113,13 @@ describe.runIf(canRun)('revocation across three instances on one Redis and one P
   });
 
   it('by subject, and disconnect, on every instance; audiences stay apart', async () => {
-    const audience = `subject-${prefix}`;
+    const audience = `subject-${backend.prefix}`;
     const bearer = await jwt({ aud: audience, sub: 'bob', iat: nowSeconds() - 5 });
     const open = await Promise.all(instances.map((instance) => wsConnection(instance, bearer)));
     expect(await connections(instances[0]!, audience, 'bob')).toBe(3);
 
     // Another audience's MANAGE token reaches nothing here.
-    const foreign = await manager(`other-${prefix}`);
+    const foreign = await manager(`other-${backend.prefix}`);
     expect((await gql(instances[1]!.httpUrl, foreign, 'mutation { disconnect(subject: "bob") }')).data).toEqual({ disconnect: 0 });
     expect((await gql(instances[1]!.httpUrl, foreign, REVOKE, { subject: 'bob' })).data?.revokeTokens).toEqual({ connectionsClosed: 0 });
 
@@ -133,7 +137,7 @@ describe.runIf(canRun)('revocation across three instances on one Redis and one P
   });
 
   it('propagates 50 revocations to all three instances within a second each (median and max printed)', async () => {
-    const audience = `timing-${prefix}`;
+    const audience = `timing-${backend.prefix}`;
     const manage = await manager(audience);
     const worst: number[] = [];
     for (let i = 0; i < 50; i++) {
