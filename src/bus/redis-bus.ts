@@ -103,11 +103,17 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
     }
   };
 
-  /** After the subscriber connection came back: every topic and broadcast channel reads what it missed, then goes live. */
-  const catchUp = async (): Promise<void> => {
-    // A newer catch-up (the connection dropped again meanwhile) owns the held messages: they may be newer than what it still has to read.
-    const generation = ++catchUps;
-    const behind = [...channels.values()].filter((state) => state.channel.kind !== 'patterns' && (state.last !== undefined || state.since !== undefined));
+  /** Topic and broadcast channels that know where they stand: they read back what a drop made them miss. */
+  const catchesUp = (state: ChannelState): boolean => state.channel.kind !== 'patterns' && (state.last !== undefined || state.since !== undefined);
+
+  /**
+   * One round of catching up, after the receiving side came back: every topic and broadcast channel
+   * reads what it missed, then goes live. `round` is the request it serves: when a newer one came
+   * meanwhile (the receiver dropped again), a channel keeps holding its live messages, which may be
+   * newer than what the next round still has to read.
+   */
+  const catchUp = async (round: number): Promise<void> => {
+    const behind = [...channels.values()].filter(catchesUp);
     if (behind.length === 0) return;
     for (const state of behind) state.held ??= [];
     try {
@@ -131,14 +137,38 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
           'redis subscriber reconnected but could not catch up from history: its subscribers may have missed messages',
         );
       }
-      if (generation !== catchUps) continue;
+      if (round !== requested) continue;
       const held = state.held ?? [];
       state.held = undefined;
       for (const message of held) deliverOn(state, message);
     }
     logger.info({ channels: behind.length, missed }, 'redis subscriber reconnected: caught up from history');
   };
-  let catchUps = 0;
+
+  /**
+   * Requests to catch up, coalesced: a cluster's subscribers may report being back many times in a
+   * burst (a failover), and each request holds live messages at once, but rounds run one at a time,
+   * the last one after the burst. So a burst costs two rounds of history reads, not one per report.
+   */
+  let requested = 0;
+  let catchingUp = false;
+  const requestCatchUp = (): void => {
+    requested++;
+    for (const state of channels.values()) if (catchesUp(state)) state.held ??= [];
+    if (catchingUp) return;
+    catchingUp = true;
+    void (async () => {
+      try {
+        for (let served = 0; served < requested;) {
+          served = requested;
+          for (const listener of reconnectListeners) listener();
+          await catchUp(served);
+        }
+      } finally {
+        catchingUp = false;
+      }
+    })();
+  };
 
   /** The stream's newest offset, read once the channel is subscribed: a catch-up before its first delivery starts there. */
   const sinceOf = async (channel: Channel): Promise<Cursor | 'empty' | undefined> => {
@@ -150,10 +180,7 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
       return undefined;
     }
   };
-  link.onReceiverBack(() => {
-    void catchUp();
-    for (const listener of reconnectListeners) listener();
-  });
+  link.onReceiverBack(requestCatchUp);
 
   return {
     async publish(draft) {

@@ -27,6 +27,12 @@ export interface PrivateRedisCluster {
   masterOf(slot: number): Promise<ClusterNode>;
   /** Subscribers the master owning `channel`'s slot counts on that shard channel (PUBSUB SHARDNUMSUB). */
   shardNumsub(channel: string): Promise<number>;
+  /**
+   * Moves one slot, its keys included, to another master while clients keep using it, as
+   * `redis-cli --cluster reshard` does slot by slot: IMPORTING/MIGRATING, MIGRATE the keys, then every
+   * master learns the new owner.
+   */
+  migrateSlot(slot: number, to: ClusterNode): Promise<void>;
   /** Kills a node's process (SIGKILL), as a crash would. */
   kill(node: ClusterNode): Promise<void>;
   /** Waits until every live node reports cluster_state:ok and every slot has a reachable master. */
@@ -130,6 +136,28 @@ export async function startPrivateRedisCluster(options: { masters?: number; repl
       const master = await masterOf(calculateSlot(channel));
       const reply = await query(master, (redis) => redis.call('PUBSUB', 'SHARDNUMSUB', channel) as Promise<Array<string | number>>);
       return Number(reply[1] ?? 0);
+    },
+    async migrateSlot(slot, to) {
+      const from = await masterOf(slot);
+      const idOf = (node: ClusterNode) => query(node, (redis) => redis.cluster('MYID'));
+      const [fromId, toId] = [await idOf(from), await idOf(to)];
+      await query(to, (redis) => redis.cluster('SETSLOT', slot, 'IMPORTING', fromId));
+      await query(from, (redis) => redis.cluster('SETSLOT', slot, 'MIGRATING', toId));
+      await query(from, async (redis) => {
+        for (;;) {
+          const keys = await redis.cluster('GETKEYSINSLOT', slot, 100);
+          if (keys.length === 0) return;
+          await redis.migrate(to.host, to.port, '', 0, 5_000, 'KEYS', ...keys);
+        }
+      });
+      // The new owner first, then the old one (which drops the slot's shard channel subscriptions), then the rest.
+      const others: ClusterNode[] = [];
+      for (const node of live()) {
+        if (node.port === to.port || node.port === from.port) continue;
+        const [role] = await query(node, (redis) => redis.role());
+        if (role === 'master') others.push(node);
+      }
+      for (const node of [to, from, ...others]) await query(node, (redis) => redis.cluster('SETSLOT', slot, 'NODE', toId));
     },
     async kill(node) {
       const child = processes.get(node.port);
