@@ -141,11 +141,16 @@ const ownerOf = (topic: string): Promise<ClusterNode> =>
 
 describe('Redis Cluster faults under two gateways and a running publisher', () => {
   it('a master is killed and its replica promoted: publishes succeed or fail UNAVAILABLE, subscribers get every acknowledged one', async () => {
-    const topic = 'failover';
+    const topic = 'failover/1';
     const channel: Channel = { kind: 'topic', audience: AUDIENCE, topic };
     const victim = await ownerOf(topic);
-    const subscribers = await Promise.all(gateways.map((gateway) => steadySubscriber(gateway, topic)));
+    // Beside the topic's subscribers, a pattern subscriber: its messages come through the audience's pattern channel.
+    const subscribers = await Promise.all([...gateways.map((gateway) => steadySubscriber(gateway, topic)), steadySubscriber(gateways[0]!, 'failover/*')]);
     await until(async () => (await cluster.shardNumsub(shardChannelName(prefix, channel))) === gateways.length, 'both gateways SSUBSCRIBEd');
+    await until(
+      async () => (await cluster.shardNumsub(shardChannelName(prefix, { kind: 'patterns', audience: AUDIENCE }))) === 1,
+      'the pattern channel SSUBSCRIBEd',
+    );
 
     let killedAt: number | undefined;
     const outcomes = await publishUntil(
@@ -169,7 +174,7 @@ describe('Redis Cluster faults under two gateways and a running publisher', () =
     console.log(
       `failover: ${failed.length} publishes failed with UNAVAILABLE (slowest ${Math.round(Math.max(...failed.map((o) => o.ms)))} ms); ` +
         `publishing was refused for ${Math.round(recovered.startedAt - firstFailed.startedAt)} ms, from ${Math.round(firstFailed.startedAt - killedAt!)} ms after the kill; ` +
-        `${outcomes.length - failed.length} acknowledged, all delivered to both subscribers`,
+        `${outcomes.length - failed.length} acknowledged, all delivered to both topic subscribers and the pattern subscriber`,
     );
   }, 60_000);
 

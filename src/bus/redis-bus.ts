@@ -6,6 +6,7 @@ import type { Message } from '../publish/message.js';
 import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
 import { createRedisControl } from './redis-control.js';
+import { createTopicOrder } from './topic-order.js';
 import { parseOrUndefined, type RedisLink } from './redis-link.js';
 import { createRedisSingleLink } from './redis-single-link.js';
 
@@ -39,6 +40,10 @@ interface ChannelState {
   since: Cursor | 'empty' | undefined;
   /** Live messages held while the channel catches up from history after a reconnect. */
   held: Message[] | undefined;
+  /** Takes each live message: straight to deliverOn, or, on a pattern channel, through its topics' order (topic-order.ts). */
+  accept: (message: Message) => void;
+  /** A pattern channel has said once that it could not fill a gap. */
+  warnedUnfilled?: boolean;
   /** Stops listening on Redis (the event target unsubscribes when no handler is left). */
   stop: () => void;
 }
@@ -224,10 +229,10 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
       let state = channels.get(name);
       if (state === undefined) {
         const handler = (message: unknown): void => {
-          // Nothing crosses audiences, even if something else writes to our channels.
-          if (isMessage(message) && message.audience === channel.audience) {
+          // Nothing crosses audiences, even if something else writes to our channels; a pattern channel carries topic messages only.
+          if (isMessage(message) && message.audience === channel.audience && (channel.kind !== 'patterns' || message.topic !== null)) {
             if (own.held !== undefined) own.held.push(message);
-            else deliverOn(own, message);
+            else own.accept(message);
             return;
           }
           // Once at warn (something else writes to our channels: check REDIS_PREFIX), then quietly.
@@ -246,8 +251,24 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
           last: undefined,
           since: undefined,
           held: undefined,
+          accept: (message) => deliverOn(own, message),
           stop: () => receiving.stop(),
         };
+        if (channel.kind === 'patterns') {
+          own.accept = createTopicOrder({
+            deliver: (message) => deliverOn(own, message),
+            missing: async (topic, after) =>
+              keptAfter(await readHistory({ audience: channel.audience, topic }, after, historyOptions.size), after, historyOptions.size > 0),
+            unfilled: (topic, error) => {
+              // Once at warn per channel, then quietly: a Redis outage would otherwise log every topic it touched.
+              logger[own.warnedUnfilled ? 'debug' : 'warn'](
+                { channel: name, topic, err: (error as Error).message },
+                'a pattern channel skipped messages of a topic that history could not give back: its pattern subscribers missed them',
+              );
+              own.warnedUnfilled = true;
+            },
+          });
+        }
         channels.set(name, (state = own));
       }
       // A wrapper, so the same function listening twice is two listeners with two stop functions.
