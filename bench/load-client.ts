@@ -9,7 +9,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import type WebSocket from 'ws';
 import { HttpPublisher } from './http-publisher.js';
 import { runStorm } from './storm-client.js';
-import { benchPayload, gcReport, now, percentile, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
+import { benchPayload, benchTopic, gcReport, now, percentile, type DeliveryTrace, type HarnessCommand, type LoadJob, type LoadResult } from './protocol.js';
 import { wireFor } from './wire.js';
 
 const CONNECT_BATCH = 250;
@@ -56,7 +56,7 @@ async function run(job: LoadJob): Promise<void> {
   const { scenario, kind, port } = job;
   const publisher = new HttpPublisher(port, scenario.inFlight);
   const wire = wireFor(kind, port, job.token);
-  const topicOf = (index: number): string => `bench/${index % scenario.topics}`;
+  const topicOf = (index: number): string => benchTopic(index, scenario.topics);
   const subscribersPerTopic = scenario.connections / scenario.topics;
   const expected = scenario.messages * subscribersPerTopic;
   const latencies = new Float64Array(expected);
@@ -150,7 +150,7 @@ async function run(job: LoadJob): Promise<void> {
   // Pub/sub has no subscribe acknowledgement: publish warm-up messages until every socket saw one.
   for (let round = 0; subscribers.some((s) => !s.warm); round++) {
     if (round === 100) throw new Error('warm-up: some subscribers never received a message');
-    await Promise.all(Array.from({ length: scenario.topics }, (_, t) => publish(`bench/${t}`, benchPayload(WARM_SEQ, now()))));
+    await Promise.all(Array.from({ length: scenario.topics }, (_, t) => publish(topicOf(t), benchPayload(WARM_SEQ, now()))));
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const connectSeconds = (now() - connectStart) / 1000;

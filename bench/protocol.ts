@@ -4,12 +4,22 @@ export const BENCH_SECRET = 'herald-bench-secret-0123456789abcdef';
 
 /**
  * The plain `ws` fan-out baseline, nginx + nchan (the second baseline, a real pub/sub server; see
- * servers/nchan.ts), Herald on its in-process bus, and Herald on the Redis bus (`--redis`).
+ * servers/nchan.ts), Herald on its in-process bus, Herald on the Redis bus (`--redis`), and Herald on
+ * the cluster bus over the bench's own Redis Cluster (`--redis-cluster N`).
  */
-export type ServerKind = 'baseline' | 'nchan' | 'herald' | 'herald-redis';
+export type ServerKind = 'baseline' | 'nchan' | 'herald' | 'herald-redis' | 'herald-cluster';
 
 /** Every Herald kind speaks GraphQL (graphql-transport-ws subscriptions, the publish mutation). */
-export const speaksGraphql = (kind: ServerKind): boolean => kind === 'herald' || kind === 'herald-redis';
+export const speaksGraphql = (kind: ServerKind): boolean => kind === 'herald' || kind === 'herald-redis' || kind === 'herald-cluster';
+
+/** The audience of the bench's token: every Herald message of the bench is in it. */
+export const BENCH_AUDIENCE = 'bench';
+
+/**
+ * The topic of the `index`th message or socket of a phase (round robin). The harness needs it too:
+ * on a cluster, which master each topic's messages go to follows from its name.
+ */
+export const benchTopic = (index: number, topics: number): string => `bench/${index % topics}`;
 
 export interface Scenario {
   readonly name: string;

@@ -10,6 +10,8 @@
  *   npm run bench -- --runs 5 --only 1k-1t-max
  *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of both servers and clients in bench/results/profiles
  *   npm run bench -- --redis            also Herald on the Redis bus (REDIS_URL, default redis://127.0.0.1:6379)
+ *   npm run bench -- --redis-cluster 3  also Herald on the cluster bus over a Redis Cluster of 3 masters (3 to 6) the bench
+ *                                       starts on spare ports and stops at the end, with what each master did (redis-cluster.ts)
  *   npm run bench -- --only 1k-100t-10k/s --runs 1 --trace   every measured delivery in bench/results/traces (DeliveryTrace)
  *
  * Each server and the load client run in their own process; the harness reads the server's RSS
@@ -23,7 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mintToken } from '../src/auth/mint-token.js';
 import { ensureNchan, type NchanInstall } from './nchan-install.js';
-import { BENCH_SECRET, speaksGraphql, type GcReport, type LoadResult, type Scenario, type ServerKind, type StormResult } from './protocol.js';
+import { addUsed, expectedUse, noUse, startBenchCluster, type BenchCluster, type ShardUse } from './redis-cluster.js';
+import { BENCH_AUDIENCE, BENCH_SECRET, speaksGraphql, type GcReport, type LoadResult, type Scenario, type ServerKind, type StormResult } from './protocol.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const registerTypescript = join(here, '..', 'bin', 'register-typescript.mjs');
@@ -54,6 +57,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string' },
     only: { type: 'string' },
     redis: { type: 'boolean', default: false },
+    'redis-cluster': { type: 'string' },
     profile: { type: 'boolean', default: false },
     trace: { type: 'boolean', default: false },
     'no-nchan': { type: 'boolean', default: false },
@@ -67,6 +71,12 @@ if (scenarios.length === 0) {
   process.exit(2);
 }
 const runs = Number(args.runs ?? (args.quick ? 1 : 3));
+// redis-cli --cluster create wants at least 3 masters; each is a process of its own beside the servers and load clients.
+const clusterMasters = args['redis-cluster'] === undefined ? undefined : Number(args['redis-cluster']);
+if (clusterMasters !== undefined && !(Number.isInteger(clusterMasters) && clusterMasters >= 3 && clusterMasters <= 6)) {
+  process.stderr.write(`bench: --redis-cluster takes the number of masters, 3 to 6, got ${args['redis-cluster']}\n`);
+  process.exit(2);
+}
 
 // Each process holds one descriptor per socket; Node cannot raise its own limit, so say what to run.
 const neededDescriptors = Math.max(...scenarios.map((s) => s.connections)) + 256;
@@ -81,7 +91,13 @@ if (openFilesLimit < neededDescriptors) {
 // nginx + nchan, fetched now if missing (a few seconds, once per machine), unless no scenario needs it.
 const nchan: NchanInstall | undefined = args['no-nchan'] || scenarios.every((s) => s.storm !== undefined) ? undefined : findNchan();
 if (nchan !== undefined && nchan.source !== 'system') process.stderr.write(`bench: nginx + nchan: ${nchan.nginx} (${nchan.source})\n`);
-const kinds: ServerKind[] = ['baseline', ...(nchan === undefined ? [] : ['nchan' as const]), 'herald', ...(args.redis ? ['herald-redis' as const] : [])];
+const kinds: ServerKind[] = [
+  'baseline',
+  ...(nchan === undefined ? [] : ['nchan' as const]),
+  'herald',
+  ...(args.redis ? ['herald-redis' as const] : []),
+  ...(clusterMasters === undefined ? [] : ['herald-cluster' as const]),
+];
 /** The table's name for each server: the plain `ws` baseline is "ws" there. */
 const label = (kind: ServerKind): string => (kind === 'baseline' ? 'ws' : kind);
 
@@ -104,6 +120,8 @@ interface Measurement extends LoadResult {
    * second and summed over the cores: whatever the servers do, time neither process could run.
    */
   readonly stealMsPerSecond: number;
+  /** herald-cluster: what each master did over the measured slices, and the REDIS_PREFIX its channels were under. */
+  readonly shards?: { readonly prefix: string; readonly use: readonly ShardUse[] };
 }
 
 /** One storm on one Herald: what the load client measured, and the CPU both processes used for it. */
@@ -126,54 +144,78 @@ interface StormEntry {
   readonly runs: StormMeasurement[];
 }
 
-const token = (await mintToken({ secret: BENCH_SECRET }, { audience: 'bench', scopes: ['subscribe', 'publish'], ttlSeconds: 3600 })).token;
+const token = (await mintToken({ secret: BENCH_SECRET }, { audience: BENCH_AUDIENCE, scopes: ['subscribe', 'publish'], ttlSeconds: 3600 })).token;
 const results: Array<{ scenario: Scenario; runs: Partial<Record<ServerKind, Measurement[]>> }> = [];
 
 const storms: StormEntry[] = [];
 
-for (const scenario of scenarios) {
-  if (scenario.storm !== undefined) {
-    // Herald only: the baseline has no history to resume from. One server at a time: a storm is one
-    // event, not a steady phase to interleave, and two idle 10k-socket sessions would only add noise.
-    const entry: StormEntry = { scenario, runs: [] };
-    storms.push(entry);
-    const stormKinds = kinds.filter(speaksGraphql);
+// The bench's own cluster, stopped however the bench ends (done, failed, interrupted): its
+// redis-servers and data dirs must not outlive it. Interrupted, the servers and load clients go
+// too: a signal sent to this process alone would leave them running (a Herald on the stopped
+// cluster retries for ever).
+let clusterStarting: Promise<BenchCluster> | undefined;
+const stopCluster = async (): Promise<void> => (await clusterStarting?.catch(() => undefined))?.stop();
+const children = new Set<ChildProcess>();
+const exitWith = (code: number) => (): void => {
+  for (const child of children) child.kill();
+  void stopCluster().finally(() => process.exit(code));
+};
+process.once('SIGINT', exitWith(130));
+process.once('SIGTERM', exitWith(143));
+if (clusterMasters !== undefined) clusterStarting = startBenchCluster(clusterMasters);
+const cluster = await clusterStarting;
+if (cluster !== undefined) {
+  const ports = cluster.masters.map(({ node }) => node.port).join(', ');
+  process.stderr.write(`bench: Redis Cluster of ${cluster.masters.length} masters (no replicas) on ports ${ports}\n`);
+}
+
+try {
+  for (const scenario of scenarios) {
+    if (scenario.storm !== undefined) {
+      // Herald only: the baseline has no history to resume from. One server at a time: a storm is one
+      // event, not a steady phase to interleave, and two idle 10k-socket sessions would only add noise.
+      const entry: StormEntry = { scenario, runs: [] };
+      storms.push(entry);
+      const stormKinds = kinds.filter(speaksGraphql);
+      for (let run = 0; run < runs; run++) {
+        for (const kind of stormKinds.map((_, i) => stormKinds[(i + run) % stormKinds.length]!)) {
+          const measured = await measureStorm(kind, scenario, run);
+          entry.runs.push(measured);
+          const { storm } = measured;
+          process.stderr.write(
+            `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(14)} catch-up from cut p50 ${fmt(storm.catchUpFromCutMs.p50, 0)} ` +
+              `p99 ${fmt(storm.catchUpFromCutMs.p99, 0)} max ${fmt(storm.catchUpFromCutMs.max, 0)} ms, from reconnect p50 ` +
+              `${fmt(storm.catchUpFromReconnectMs.p50, 0)} p99 ${fmt(storm.catchUpFromReconnectMs.p99, 0)} max ${fmt(storm.catchUpFromReconnectMs.max, 0)} ms  ` +
+              `lost ${storm.lost} dup ${storm.duplicates} failed ${storm.failed}${storm.errors.length > 0 ? ` (${storm.errors[0]})` : ''}\n`,
+          );
+        }
+      }
+      continue;
+    }
+    const entry = { scenario, runs: Object.fromEntries(kinds.map((kind) => [kind, [] as Measurement[]])) as Partial<Record<ServerKind, Measurement[]>> };
+    results.push(entry);
     for (let run = 0; run < runs; run++) {
-      for (const kind of stormKinds.map((_, i) => stormKinds[(i + run) % stormKinds.length]!)) {
-        const measured = await measureStorm(kind, scenario, run);
-        entry.runs.push(measured);
-        const { storm } = measured;
+      // Each run starts with a different server, so drift in the machine's speed spreads over all of them.
+      const order = kinds.map((_, i) => kinds[(i + run) % kinds.length]!);
+      for (const [kind, measurement] of await measureInterleaved(order, scenario, run)) {
+        entry.runs[kind]!.push(measurement);
         process.stderr.write(
-          `  ${scenario.name} run ${run + 1}/${runs} ${kind.padEnd(12)} catch-up from cut p50 ${fmt(storm.catchUpFromCutMs.p50, 0)} ` +
-            `p99 ${fmt(storm.catchUpFromCutMs.p99, 0)} max ${fmt(storm.catchUpFromCutMs.max, 0)} ms, from reconnect p50 ` +
-            `${fmt(storm.catchUpFromReconnectMs.p50, 0)} p99 ${fmt(storm.catchUpFromReconnectMs.p99, 0)} max ${fmt(storm.catchUpFromReconnectMs.max, 0)} ms  ` +
-            `lost ${storm.lost} dup ${storm.duplicates} failed ${storm.failed}${storm.errors.length > 0 ? ` (${storm.errors[0]})` : ''}\n`,
+          `  ${scenario.name} run ${run + 1}/${runs} ${label(kind).padEnd(14)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
+            `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}  ` +
+            (measurement.failedPublishes > 0 ? `FAILED PUBLISHES ${measurement.failedPublishes}  ` : '') +
+            (measurement.stalls !== undefined ? `client stalls ${measurement.stalls.count} (max ${fmt(measurement.stalls.maxMs, 1)} ms)  ` : '') +
+            `cpu server ${fmt(100 * measurement.serverCpuShare, 0)}% client ${fmt(100 * measurement.clientCpuShare, 0)}%  ` +
+            `gc max server ${fmt(measurement.gcMaxPauseMs, 1)} client ${fmt(measurement.clientGcMaxPauseMs, 1)} ms  ` +
+            `steal ${fmt(measurement.stealMsPerSecond, 1)} ms/s\n`,
         );
       }
     }
-    continue;
   }
-  const entry = { scenario, runs: Object.fromEntries(kinds.map((kind) => [kind, [] as Measurement[]])) as Partial<Record<ServerKind, Measurement[]>> };
-  results.push(entry);
-  for (let run = 0; run < runs; run++) {
-    // Each run starts with a different server, so drift in the machine's speed spreads over all of them.
-    const order = kinds.map((_, i) => kinds[(i + run) % kinds.length]!);
-    for (const [kind, measurement] of await measureInterleaved(order, scenario, run)) {
-      entry.runs[kind]!.push(measurement);
-      process.stderr.write(
-        `  ${scenario.name} run ${run + 1}/${runs} ${label(kind).padEnd(12)} ${fmt(measurement.deliveredPerSecond, 0)} msg/s ` +
-          `p99 ${fmt(measurement.latencyMs.p99, 1)} ms  lost ${measurement.lost}  ` +
-          (measurement.failedPublishes > 0 ? `FAILED PUBLISHES ${measurement.failedPublishes}  ` : '') +
-          (measurement.stalls !== undefined ? `client stalls ${measurement.stalls.count} (max ${fmt(measurement.stalls.maxMs, 1)} ms)  ` : '') +
-          `cpu server ${fmt(100 * measurement.serverCpuShare, 0)}% client ${fmt(100 * measurement.clientCpuShare, 0)}%  ` +
-          `gc max server ${fmt(measurement.gcMaxPauseMs, 1)} client ${fmt(measurement.clientGcMaxPauseMs, 1)} ms  ` +
-          `steal ${fmt(measurement.stealMsPerSecond, 1)} ms/s\n`,
-      );
-    }
-  }
-}
 
-report(results, storms);
+  report(results, storms);
+} finally {
+  await stopCluster();
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -308,6 +350,10 @@ interface Session {
   elapsedMicros: number;
   /** The client sent its result and is exiting. */
   finished: boolean;
+  /** Herald on Redis: the REDIS_PREFIX of its channels and keys, its own per session. */
+  readonly redisPrefix: string | undefined;
+  /** herald-cluster: what each master did over the measured slices so far. */
+  shardUse: ShardUse[] | undefined;
 }
 
 /**
@@ -338,14 +384,18 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
     args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${name}-run${run + 1}`)}`] : [];
   // nchan's wrapper is not the server: nginx is profiled with perf, if at all, not here.
   const profile = kind === 'nchan' ? [] : profileOf(kind);
-  const script = { baseline: 'baseline.ts', nchan: 'nchan.ts', herald: 'herald.ts', 'herald-redis': 'herald.ts' }[kind];
+  const script = { baseline: 'baseline.ts', nchan: 'nchan.ts', herald: 'herald.ts', 'herald-redis': 'herald.ts', 'herald-cluster': 'herald.ts' }[kind];
+  // Its own prefix per session, so nothing else on that Redis hears the benchmark (or is heard), and
+  // no run resumes another's history.
+  const redisPrefix = kind === 'herald-redis' || kind === 'herald-cluster' ? `herald-bench-${process.pid}-${Date.now()}` : undefined;
   const server = fork(join(here, 'servers', script), [], {
     // The servers load TypeScript the way `npm start` does (bin/register-typescript.mjs), not through tsx.
     execArgv: ['--expose-gc', '--import', registerTypescript, ...profile],
     env: {
       ...process.env,
-      // Its own channel prefix per run, so nothing else on that Redis hears the benchmark (or is heard).
-      ...(kind === 'herald-redis' && { BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: `herald-bench-${process.pid}-${Date.now()}` }),
+      ...(redisPrefix !== undefined && { BENCH_REDIS_PREFIX: redisPrefix }),
+      ...(kind === 'herald-redis' && { BENCH_REDIS_URL: redisUrl }),
+      ...(kind === 'herald-cluster' && { BENCH_REDIS_CLUSTER_NODES: cluster!.seeds }),
       ...(kind === 'nchan' && { BENCH_NGINX: nchan!.nginx, BENCH_NCHAN_MODULE: nchan!.module, BENCH_CONNECTIONS: String(scenario.connections) }),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -354,6 +404,11 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
     execArgv: ['--import', 'tsx', ...profileOf(`${kind}-client`)],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  // Not nchan's wrapper: it stops nginx itself once this process is gone (servers/control.ts), and a signal would leave nginx running.
+  for (const child of kind === 'nchan' ? [client] : [server, client]) {
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+  }
   const session: Session = {
     kind,
     server,
@@ -365,6 +420,8 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
     stealMicros: 0,
     elapsedMicros: 0,
     finished: false,
+    redisPrefix,
+    shardUse: kind === 'herald-cluster' ? noUse(cluster!.masters.length) : undefined,
   };
   try {
     const { port, pid } = await nextMessage<{ port: number; pid?: number }>(server, 'ready');
@@ -387,6 +444,8 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
 /** Publishes `messages` more of the measured phase through `session` and adds what it cost. */
 async function measureSlice(session: Session, messages: number): Promise<void> {
   const { server, client, pid } = session;
+  // Around herald-cluster's own slices only: the other servers' slices do not touch the cluster.
+  const shardsBefore = session.shardUse === undefined ? undefined : await cluster!.read();
   const serverBefore = cpuMicros(pid);
   const clientBefore = cpuMicros(client.pid!);
   const stealBefore = stealMicros();
@@ -399,6 +458,7 @@ async function measureSlice(session: Session, messages: number): Promise<void> {
   session.serverCpuMicros += cpuMicros(pid) - serverBefore;
   session.clientCpuMicros += cpuMicros(client.pid!) - clientBefore;
   session.stealMicros += stealMicros() - stealBefore;
+  if (shardsBefore !== undefined) session.shardUse = addUsed(session.shardUse!, shardsBefore, await cluster!.read());
 }
 
 async function finishSession(session: Session, scenario: Scenario): Promise<Measurement> {
@@ -425,6 +485,7 @@ async function finishSession(session: Session, scenario: Scenario): Promise<Meas
     clientGcMsPerSecond: result.gc.totalMs / seconds,
     clientGcMaxPauseMs: result.gc.maxMs,
     stealMsPerSecond: session.stealMicros / 1000 / seconds,
+    ...(session.shardUse !== undefined && { shards: { prefix: session.redisPrefix!, use: session.shardUse } }),
   };
 }
 
@@ -602,6 +663,7 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
     const baseline = pick('baseline');
     const nchanFigures = kinds.includes('nchan') ? pick('nchan') : undefined;
     const heraldRedis = kinds.includes('herald-redis') ? pick('herald-redis') : undefined;
+    const heraldCluster = kinds.includes('herald-cluster') ? pick('herald-cluster') : undefined;
     /**
      * `combine` of two servers' figures run by run, and the median of those: the servers of one run
      * took turns on the same stretch of the machine, so a run's ratio cancels its noise, and the
@@ -631,10 +693,19 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
       deliveredPerSecond: paired('herald-redis', 'herald', (m) => m.deliveredPerSecond, divide),
       publishesPerSecond: paired('herald-redis', 'herald', (m) => m.publishesPerSecond, divide),
     };
+    /** herald-cluster against `peer`: added latency, and the throughput and publish-rate ratios. */
+    const clusterVs = (peer: ServerKind) => ({
+      p50: paired('herald-cluster', peer, (m) => m.latencyMs.p50, subtract),
+      p99: paired('herald-cluster', peer, (m) => m.latencyMs.p99, subtract),
+      deliveredPerSecond: paired('herald-cluster', peer, (m) => m.deliveredPerSecond, divide),
+      publishesPerSecond: paired('herald-cluster', peer, (m) => m.publishesPerSecond, divide),
+    });
+    const clusterAdds = heraldCluster && { herald: clusterVs('herald'), heraldRedis: heraldRedis && clusterVs('herald-redis') };
     const measured: Array<[ServerKind, typeof herald]> = [['baseline', baseline]];
     if (nchanFigures !== undefined) measured.push(['nchan', nchanFigures]);
     measured.push(['herald', herald]);
     if (heraldRedis !== undefined) measured.push(['herald-redis', heraldRedis]);
+    if (heraldCluster !== undefined) measured.push(['herald-cluster', heraldCluster]);
     for (const [kind, m] of measured) {
       rows.push({
         scenario: scenario.name,
@@ -659,7 +730,7 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
         'steal ms/s': fmt(m.stealMsPerSecond, 1),
       });
     }
-    return { scenario, herald, baseline, nchan: nchanFigures, heraldRedis, ratio, ratioNchan, redisAdds, runs: byKind };
+    return { scenario, herald, baseline, nchan: nchanFigures, heraldRedis, heraldCluster, ratio, ratioNchan, redisAdds, clusterAdds, runs: byKind };
   });
 
   const out: string[] = [];
@@ -718,6 +789,31 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
         );
       }
     }
+    if (cluster !== undefined) {
+      const vsRedis = kinds.includes('herald-redis') ? ' and one Redis (herald-redis)' : '';
+      out.push(
+        '',
+        `Redis Cluster bus, ${cluster.masters.length} masters (herald-cluster) vs in-process bus (herald)${vsRedis}, median of the runs' own ratios and differences:`,
+      );
+      for (const { scenario, heraldCluster, clusterAdds } of summary) {
+        if (clusterAdds === undefined) continue;
+        const lost = `lost ${heraldCluster!.lost}${heraldCluster!.lost > 0 ? ' (MUST BE 0)' : ''}`;
+        const peers = [
+          ['herald', clusterAdds.herald] as const,
+          ...(clusterAdds.heraldRedis === undefined ? [] : [['herald-redis', clusterAdds.heraldRedis] as const]),
+        ];
+        const rates = peers
+          .map(([name, vs]) => `${fmt((isPublishOnly(scenario) ? vs.publishesPerSecond : vs.deliveredPerSecond).median, 2)}× ${name}`)
+          .join(', ');
+        if (isPublishOnly(scenario)) {
+          out.push(`  ${scenario.name.padEnd(16)} publishes/s ${fmt(heraldCluster!.publishesPerSecond, 0)}: ${rates}   ${lost}`);
+          continue;
+        }
+        const latency = peers.map(([name, vs]) => `p50 ${signed(vs.p50.median)} p99 ${signed(vs.p99.median)} ms vs ${name}`).join(', ');
+        out.push(`  ${scenario.name.padEnd(16)} msg/s ${fmt(heraldCluster!.deliveredPerSecond, 0)}: ${rates}   ${latency}   ${lost}`);
+      }
+      out.push('', ...shardReport(cluster, all));
+    }
   }
   const stormSummary = stormEntries.map(({ scenario, runs: list }) => ({ scenario, runs: list }));
   if (stormEntries.length > 0) out.push(...(out.length > 0 ? [''] : []), ...stormReport(stormEntries));
@@ -726,8 +822,65 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
   const dir = join(here, 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}.json`);
-  writeFileSync(file, `${JSON.stringify({ runs, node: process.version, summary, storms: stormSummary }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ runs, node: process.version, cluster: cluster?.masters, summary, storms: stormSummary }, null, 2)}\n`);
   process.stdout.write(`\nwritten: ${file}\n`);
+}
+
+/**
+ * What each master of the bench's cluster did in each herald-cluster run, against what the cluster
+ * bus's design says it should (expectedUse), and what classic PUBLISH would have cost there.
+ */
+function shardReport(benchCluster: BenchCluster, all: typeof results): string[] {
+  const nodes = benchCluster.masters.length;
+  const out = [
+    `Per master, over herald-cluster's measured slices (INFO commandstats and cpu of every master, read before and after each slice). Expected: each`,
+    `message's append script (EVALSHA, which SPUBLISHes its topic's shard channel) on the master owning the topic's slot, and one SPUBLISH of the`,
+    `audience's patterns channel on the master owning the audience's slot. PUBLISH: classic pub/sub, which the cluster bus does not use.`,
+  ];
+  for (const { scenario, runs: byKind } of all) {
+    for (const [run, measurement] of (byKind['herald-cluster'] ?? []).entries()) {
+      if (measurement.shards === undefined) continue;
+      const { prefix, use } = measurement.shards;
+      const expected = expectedUse(benchCluster.masters, prefix, scenario.topics, scenario.messages);
+      const published = scenario.messages - measurement.failedPublishes;
+      const total = (key: keyof ShardUse): number => use.reduce((sum, one) => sum + one[key], 0);
+      const share = (part: number, whole: number): string => `${fmt((100 * part) / whole, 1)}%`;
+      const rows = benchCluster.masters.map(({ node, slots }, i) => ({
+        master: `${node.host}:${node.port}`,
+        slots: slots.map(([from, to]) => `${from}-${to}`).join(','),
+        topics: String(expected[i]!.topics),
+        'EVALSHA exp': fmt(expected[i]!.scripts, 0),
+        EVALSHA: fmt(use[i]!.scripts, 0),
+        'share exp/meas': `${share(expected[i]!.scripts, scenario.messages)} / ${share(use[i]!.scripts, total('scripts'))}`,
+        'SPUBLISH exp': fmt(expected[i]!.spublish, 0),
+        SPUBLISH: fmt(use[i]!.spublish, 0),
+        PUBLISH: fmt(use[i]!.publish, 0),
+        'Redis CPU s': fmt(use[i]!.cpuSeconds, 2),
+      }));
+      rows.push({
+        master: 'all',
+        slots: '',
+        topics: String(scenario.topics),
+        'EVALSHA exp': fmt(scenario.messages, 0),
+        EVALSHA: fmt(total('scripts'), 0),
+        'share exp/meas': '',
+        'SPUBLISH exp': fmt(2 * scenario.messages, 0),
+        SPUBLISH: fmt(total('spublish'), 0),
+        PUBLISH: fmt(total('publish'), 0),
+        'Redis CPU s': fmt(total('cpuSeconds'), 2),
+      });
+      out.push(
+        '',
+        `${scenario.name} run ${run + 1}: ${fmt(published, 0)} messages published${measurement.failedPublishes > 0 ? ` (${measurement.failedPublishes} failed)` : ''}`,
+        ...table(rows).map((line) => `  ${line}`),
+        // Classic PUBLISH on a cluster is broadcast over the cluster bus to every node, subscribers or not.
+        `  computed, not measured: classic PUBLISH here would have every one of the ${nodes} nodes handle every message: ${nodes} × ${fmt(published, 0)} = ` +
+          `${fmt(nodes * published, 0)} (× 2 channels, topic and patterns, as the one-Redis bus publishes: ${fmt(2 * nodes * published, 0)}), ` +
+          `against the ${fmt(total('spublish'), 0)} SPUBLISHes measured over all masters`,
+      );
+    }
+  }
+  return out;
 }
 
 /** Rows as aligned text: the first `labels` columns left-aligned, the figures right-aligned. */

@@ -42,6 +42,7 @@ export function wireFor(kind: ServerKind, port: number, token: string): Wire {
       return nchan(port);
     case 'herald':
     case 'herald-redis':
+    case 'herald-cluster':
       return graphqlTransportWs(port, token);
   }
 }

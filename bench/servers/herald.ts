@@ -1,6 +1,7 @@
 /**
  * Herald as the benchmark runs it: the real createApp, limits raised for 10k sockets. The in-process
- * bus, or the Redis bus when the harness passes BENCH_REDIS_URL and BENCH_REDIS_PREFIX (`--redis`).
+ * bus, the Redis bus when the harness passes BENCH_REDIS_URL (`--redis`), or the cluster bus when it
+ * passes BENCH_REDIS_CLUSTER_NODES (`--redis-cluster N`), either under BENCH_REDIS_PREFIX.
  */
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -8,6 +9,8 @@ import { BENCH_SECRET } from '../protocol.js';
 import { serveBenchControl } from './control.js';
 
 const redisUrl = process.env.BENCH_REDIS_URL;
+const clusterNodes = process.env.BENCH_REDIS_CLUSTER_NODES;
+const redisPrefix = process.env.BENCH_REDIS_PREFIX ?? 'herald-bench';
 const app = await createApp(
   loadConfig({
     JWT_SECRET: BENCH_SECRET,
@@ -15,7 +18,8 @@ const app = await createApp(
     DATABASE_URL: ':memory:',
     LOG_LEVEL: 'warn',
     MAX_CONNECTIONS: '100000',
-    ...(redisUrl !== undefined && { REDIS_URL: redisUrl, REDIS_PREFIX: process.env.BENCH_REDIS_PREFIX ?? 'herald-bench' }),
+    ...(redisUrl !== undefined && { REDIS_URL: redisUrl, REDIS_PREFIX: redisPrefix }),
+    ...(clusterNodes !== undefined && { REDIS_CLUSTER_NODES: clusterNodes, REDIS_PREFIX: redisPrefix }),
   }),
 );
 const url = await app.start();
