@@ -59,10 +59,11 @@ afterAll(async () => {
 });
 
 /** A bus on this file's Redis Cluster (REDIS_CLUSTER_NODES). */
-const openClusterBus = (prefix: string, history = DEFAULT_HISTORY, nodes = cluster!.nodes): Bus =>
+const openClusterBus = (prefix: string, history = DEFAULT_HISTORY, nodes = cluster!.nodes, patternInterestTtlMs?: number): Bus =>
   createRedisBusOver(createRedisClusterLink({ cluster: { nodes, username: undefined, password: undefined, tls: false }, prefix, logger: quiet, history }), {
     logger: quiet,
     history,
+    patternInterestTtlMs,
   });
 
 const available = (bus: Bus): boolean => {
@@ -469,6 +470,56 @@ describe('Redis Cluster bus', () => {
     await bus.publish(message('a', 'x', 'good'));
     await until(() => got.length === 1, 'the good message');
     expect(payloads()).toEqual(['good']);
+  });
+
+  it("publishes an audience's pattern channel only while an instance listens there, which a new instance learns at start", async () => {
+    const prefix = uniquePrefix('pattern-interest');
+    const ttl = 600;
+    const open = (): Bus => {
+      const bus = openClusterBus(prefix, DEFAULT_HISTORY, undefined, ttl);
+      opened.push(bus);
+      return bus;
+    };
+    const [a, b] = [open(), open()];
+    const patterns: Channel = { kind: 'patterns', audience: 'quiet' };
+    const name = shardChannelName(prefix, patterns);
+    // A tap on the pattern channel that the buses do not know of: it announces nothing.
+    const seeds = cluster!.nodes.map(({ host, port }) => ({ host, port }));
+    const tap = new Cluster(seeds, { shardedSubscribers: true });
+    const writer = new Cluster(seeds);
+    const tapped: string[] = [];
+    tap.on('smessage', (_channel: string, text: string) => void tapped.push(text));
+    try {
+      await tap.ssubscribe(name);
+      await until(() => available(a) && available(b), 'connected');
+      /** Whether a publish on `bus` left the pattern channel out: a sentinel SPUBLISHed after it arrives alone. */
+      const skipped = async (bus: Bus): Promise<boolean> => {
+        const from = tapped.length;
+        await bus.publish(message('quiet', 'x', 'probe'));
+        await writer.spublish(name, 'sentinel');
+        await until(() => tapped.slice(from).includes('sentinel'), 'the sentinel');
+        return tapped.slice(from).every((text) => text === 'sentinel');
+      };
+      // Nobody listens: once A has synced with the others, it leaves the pattern channel out.
+      await until(() => skipped(a), 'A to leave the pattern channel out');
+
+      const heard = collector();
+      const stop = b.listen(patterns, heard.listener);
+      await b.listening(patterns);
+      expect(await skipped(a)).toBe(false);
+      await until(() => heard.got.length === 1, 'the pattern listener on B');
+      // A new instance learns of B's listener when it syncs at start, and B says it again while it listens: past the TTL, both still publish it.
+      const c = open();
+      await until(() => available(c), 'C connected');
+      const since = Date.now();
+      await until(async () => Date.now() - since > 2 * ttl && !(await skipped(a)) && !(await skipped(c)), 'published past the TTL while listened');
+
+      stop();
+      await until(async () => (await skipped(a)) && (await skipped(c)), 'a TTL after the last announcement');
+    } finally {
+      tap.disconnect();
+      writer.disconnect();
+    }
   });
 
   it('fails publish fast with UNAVAILABLE while no node can be reached, and reports not available', async () => {

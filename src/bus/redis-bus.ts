@@ -6,6 +6,7 @@ import type { Message } from '../publish/message.js';
 import { channelsOf, type Bus, type BusListener, type Channel } from './bus.js';
 import { withLagAwareTimeout } from './lag-aware-timeout.js';
 import { createRedisControl } from './redis-control.js';
+import { createPatternInterest } from './pattern-interest.js';
 import { createTopicOrder } from './topic-order.js';
 import { parseOrUndefined, type RedisLink } from './redis-link.js';
 import { createRedisSingleLink } from './redis-single-link.js';
@@ -22,14 +23,16 @@ export interface RedisBusOptions {
   readonly history?: HistoryOptions;
   /** Told the seconds each acknowledged publish took (metrics). */
   readonly onPublished?: (seconds: number) => void;
+  /** On a cluster, how long a pattern channel is published after its last listener's announcement (pattern-interest.ts; tests shorten it). */
+  readonly patternInterestTtlMs?: number;
 }
 
 /** One Redis channel this instance listens to, however many local listeners it has. */
 interface ChannelState {
   readonly channel: Channel;
   readonly listeners: Set<BusListener>;
-  /** Settles once Redis acknowledged this instance's SUBSCRIBE. */
-  readonly ready: Promise<void>;
+  /** Settles once Redis acknowledged this instance's SUBSCRIBE (and, for a pattern channel on a cluster, every instance heard of it). */
+  ready: Promise<void>;
   /** Topic and broadcast channels: the newest message delivered, so a duplicate is dropped and a reconnect catches up from it. */
   last: Cursor | undefined;
   /**
@@ -66,14 +69,27 @@ export function createRedisBus(options: RedisBusOptions): Bus {
  * while this instance's subscriber connection was down are then read back from history, from the
  * last id each topic and broadcast channel delivered (or, before its first delivery, from where its
  * stream stood when it was subscribed), before live delivery goes on: subscribers miss nothing the
- * history still holds. Pattern channels carry many topics and are not caught up.
+ * history still holds. Pattern channels carry many topics and are not caught up at once: each
+ * topic's gap is read from history at its next message (topic-order.ts).
  */
-export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOptions, 'logger' | 'publishTimeoutMs' | 'history' | 'onPublished'>): Bus {
+export function createRedisBusOver(
+  link: RedisLink,
+  options: Pick<RedisBusOptions, 'logger' | 'publishTimeoutMs' | 'history' | 'onPublished' | 'patternInterestTtlMs'>,
+): Bus {
   const { logger, onPublished = () => {} } = options;
   const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
   const historyOptions = options.history ?? DEFAULT_HISTORY;
   const { history } = link;
-  const control = createRedisControl({ pubsub: link.control, logger });
+  const control = createRedisControl({ pubsub: link.control, logger, busAnswer: async (question) => (await interest?.answer(question)) ?? 1 });
+  // Only where a pattern channel costs a publish of its own (a cluster) is it skipped for audiences nobody listens to with patterns.
+  const interest = link.patternsApart
+    ? createPatternInterest({
+        ask: (question) => control.ask(question),
+        listened: () => [...channels.values()].filter((state) => state.channel.kind === 'patterns').map((state) => state.channel.audience),
+        logger,
+        ttlMs: options.patternInterestTtlMs,
+      })
+    : undefined;
   /** Told when the subscriber connection is back after a drop: what was said meanwhile on the control channel is lost. */
   const reconnectListeners = new Set<() => void>();
   let closed = false;
@@ -186,6 +202,7 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
     }
   };
   link.onReceiverBack(requestCatchUp);
+  link.onReceiverBack(() => interest?.resync());
 
   return {
     async publish(draft) {
@@ -194,7 +211,9 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
         const started = performance.now();
         const appended = history.append(
           draft,
-          channelsOf(draft).map((channel) => link.channelName(channel)),
+          channelsOf(draft)
+            .filter((channel) => channel.kind !== 'patterns' || interest?.wanted(channel.audience) !== false)
+            .map((channel) => link.channelName(channel)),
         );
         const message = await withLagAwareTimeout(appended, publishTimeoutMs, () => new Error(`no reply from Redis in ${publishTimeoutMs} ms`));
         onPublished((performance.now() - started) / 1000);
@@ -254,6 +273,10 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
           accept: (message) => deliverOn(own, message),
           stop: () => receiving.stop(),
         };
+        if (channel.kind === 'patterns' && interest !== undefined) {
+          // Listening counts as started once every instance publishes this pattern channel.
+          own.ready = own.ready.then(() => interest.listening(channel.audience, () => !closed && channels.get(name) === own));
+        }
         if (channel.kind === 'patterns') {
           own.accept = createTopicOrder({
             deliver: (message) => deliverOn(own, message),
@@ -304,6 +327,7 @@ export function createRedisBusOver(link: RedisLink, options: Pick<RedisBusOption
 
     async close() {
       closed = true;
+      interest?.stop();
       control.stop();
       await link.close();
     },

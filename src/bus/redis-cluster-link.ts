@@ -83,6 +83,7 @@ export function createRedisClusterLink(options: { cluster: RedisClusterNodes; pr
         return () => void receiver.off('smessage', listener);
       },
     },
+    patternsApart: true,
     channelName: (channel) => shardChannelName(prefix, channel),
     receive(name, onValue) {
       handlers.set(name, onValue);

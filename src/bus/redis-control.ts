@@ -20,10 +20,13 @@ export interface ControlPubSub {
   onMessage(listener: (channel: string, text: string) => void): () => void;
 }
 
+/** Questions the Redis bus asks of itself on the control channels, answered below the app (pattern-interest.ts). */
+export type BusQuestion = { readonly kind: 'patterns-listened'; readonly audiences: readonly string[] } | { readonly kind: 'patterns-sync' };
+
 interface ControlRequest {
   readonly id: number;
   readonly replyTo: string;
-  readonly question: ControlQuestion;
+  readonly question: ControlQuestion | BusQuestion;
 }
 
 interface ControlReply {
@@ -51,6 +54,8 @@ export function createRedisControl(options: {
   readonly logger: Logger;
   /** Milliseconds to wait for every instance's answer. Default 2 000. */
   readonly timeoutMs?: number;
+  /** Answers the bus's own questions; the reply is sent once it resolves. */
+  readonly busAnswer?: (question: BusQuestion) => Promise<number>;
 }) {
   const { pubsub, logger } = options;
   const timeoutMs = options.timeoutMs ?? 2_000;
@@ -59,17 +64,31 @@ export function createRedisControl(options: {
   let nextId = 0;
   let local: ControlAnswer | undefined;
 
+  const reply = (request: ControlRequest, answer: number): void => {
+    const text = JSON.stringify({ id: request.id, answer } satisfies ControlReply);
+    pubsub.publish(request.replyTo, text).catch((error: unknown) => logger.debug({ err: error }, 'control reply failed'));
+  };
+
   const answer = (request: ControlRequest): void => {
-    if (local === undefined) return;
-    let reply: ControlReply;
-    try {
-      reply = { id: request.id, answer: local(request.question) };
-    } catch (error) {
-      // Not answering makes the asker time out with UNAVAILABLE, as for an instance that went away.
-      logger.error({ err: error, kind: request.question.kind }, 'answering a control question failed');
+    const { question } = request;
+    if (isBusQuestion(question)) {
+      options.busAnswer?.(question).then(
+        (value) => reply(request, value),
+        (error: unknown) => logger.error({ err: error, kind: question.kind }, 'answering a bus question failed'),
+      );
       return;
     }
-    pubsub.publish(request.replyTo, JSON.stringify(reply)).catch((error: unknown) => logger.debug({ err: error }, 'control reply failed'));
+    // Nobody to answer yet (the app has not said how): no reply, as from an instance that is not there yet.
+    if (local === undefined) return;
+    let value: number;
+    try {
+      value = local(question);
+    } catch (error) {
+      // Not answering makes the asker time out with UNAVAILABLE, as for an instance that went away.
+      logger.error({ err: error, kind: question.kind }, 'answering a control question failed');
+      return;
+    }
+    reply(request, value);
   };
 
   const settleIfComplete = (id: number, entry: Pending): void => {
@@ -109,7 +128,7 @@ export function createRedisControl(options: {
     },
 
     /** Asks every instance; resolves to the sum of their answers, or rejects UNAVAILABLE when one does not answer within the timeout. */
-    async ask(question: ControlQuestion): Promise<number> {
+    async ask(question: ControlQuestion | BusQuestion): Promise<number> {
       await subscribed;
       const id = ++nextId;
       const request: ControlRequest = { id, replyTo: replyChannel, question };
@@ -161,7 +180,20 @@ export function createRedisControl(options: {
 
 function isRequest(value: unknown): value is ControlRequest {
   const v = value as Partial<ControlRequest> | null;
-  return typeof v === 'object' && v !== null && typeof v.id === 'number' && typeof v.replyTo === 'string' && isControlQuestion(v.question);
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.id === 'number' &&
+    typeof v.replyTo === 'string' &&
+    (isControlQuestion(v.question) || isBusQuestion(v.question))
+  );
+}
+
+function isBusQuestion(value: unknown): value is BusQuestion {
+  const v = value as Record<string, unknown> | null;
+  if (typeof v !== 'object' || v === null) return false;
+  if (v.kind === 'patterns-sync') return true;
+  return v.kind === 'patterns-listened' && Array.isArray(v.audiences) && v.audiences.every((audience) => typeof audience === 'string');
 }
 
 function isReply(value: unknown): value is ControlReply {

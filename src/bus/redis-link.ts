@@ -15,6 +15,12 @@ export interface RedisLink {
   readonly history: RedisHistory;
   /** The control channels (redis-control.ts). */
   readonly control: ControlPubSub;
+  /**
+   * Whether a topic message's pattern channel is published apart from its topic's script (a
+   * cluster: another shard), so that skipping it for audiences nobody listens to with patterns
+   * saves a command (pattern-interest.ts). On one Redis the script publishes it at no extra cost.
+   */
+  readonly patternsApart: boolean;
   /** The name a bus channel has on this link. */
   channelName(channel: Channel): string;
   /**

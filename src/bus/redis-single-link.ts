@@ -58,6 +58,7 @@ export function createRedisSingleLink(options: { url: string; prefix: string; lo
         return () => void subscribeClient.off('message', listener);
       },
     },
+    patternsApart: false,
     channelName: (channel) => redisChannelName(prefix, channel),
     receive(name, onValue) {
       const handler = (event: MessageEvent): void => onValue(event.detail);
