@@ -834,8 +834,8 @@ function shardReport(benchCluster: BenchCluster, all: typeof results): string[] 
   const nodes = benchCluster.masters.length;
   const out = [
     `Per master, over herald-cluster's measured slices (INFO commandstats and cpu of every master, read before and after each slice). Expected: each`,
-    `message's append script (EVALSHA, which SPUBLISHes its topic's shard channel) on the master owning the topic's slot, and one SPUBLISH of the`,
-    `audience's patterns channel on the master owning the audience's slot. PUBLISH: classic pub/sub, which the cluster bus does not use.`,
+    `message's append script (EVALSHA, which SPUBLISHes its topic's shard channel) on the master owning the topic's slot, and nothing else: with no`,
+    `pattern subscriber, no pattern channel is published. PUBLISH: classic pub/sub, which the cluster bus does not use.`,
   ];
   for (const { scenario, runs: byKind } of all) {
     for (const [run, measurement] of (byKind['herald-cluster'] ?? []).entries()) {
