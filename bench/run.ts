@@ -864,7 +864,10 @@ function shardReport(benchCluster: BenchCluster, all: typeof results): string[] 
         'EVALSHA exp': fmt(scenario.messages, 0),
         EVALSHA: fmt(total('scripts'), 0),
         'share exp/meas': '',
-        'SPUBLISH exp': fmt(expected.reduce((sum, one) => sum + one.spublish, 0), 0),
+        'SPUBLISH exp': fmt(
+          expected.reduce((sum, one) => sum + one.spublish, 0),
+          0,
+        ),
         SPUBLISH: fmt(total('spublish'), 0),
         PUBLISH: fmt(total('publish'), 0),
         'Redis CPU s': fmt(total('cpuSeconds'), 2),

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import { freePort } from './redis.js';
+import type { TestCertificates } from './tls-certificates.js';
 import { until } from './until.js';
 
 const run = promisify(execFile);
@@ -41,7 +42,17 @@ export interface PrivateRedisCluster {
   stop(): Promise<void>;
 }
 
-export async function startPrivateRedisCluster(options: { masters?: number; replicasPerMaster?: number } = {}): Promise<PrivateRedisCluster> {
+/** How a client reaches the nodes: a password (requirepass), TLS with the test's own CA. */
+interface NodeAccess {
+  readonly password?: string;
+  readonly tls?: TestCertificates;
+}
+
+export async function startPrivateRedisCluster(
+  options: { masters?: number; replicasPerMaster?: number; password?: string; tls?: TestCertificates } = {},
+): Promise<PrivateRedisCluster> {
+  const access: NodeAccess = { password: options.password, tls: options.tls };
+  const query = <T>(node: ClusterNode, command: (redis: Redis) => Promise<T>): Promise<T> => queryNode(node, command, access);
   const masters = options.masters ?? 3;
   const replicasPerMaster = options.replicasPerMaster ?? 1;
   const count = masters * (1 + replicasPerMaster);
@@ -55,14 +66,25 @@ export async function startPrivateRedisCluster(options: { masters?: number; repl
     const dataDir = join(dir, String(port));
     rmSync(dataDir, { recursive: true, force: true });
     await run('mkdir', ['-p', dataDir]);
+    const { tls, password } = options;
+    const listen =
+      tls === undefined
+        ? ['--port', String(port)]
+        : [
+            ...['--port', '0', '--tls-port', String(port), '--tls-cluster', 'yes', '--tls-replication', 'yes'],
+            ...['--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no'],
+          ];
     const child = spawn(
       'redis-server',
       [
-        '--port',
-        String(port),
+        ...listen,
+        ...(password === undefined ? [] : ['--requirepass', password, '--masterauth', password]),
         '--cluster-port',
         String(busPort),
         '--bind',
+        '127.0.0.1',
+        // Said in CLUSTER SLOTS: a node that never met another would give an empty address.
+        '--cluster-announce-ip',
         '127.0.0.1',
         '--cluster-enabled',
         'yes',
@@ -96,7 +118,7 @@ export async function startPrivateRedisCluster(options: { masters?: number; repl
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const node of nodes) await until(() => ping(node), `redis-server on port ${node.port}`);
+    for (const node of nodes) await until(() => ping(node, access), `redis-server on port ${node.port}`);
     if (masters >= 3) {
       await run('redis-cli', [
         '--cluster',
@@ -105,6 +127,8 @@ export async function startPrivateRedisCluster(options: { masters?: number; repl
         '--cluster-replicas',
         String(replicasPerMaster),
         '--cluster-yes',
+        ...(options.tls === undefined ? [] : ['--tls', '--cacert', options.tls.caFile]),
+        ...(options.password === undefined ? [] : ['-a', options.password, '--no-auth-warning']),
       ]);
     } else {
       // redis-cli --cluster create wants 3 masters; 1 or 2 (the bench's smallest clusters) are joined by hand.
@@ -131,7 +155,12 @@ export async function startPrivateRedisCluster(options: { masters?: number; repl
       30_000,
     );
   };
-  await healthy();
+  try {
+    await healthy();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 
   const masterOf = async (slot: number): Promise<ClusterNode> => {
     const slots = await query(live()[0]!, (redis) => redis.cluster('SLOTS'));
@@ -181,9 +210,9 @@ export async function startPrivateRedisCluster(options: { masters?: number; repl
   };
 }
 
-async function ping(node: ClusterNode): Promise<boolean> {
+async function ping(node: ClusterNode, access: NodeAccess): Promise<boolean> {
   try {
-    await query(node, (redis) => redis.ping());
+    await queryNode(node, (redis) => redis.ping(), access);
     return true;
   } catch {
     return false;
@@ -191,8 +220,16 @@ async function ping(node: ClusterNode): Promise<boolean> {
 }
 
 /** One command on a plain connection to one node (not a cluster client: no redirection). */
-async function query<T>(node: ClusterNode, command: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis({ host: node.host, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+async function queryNode<T>(node: ClusterNode, command: (redis: Redis) => Promise<T>, access: NodeAccess): Promise<T> {
+  const redis = new Redis({
+    host: node.host,
+    port: node.port,
+    password: access.password,
+    tls: access.tls === undefined ? undefined : { ca: access.tls.ca },
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => {});
   try {
     await redis.connect();
