@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { CursorExpired, HeraldClientOptions } from 'herald/client';
 import { anchorsIn, openHarness, type Harness } from './helpers/client-line.js';
-import { startHerald, waitForSubscribers, wsClient, token, type TestHerald } from './helpers/herald.js';
+import { startHerald, untilReady, waitForSubscribers, wsClient, token, type TestHerald } from './helpers/herald.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
 import { subscribe } from './helpers/subscription.js';
 import { until } from './helpers/until.js';
@@ -44,6 +44,7 @@ describe.each(buses)('anchored subscriptions, %s', (_label, env) => {
   let herald: TestHerald;
   beforeAll(async () => {
     herald = await startHerald(env);
+    await untilReady(herald);
   });
   afterAll(() => herald.stop());
 
@@ -175,6 +176,7 @@ describe.each(buses)('onCursorExpired with extensions.latest (HISTORY_SIZE 3), %
   let herald: TestHerald;
   beforeAll(async () => {
     herald = await startHerald({ ...env, HISTORY_SIZE: '3', ...(env.REDIS_PREFIX !== undefined && { REDIS_PREFIX: `${env.REDIS_PREFIX}-size3` }) });
+    await untilReady(herald);
   });
   afterAll(() => herald.stop());
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { historyKeys } from '../src/bus/redis-history.js';
-import { gql, startHerald, token, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
+import { gql, startHerald, token, untilReady, waitForSubscribers, wsClient, type TestHerald } from './helpers/herald.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
 import { subscribe, type Subscription } from './helpers/subscription.js';
 import { until } from './helpers/until.js';
@@ -75,7 +75,7 @@ async function credentials(): Promise<{ publisher: string; reader: string }> {
 /** A Herald on the Redis bus answers UNAVAILABLE until its Redis connections are up: tests publish once /ready says so. */
 async function startReady(env: Record<string, string>): Promise<TestHerald> {
   const herald = await startHerald(env);
-  await until(async () => (await fetch(`${herald.baseUrl}/ready`)).status === 200, 'the gateway to be ready');
+  await untilReady(herald);
   return herald;
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql, startHerald, token, waitForSubscribers, type TestHerald } from './helpers/herald.js';
+import { gql, startHerald, token, untilReady, waitForSubscribers, type TestHerald } from './helpers/herald.js';
 import { REDIS_URL, redisAvailable, uniquePrefix } from './helpers/redis.js';
 
 /**
@@ -87,6 +87,7 @@ describe.each(buses)('SSE resume with Last-Event-ID, %s', (_label, env) => {
   const audience = 'sse-resume';
   beforeAll(async () => {
     herald = await startHerald(env);
+    await untilReady(herald);
     publisher = await token({ audience, scopes: ['publish'] });
     reader = await token({ audience, scopes: ['subscribe'] });
   });

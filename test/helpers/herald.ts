@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { createApp, type App, type AppOptions } from '../../src/app.js';
 import { mintToken, type TokenClaims } from '../../src/auth/mint-token.js';
 import { loadConfig } from '../../src/config.js';
+import { until } from './until.js';
 
 /** The HS256 secret every test server trusts (≥ 32 bytes). */
 export const TEST_SECRET = 'herald-test-secret-0123456789abcdef';
@@ -43,6 +44,10 @@ export async function startHerald(env: Record<string, string> = {}, options: App
     stop: () => app.stop(),
   };
 }
+
+/** Resolves once /ready answers 200: on a Redis bus, once its connections are up (a publish or a stream head read before then is UNAVAILABLE). */
+export const untilReady = (herald: Pick<TestHerald, 'baseUrl'>): Promise<void> =>
+  until(async () => (await fetch(`${herald.baseUrl}/ready`)).status === 200, 'the gateway to be ready');
 
 /** A token signed with TEST_SECRET; 5 minutes unless `ttlSeconds` says otherwise. */
 export async function token(claims: Partial<TokenClaims> = {}): Promise<string> {
