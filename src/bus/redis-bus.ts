@@ -80,6 +80,7 @@ export function createRedisBusOver(
   const publishTimeoutMs = options.publishTimeoutMs ?? 2_000;
   const historyOptions = options.history ?? DEFAULT_HISTORY;
   const { history } = link;
+  const channels = new Map<string, ChannelState>();
   const control = createRedisControl({ pubsub: link.control, logger, busAnswer: async (question) => (await interest?.answer(question)) ?? 1 });
   // Only where a pattern channel costs a publish of its own (a cluster) is it skipped for audiences nobody listens to with patterns.
   const interest = link.patternsApart
@@ -94,7 +95,6 @@ export function createRedisBusOver(
   const reconnectListeners = new Set<() => void>();
   let closed = false;
   let warnedMalformed = false;
-  const channels = new Map<string, ChannelState>();
 
   /** Delivers in order, once: a topic or broadcast channel drops what it already delivered (a catch-up overlapping live). */
   const deliverOn = (state: ChannelState, message: Message): void => {
