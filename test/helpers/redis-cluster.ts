@@ -60,13 +60,14 @@ export async function startPrivateRedisCluster(
   const processes = new Map<number, ChildProcess>();
   const nodes: ClusterNode[] = [];
   const busPorts: number[] = [];
-  for (let index = 0; index < count; index++) {
-    // Two free ports each: the client port and the cluster bus (by default port + 10 000, which may not be free or valid).
+  const { tls, password } = options;
+  /** Starts one node on two free ports (client and cluster bus); resolves with its process once it answers, or with undefined when it exited first. */
+  const startNode = async (): Promise<{ port: number; busPort: number; child: ChildProcess } | undefined> => {
+    // The cluster bus port is given: by default it is port + 10 000, which may not be free or valid.
     const [port, busPort] = [await freePort(), await freePort()];
     const dataDir = join(dir, String(port));
     rmSync(dataDir, { recursive: true, force: true });
     await run('mkdir', ['-p', dataDir]);
-    const { tls, password } = options;
     const listen =
       tls === undefined
         ? ['--port', String(port)]
@@ -109,16 +110,26 @@ export async function startPrivateRedisCluster(
       { stdio: 'ignore' },
     );
     processes.set(port, child);
-    nodes.push({ host: '127.0.0.1', port });
-    busPorts.push(busPort);
-  }
+    const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+    await until(async () => exited() || (await ping({ host: '127.0.0.1', port }, access)), `redis-server on port ${port}`);
+    if (!exited()) return { port, busPort, child };
+    processes.delete(port);
+    return undefined;
+  };
   const stop = async (): Promise<void> => {
     await Promise.all([...processes.values()].map(killProcess));
     processes.clear();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const node of nodes) await until(() => ping(node, access), `redis-server on port ${node.port}`);
+    for (let index = 0; index < count; index++) {
+      // A port found free can be taken by another process before redis-server binds it (test files run side by side): then it exits, and a node is started on other ports.
+      let started: Awaited<ReturnType<typeof startNode>>;
+      for (let attempt = 0; attempt < 5 && started === undefined; attempt++) started = await startNode();
+      if (started === undefined) throw new Error('redis-server exited at start 5 times, each on ports that had been free');
+      nodes.push({ host: '127.0.0.1', port: started.port });
+      busPorts.push(started.busPort);
+    }
     if (masters >= 3) {
       await run('redis-cli', [
         '--cluster',
