@@ -7,7 +7,7 @@ export const BENCH_SECRET = 'herald-bench-secret-0123456789abcdef';
  * servers/nchan.ts), Herald on its in-process bus, Herald on the Redis bus (`--redis`), and Herald on
  * the cluster bus over the bench's own Redis Cluster (`--redis-cluster N`).
  */
-export type ServerKind = 'baseline' | 'nchan' | 'herald' | 'herald-redis' | 'herald-cluster';
+export type ServerKind = 'baseline' | 'nchan' | 'floor' | 'herald' | 'herald-redis' | 'herald-cluster';
 
 /** Every Herald kind speaks GraphQL (graphql-transport-ws subscriptions, the publish mutation). */
 export const speaksGraphql = (kind: ServerKind): boolean => kind === 'herald' || kind === 'herald-redis' || kind === 'herald-cluster';

@@ -6,6 +6,7 @@
  *
  *   npm run bench                      full matrix, median of 3 runs
  *   npm run bench -- --no-nchan        without the nchan baseline
+ *   npm run bench -- --floor           also the Node floor (servers/floor.ts): what one write per delivery costs in Node itself
  *   npm run bench -- --quick           200 subscribers, one run: a smoke test (CI), no figure checked
  *   npm run bench -- --runs 5 --only 1k-1t-max
  *   npm run bench -- --only 10k-100t-max --runs 1 --profile   CPU profiles of both servers and clients in bench/results/profiles
@@ -61,6 +62,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     trace: { type: 'boolean', default: false },
     'no-nchan': { type: 'boolean', default: false },
+    floor: { type: 'boolean', default: false },
   },
 });
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -94,6 +96,7 @@ if (nchan !== undefined && nchan.source !== 'system') process.stderr.write(`benc
 const kinds: ServerKind[] = [
   'baseline',
   ...(nchan === undefined ? [] : ['nchan' as const]),
+  ...(args.floor ? ['floor' as const] : []),
   'herald',
   ...(args.redis ? ['herald-redis' as const] : []),
   ...(clusterMasters === undefined ? [] : ['herald-cluster' as const]),
@@ -274,6 +277,36 @@ function buildScenarios(quick: boolean): Scenario[] {
       });
     }
   }
+  // The many-topic rows again with each server's best publish path: Herald's publishMany, 100
+  // messages a request (the backend with volume that item 3 of the bench's brief is about), the
+  // baselines one a request, as they have no other. With few subscribers per topic the publish is
+  // most of the cost per delivery, and this is what a backend publishing thousands a second gets.
+  // Enough messages that each slice holds 4 of Herald's in-flight windows (16 × 100): 10 slices, and
+  // 3 at 10k-100t, where 10 would be 6.4 million deliveries per server and run.
+  if (!quick) {
+    const window = 16 * 100;
+    list.push(
+      {
+        name: '1k-100t-many-max',
+        connections: 1_000,
+        topics: 100,
+        messages: MAX_RATE_SLICES * MIN_SLICE_WINDOWS * window,
+        deliveriesPerSecond: undefined,
+        inFlight: 16,
+        batch: 100,
+      },
+      {
+        name: '10k-100t-many-max',
+        connections: 10_000,
+        topics: 100,
+        messages: 3 * MIN_SLICE_WINDOWS * window,
+        deliveriesPerSecond: undefined,
+        inFlight: 16,
+        batch: 100,
+      },
+      { name: '10k-10kt-many-max', connections: 10_000, topics: 10_000, messages: 300_000, deliveriesPerSecond: undefined, inFlight: 16, batch: 100 },
+    );
+  }
   // Reconnect storm (Herald only): 10 000 subscribers on 10 topics at 100 000 deliveries/s, that is
   // 10 messages/s per topic, 100 publishes/s. The fan-out sets the load and the per-topic rate how
   // much each subscriber misses (10/s over its 1.3–4 s away, well inside HISTORY_SIZE's 1 000). One
@@ -326,7 +359,7 @@ function buildScenarios(quick: boolean): Scenario[] {
 function slicesOf(scenario: Scenario): number[] {
   const count =
     scenario.deliveriesPerSecond === undefined
-      ? Math.min(MAX_RATE_SLICES, Math.floor(scenario.messages / (MIN_SLICE_WINDOWS * scenario.inFlight)))
+      ? Math.min(MAX_RATE_SLICES, Math.floor(scenario.messages / (MIN_SLICE_WINDOWS * scenario.inFlight * (scenario.batch ?? 1))))
       : Math.round((scenario.messages * (scenario.connections / scenario.topics)) / scenario.deliveriesPerSecond / SLICE_SECONDS);
   return splitEvenly(scenario.messages, Math.min(scenario.messages, Math.max(1, count)));
 }
@@ -384,7 +417,14 @@ async function startSession(kind: ServerKind, scenario: Scenario, run: number): 
     args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(here, 'results', 'profiles', `${scenario.name.replace('/', '')}-${name}-run${run + 1}`)}`] : [];
   // nchan's wrapper is not the server: nginx is profiled with perf, if at all, not here.
   const profile = kind === 'nchan' ? [] : profileOf(kind);
-  const script = { baseline: 'baseline.ts', nchan: 'nchan.ts', herald: 'herald.ts', 'herald-redis': 'herald.ts', 'herald-cluster': 'herald.ts' }[kind];
+  const script = {
+    baseline: 'baseline.ts',
+    nchan: 'nchan.ts',
+    floor: 'floor.ts',
+    herald: 'herald.ts',
+    'herald-redis': 'herald.ts',
+    'herald-cluster': 'herald.ts',
+  }[kind];
   // Its own prefix per session, so nothing else on that Redis hears the benchmark (or is heard), and
   // no run resumes another's history.
   const redisPrefix = kind === 'herald-redis' || kind === 'herald-cluster' ? `herald-bench-${process.pid}-${Date.now()}` : undefined;
@@ -662,6 +702,7 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
     const herald = pick('herald');
     const baseline = pick('baseline');
     const nchanFigures = kinds.includes('nchan') ? pick('nchan') : undefined;
+    const floor = kinds.includes('floor') ? pick('floor') : undefined;
     const heraldRedis = kinds.includes('herald-redis') ? pick('herald-redis') : undefined;
     const heraldCluster = kinds.includes('herald-cluster') ? pick('herald-cluster') : undefined;
     /**
@@ -703,6 +744,7 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
     const clusterAdds = heraldCluster && { herald: clusterVs('herald'), heraldRedis: heraldRedis && clusterVs('herald-redis') };
     const measured: Array<[ServerKind, typeof herald]> = [['baseline', baseline]];
     if (nchanFigures !== undefined) measured.push(['nchan', nchanFigures]);
+    if (floor !== undefined) measured.push(['floor', floor]);
     measured.push(['herald', herald]);
     if (heraldRedis !== undefined) measured.push(['herald-redis', heraldRedis]);
     if (heraldCluster !== undefined) measured.push(['herald-cluster', heraldCluster]);
@@ -730,7 +772,27 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
         'steal ms/s': fmt(m.stealMsPerSecond, 1),
       });
     }
-    return { scenario, herald, baseline, nchan: nchanFigures, heraldRedis, heraldCluster, ratio, ratioNchan, redisAdds, clusterAdds, runs: byKind };
+    /** What the Node floor reaches against each peer, paired run by run (`--floor`): the ceiling for any Node server. */
+    const floorVs = (peer: ServerKind) => ({
+      throughput: paired('floor', peer, (m) => (isPublishOnly(scenario) ? m.publishesPerSecond : m.deliveredPerSecond), divide),
+      p99: paired('floor', peer, (m) => m.latencyMs.p99, divide),
+    });
+    const floorRatios = floor && { ws: floorVs('baseline'), nchan: floorVs('nchan'), herald: floorVs('herald') };
+    return {
+      scenario,
+      herald,
+      baseline,
+      nchan: nchanFigures,
+      floor,
+      heraldRedis,
+      heraldCluster,
+      ratio,
+      ratioNchan,
+      floorRatios,
+      redisAdds,
+      clusterAdds,
+      runs: byKind,
+    };
   });
 
   const out: string[] = [];
@@ -773,6 +835,32 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
       out.push(
         `${scenario.name}: Herald ${fmt(herald.publishesPerSecond, 0)} publishes/s${scenario.batch === undefined ? ' (target ≥ 5 000/s)' : ` (${scenario.batch} a request)`}` +
           `, ws ${fmt(baseline.publishesPerSecond, 0)}, nchan ${fmt(nchanOf?.publishesPerSecond ?? NaN, 0)} (one a request)`,
+      );
+    }
+    if (kinds.includes('floor')) {
+      out.push(
+        '',
+        'The Node floor (servers/floor.ts: one prebuilt frame, one socket.write per subscriber, nothing parsed but HTTP) ÷ each server, the median',
+        "of the runs' own ratios (throughput: higher is better). Where a socket gets under one frame per loop turn (many topics), every server writes",
+        'once per delivery, and no Node server doing any work per message can beat the floor:',
+        '',
+        ...table(
+          summary.flatMap(({ scenario, floor: floorOf, floorRatios }) =>
+            floorRatios === undefined
+              ? []
+              : [
+                  {
+                    scenario: scenario.name,
+                    'floor÷ws': times(floorRatios.ws.throughput),
+                    'floor÷nchan': times(floorRatios.nchan.throughput),
+                    'floor÷Herald': times(floorRatios.herald.throughput),
+                    'p99 floor÷nchan': isPublishOnly(scenario) ? '' : times(floorRatios.nchan.p99),
+                    'CPU µs/msg floor': fmt(floorOf?.cpuMicrosPerDelivery ?? NaN, 1),
+                  },
+                ],
+          ),
+          1,
+        ),
       );
     }
     if (kinds.includes('herald-redis')) {

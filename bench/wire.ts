@@ -39,7 +39,17 @@ export function wireFor(kind: ServerKind, port: number, token: string): Wire {
     case 'baseline':
       return plainWs(port);
     case 'nchan':
-      return nchan(port);
+      // 201 Created when the channel has subscribers, 202 Accepted when it has none (publish-max).
+      return channelPaths(port, (answer) => answer.status === 201 || answer.status === 202);
+    case 'floor':
+      return {
+        ...channelPaths(port, (answer) => answer.status === 200),
+        publishManyRequest: (items) => ({
+          path: '/pub-many',
+          headers: '',
+          body: JSON.stringify(items.map(({ topic, payload }) => ({ channel: channelOf(topic), payload }))),
+        }),
+      };
     case 'herald':
     case 'herald-redis':
     case 'herald-cluster':
@@ -57,21 +67,22 @@ function plainWs(port: number): Wire {
 }
 
 /**
- * bench/servers/nchan.ts: a WebSocket on `/sub/<channel>`, the POST body to `/pub/<channel>` is the
- * message, delivered as it is in one text frame (no envelope, no message id: nchan adds those only
- * for the `ws+meta.nchan` subprotocol, which the client does not ask for). nchan answers 201 Created
- * when the channel has subscribers and 202 Accepted when it has none (publish-max), with a few lines
- * of channel info. The bench's topics hold a slash (`bench/7`), which would have to survive nginx's
- * URI normalisation into nchan_channel_id, so the channel is the topic with `/` as `-`.
+ * bench/servers/nchan.ts and the Node floor (servers/floor.ts): a WebSocket on `/sub/<channel>`, the
+ * POST body to `/pub/<channel>` is the message, delivered as it is in one text frame (no envelope,
+ * no message id: nchan adds those only for the `ws+meta.nchan` subprotocol, which the client does
+ * not ask for). nchan answers the publish with a few lines of channel info. The bench's topics hold
+ * a slash (`bench/7`), which would have to survive nginx's URI normalisation into nchan_channel_id,
+ * so the channel is the topic with `/` as `-`.
  */
-function nchan(port: number): Wire {
-  const channel = (topic: string): string => topic.replaceAll('/', '-');
+function channelPaths(port: number, accepted: Wire['accepted']): Wire {
   return {
-    subscribe: (topic, onFrame) => openPlain(`ws://127.0.0.1:${port}/sub/${channel(topic)}`, onFrame),
-    publishRequest: (topic, payload) => ({ path: `/pub/${channel(topic)}`, headers: '', body: JSON.stringify(payload) }),
-    accepted: (answer) => answer.status === 201 || answer.status === 202,
+    subscribe: (topic, onFrame) => openPlain(`ws://127.0.0.1:${port}/sub/${channelOf(topic)}`, onFrame),
+    publishRequest: (topic, payload) => ({ path: `/pub/${channelOf(topic)}`, headers: '', body: JSON.stringify(payload) }),
+    accepted,
   };
 }
+
+const channelOf = (topic: string): string => topic.replaceAll('/', '-');
 
 /** A socket whose every frame is a delivery: subscribed as soon as it is open. */
 function openPlain(url: string, onFrame: (frame: Buffer) => void): Promise<WebSocket> {
