@@ -121,6 +121,7 @@ describe('compiled mutations', () => {
   };
 
   const PUBLISH = `mutation ($t: String!, $p: JSON!) { publish(topic: $t, payload: $p) { ${EVERY_FIELD} } }`;
+  const PUBLISH_MANY = `mutation ($m: [PublishInput!]!) { publishMany(messages: $m) { ${EVERY_FIELD} } }`;
 
   it.each([
     ['publish, every field', PUBLISH, { t: 'orders/1', p: { a: [1, 'é'] } }, () => publisher],
@@ -155,6 +156,49 @@ describe('compiled mutations', () => {
       { t: 'orders/1', p: 'x' },
       () => publisher,
     ],
+    [
+      'publishMany, every field',
+      PUBLISH_MANY,
+      {
+        m: [
+          { topic: 'orders/1', payload: { a: 1 } },
+          { topic: 'orders/2', payload: [null, 'é'] },
+        ],
+      },
+      () => publisher,
+    ],
+    ['publishMany, one message not in a list (a list of one)', PUBLISH_MANY, { m: { topic: 'orders/1', payload: 1 } }, () => publisher],
+    ['publishMany, an empty list', PUBLISH_MANY, { m: [] }, () => publisher],
+    ['publishMany, a null payload inside', PUBLISH_MANY, { m: [{ topic: 'orders/1', payload: null }] }, () => publisher],
+    ['publishMany, a missing payload', PUBLISH_MANY, { m: [{ topic: 'orders/1' }] }, () => publisher],
+    ['publishMany, an unknown field', PUBLISH_MANY, { m: [{ topic: 'orders/1', payload: 1, extra: 2 }] }, () => publisher],
+    ['publishMany, a null item', PUBLISH_MANY, { m: [{ topic: 'orders/1', payload: 1 }, null] }, () => publisher],
+    ['publishMany, an item that is a list', PUBLISH_MANY, { m: [[{ topic: 'orders/1', payload: 1 }]] }, () => publisher],
+    ['publishMany, an item that is a string', PUBLISH_MANY, { m: ['orders/1'] }, () => publisher],
+    ['publishMany, a topic of the wrong type', PUBLISH_MANY, { m: [{ topic: 7, payload: 1 }] }, () => publisher],
+    [
+      'publishMany, a refused message (its index)',
+      PUBLISH_MANY,
+      {
+        m: [
+          { topic: 'allowed/a', payload: 1 },
+          { topic: 'orders/1', payload: 1 },
+        ],
+      },
+      () => limited,
+    ],
+    [
+      'publishMany, aliases',
+      `mutation ($m: [PublishInput!]!) { sent: publishMany(messages: $m) { key: id topic } }`,
+      { m: [{ topic: 'x', payload: 1 }] },
+      () => publisher,
+    ],
+    [
+      'publishMany, a literal list',
+      'mutation { publishMany(messages: [{topic: "x", payload: {n: 1}}, {topic: "y", payload: 2}]) { topic payload } }',
+      undefined,
+      () => publisher,
+    ],
   ] as const)('%s: the same result as graphql-js', async (_name, query, variables, context) => {
     const { compiled, reference } = await both(query, variables, context());
     expect(compiled).toBe(reference);
@@ -185,10 +229,50 @@ describe('compiled mutations', () => {
       expect(coerceVariables(declined)).toBeUndefined();
       expect(getVariableValues(schema, operation.variableDefinitions!, declined).errors).toBeDefined();
     }
-    // A list variable keeps graphql-js's own coercion (a lone value becomes a list).
-    expect(
-      planVariableCoercion(schema, parse('mutation ($l: [String!]!) { publish(topic: "t", payload: $l) { id } }').definitions[0] as OperationDefinitionNode),
-    ).toBeUndefined();
+  });
+
+  it('plans a list of input objects as graphql-js coerces it, and declines each input graphql-js refuses', () => {
+    const operation = parse('mutation ($m: [PublishInput!]!, $l: [String], $n: [[Int!]]) { publishMany(messages: $m) { id } }')
+      .definitions[0] as OperationDefinitionNode;
+    const coerceVariables = planVariableCoercion(schema, operation)!;
+    expect(coerceVariables).toBeDefined();
+    const accepted = [
+      {
+        m: [
+          { topic: 'a', payload: { x: [1, null] } },
+          { payload: 'p', topic: 'b' },
+        ],
+        l: ['x', null],
+        n: [[1, 2], null, 3],
+      },
+      { m: { topic: 'a', payload: 1 }, l: 'lone', n: 4 },
+      { m: [], l: [], n: [] },
+    ];
+    for (const raw of accepted) {
+      const reference = getVariableValues(schema, operation.variableDefinitions!, raw);
+      expect(reference.errors).toBeUndefined();
+      const planned = coerceVariables(raw);
+      expect(planned).toEqual(reference.coerced);
+      // Same key order and kinds of object all the way down (JSON text compares both).
+      expect(JSON.stringify(planned)).toBe(JSON.stringify(reference.coerced));
+      expect(Object.getPrototypeOf((planned!.m as object[])[0] ?? {})).toBe(Object.prototype);
+    }
+    const refused = [
+      { m: [{ topic: 'a' }] },
+      { m: [{ topic: 'a', payload: null }] },
+      { m: [{ topic: 'a', payload: 1, extra: true }] },
+      { m: [{ topic: 'a', payload: 1 }, null] },
+      { m: [[{ topic: 'a', payload: 1 }]] },
+      { m: ['a'] },
+      { m: [{ topic: 1, payload: 1 }] },
+      { m: [{ topic: 'a', payload: 1 }], n: [[1, null]] },
+      { m: [{ topic: 'a', payload: 1 }], n: [['x']] },
+      { m: [{ topic: 'a', payload: 1 }], l: [{}] },
+    ];
+    for (const raw of refused) {
+      expect(getVariableValues(schema, operation.variableDefinitions!, raw).errors).toBeDefined();
+      expect(coerceVariables(raw)).toBeUndefined();
+    }
   });
 
   it.each([

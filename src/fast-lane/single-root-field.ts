@@ -1,5 +1,6 @@
 import {
   getOperationAST,
+  isListType,
   isNonNullType,
   isObjectType,
   Kind,
@@ -19,8 +20,8 @@ import { compileSelection, type CompiledSelection, type OperationContext } from 
 /**
  * The shape both compiled executions accept (compiled-mutation.ts, subscription-event.ts): one
  * operation of the given type whose selection is a single root field, without directives, that
- * has its own resolver and returns an object whose selection compiles (message-selection.ts).
- * Undefined for anything else, which graphql-js then executes.
+ * has its own resolver and returns an object, or a list of non-null objects (`list`), whose
+ * selection compiles (message-selection.ts). Undefined for anything else, which graphql-js then executes.
  */
 export interface SingleRootField {
   readonly operation: OperationDefinitionNode;
@@ -30,6 +31,8 @@ export interface SingleRootField {
   readonly responseName: string;
   /** Whether the field's type is non-null (a field error then nulls the whole `data`). */
   readonly nonNull: boolean;
+  /** The field returns a list of non-null objects (publishMany's `[Message!]!`), each completed by `selection`. */
+  readonly list: boolean;
   readonly objectType: GraphQLObjectType;
   readonly selection: CompiledSelection;
   readonly fragments: Record<string, FragmentDefinitionNode>;
@@ -55,7 +58,11 @@ export function singleRootField(
   const field = rootType.getFields()[node.name.value];
   // graphql-js runs the field's resolver; without one its default would read a property, not handled here.
   if (field?.resolve === undefined) return undefined;
-  const objectType = isNonNullType(field.type) ? field.type.ofType : field.type;
+  const fieldType = isNonNullType(field.type) ? field.type.ofType : field.type;
+  const list = isListType(fieldType);
+  // A list's items must be non-null: a null item would be an error at the item's own path.
+  if (list && !isNonNullType(fieldType.ofType)) return undefined;
+  const objectType: unknown = list ? (fieldType.ofType as { ofType: unknown }).ofType : fieldType;
   if (!isObjectType(objectType)) return undefined;
   const selection = compileSelection(objectType, node.selectionSet);
   if (selection === undefined) return undefined;
@@ -69,7 +76,8 @@ export function singleRootField(
     field: field as SingleRootField['field'],
     node,
     responseName,
-    nonNull: objectType !== field.type,
+    nonNull: fieldType !== field.type,
+    list,
     objectType,
     selection,
     fragments: Object.fromEntries(

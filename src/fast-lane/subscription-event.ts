@@ -18,7 +18,8 @@ export function compileSubscriptionEvent(
   rawVariables: Readonly<Record<string, unknown>> | undefined,
 ): CompiledSubscriptionEvent | undefined {
   const root = singleRootField(schema, document, operationName, OperationTypeNode.SUBSCRIPTION);
-  if (root === undefined) return undefined;
+  // A subscription field's event is one object (no subscription field returns a list).
+  if (root === undefined || root.list) return undefined;
   const { operation, field, node, fragments, selection, head, path } = root;
 
   // Variables and arguments are the group's own, fixed for its life: coerced once, as execute would per event.
