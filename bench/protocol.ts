@@ -4,7 +4,7 @@ export const BENCH_SECRET = 'herald-bench-secret-0123456789abcdef';
 
 /**
  * The plain `ws` fan-out baseline, nginx + nchan (the second baseline, a real pub/sub server; see
- * servers/nchan.ts), Herald on its in-process bus, Herald on the Redis bus (`--redis`), and Herald on
+ * servers/nchan.ts), the Node floor (`--floor`, servers/floor.ts), Herald on its in-process bus, Herald on the Redis bus (`--redis`), and Herald on
  * the cluster bus over the bench's own Redis Cluster (`--redis-cluster N`).
  */
 export type ServerKind = 'baseline' | 'nchan' | 'floor' | 'herald' | 'herald-redis' | 'herald-cluster';
@@ -33,8 +33,9 @@ export interface Scenario {
   readonly deliveriesPerSecond: number | undefined;
   readonly inFlight: number;
   /**
-   * Messages per publish request where the server has a batch publish (Herald's publishMany); the
-   * baselines, which have none, publish one per request as always. Max rate only. Default 1.
+   * Messages per publish request where the server has a batch publish (Herald's publishMany, the
+   * floor's /pub-many); the baselines, which have none, publish one per request as always. Max rate
+   * only. Default 1.
    */
   readonly batch?: number;
   /** A reconnect storm (Herald only, see StormSpec) instead of a measured fixed or max-rate phase. */

@@ -278,8 +278,8 @@ function buildScenarios(quick: boolean): Scenario[] {
     }
   }
   // The many-topic rows again with each server's best publish path: Herald's publishMany, 100
-  // messages a request (the backend with volume that item 3 of the bench's brief is about), the
-  // baselines one a request, as they have no other. With few subscribers per topic the publish is
+  // messages a request (what a backend with volume uses; the floor's batch too), the baselines one a
+  // request, as they have no other. With few subscribers per topic the publish is
   // most of the cost per delivery, and this is what a backend publishing thousands a second gets.
   // Enough messages that each slice holds 4 of Herald's in-flight windows (16 × 100): 10 slices, and
   // 3 at 10k-100t, where 10 would be 6.4 million deliveries per server and run.
@@ -772,7 +772,7 @@ function report(all: typeof results, stormEntries: StormEntry[]): void {
         'steal ms/s': fmt(m.stealMsPerSecond, 1),
       });
     }
-    /** What the Node floor reaches against each peer, paired run by run (`--floor`): the ceiling for any Node server. */
+    /** What the Node floor reaches against each peer, paired run by run (`--floor`): what one write per delivery leaves a Node server. */
     const floorVs = (peer: ServerKind) => ({
       throughput: paired('floor', peer, (m) => (isPublishOnly(scenario) ? m.publishesPerSecond : m.deliveredPerSecond), divide),
       p99: paired('floor', peer, (m) => m.latencyMs.p99, divide),
