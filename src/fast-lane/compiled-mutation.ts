@@ -6,12 +6,11 @@ import { singleRootField } from './single-root-field.js';
 /**
  * The publish fast lane's execution of `mutation { <alias>: publish(...) { <leaf fields> } }` (or
  * broadcast, publishMany, or any root mutation field returning an object or a list of non-null
- * objects), compiled once per document: the
- * variables and arguments are coerced by plans made once (fast-coercion.ts), or by graphql-js's
- * own functions where a plan declines; the field's resolver (with Pothos's scope check around it)
- * runs with a full resolve info, and the result is written as JSON text without graphql-js's
- * generic execution machinery. Errors come out as graphql-js makes them
- * (located at the field, `data: null` under a non-null field). test/compiled-execution.test.ts
+ * objects), compiled once per document: the variables and arguments are coerced by plans made once
+ * (fast-coercion.ts), or by graphql-js's own functions where a plan declines; the field's resolver
+ * (with Pothos's scope check around it) runs with a full resolve info, and the result is written as
+ * JSON text without graphql-js's generic execution machinery. Errors come out as graphql-js makes
+ * them (located at the field, `data: null` under a non-null field). test/compiled-execution.test.ts
  * compares it with graphql-js's execute, test/http-fast-path.test.ts the lane with Yoga. Undefined
  * for any other shape: the lane runs execute.
  */
